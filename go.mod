@@ -1,0 +1,3 @@
+module github.com/courier-go/courier
+
+go 1.26

@@ -1,0 +1,62 @@
+package message
+
+// Standard header names, compatible with Eventuate Tram.
+const (
+	// HeaderID carries the message ID on the wire.
+	HeaderID = "ID"
+	// HeaderDestination is the channel a message was sent to.
+	HeaderDestination = "DESTINATION"
+	// HeaderPartitionID is the partition (shard) key. Messages with the same
+	// key are delivered in order to one consumer instance at a time.
+	HeaderPartitionID = "PARTITION_ID"
+	// HeaderDate is the time the message was sent, in RFC 1123 form with a
+	// GMT zone, as Eventuate writes it.
+	HeaderDate = "DATE"
+	// HeaderContentType names the payload's encoding, e.g. application/json.
+	HeaderContentType = "content-type"
+)
+
+// Domain event headers.
+const (
+	HeaderEventType          = "event-type"
+	HeaderEventAggregateType = "event-aggregate-type"
+	HeaderEventAggregateID   = "event-aggregate-id"
+)
+
+// Command headers.
+const (
+	HeaderCommandType     = "command_type"
+	HeaderCommandResource = "command_resource"
+	HeaderCommandReplyTo  = "command_reply_to"
+	// CommandHeaderPrefix starts every command header; a reply echoes each of
+	// them with CommandReplyHeaderPrefix instead.
+	CommandHeaderPrefix      = "command_"
+	CommandReplyHeaderPrefix = "commandreply_"
+)
+
+// Reply headers.
+const (
+	HeaderReplyType        = "reply_type"
+	HeaderReplyOutcome     = "reply_outcome-type"
+	HeaderReplyToMessageID = "reply_to_message_id"
+
+	// ReplyOutcomeSuccess and ReplyOutcomeFailure are the values of
+	// HeaderReplyOutcome.
+	ReplyOutcomeSuccess = "SUCCESS"
+	ReplyOutcomeFailure = "FAILURE"
+)
+
+// Dead-letter headers, added when a consumer gives up on a message and moves
+// it to a dead-letter channel.
+const (
+	// HeaderDeadLetterReason is the error text of the last failed attempt.
+	HeaderDeadLetterReason = "dead_letter_reason"
+	// HeaderDeadLetterChannel is the channel the message was consumed from.
+	HeaderDeadLetterChannel = "dead_letter_channel"
+	// HeaderDeadLetterSubscriberID is the subscriber id that gave up.
+	HeaderDeadLetterSubscriberID = "dead_letter_subscriber_id"
+	// HeaderDeadLetterAttempts is how many times the handler was called.
+	HeaderDeadLetterAttempts = "dead_letter_attempts"
+	// HeaderDeadLetterTime is when the message was dead-lettered (RFC 3339).
+	HeaderDeadLetterTime = "dead_letter_time"
+)
