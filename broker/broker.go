@@ -1,0 +1,83 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/courier-go/courier/message"
+)
+
+// Producer sends messages to channels.
+//
+// Implementations are safe for concurrent use.
+type Producer interface {
+	// Send sends msgs, in order, to the named channel and returns once the
+	// broker has accepted them (for durable brokers: stored them). Send
+	// assigns a time-ordered ID to each message whose ID is empty, so the
+	// caller can read it afterwards; the caller must not otherwise modify
+	// a message after sending it. Either every message is valid and sent,
+	// or Send fails; a failure after the broker accepted some messages may
+	// leave those sent, and a retry may then send them twice (consumers
+	// absorb the duplicates by message ID).
+	Send(ctx context.Context, channel string, msgs ...*message.Message) error
+}
+
+// Consumer subscribes handlers to channels.
+//
+// Implementations are safe for concurrent use.
+type Consumer interface {
+	// Subscribe starts one instance of the consumer subscriberID on the
+	// given channels and returns once messages sent after it returns will
+	// be delivered to the subscriber id. ctx bounds only the set-up; the
+	// subscription runs until it is closed.
+	Subscribe(ctx context.Context, subscriberID string, channels []string, h Handler, opts ...SubscribeOption) (Subscription, error)
+}
+
+// Subscription is one running instance of a subscriber id.
+type Subscription interface {
+	// Close stops delivery to this instance and waits for its in-flight
+	// handlers to return. Messages it did not finish go to the other
+	// instances of the subscriber id, or to the next one that subscribes.
+	// If ctx ends first, the handlers' contexts are cancelled and Close
+	// still waits for them to return, then reports ctx's error.
+	Close(ctx context.Context) error
+}
+
+// Broker is a connection to a message broker: a Producer and a Consumer.
+type Broker interface {
+	Producer
+	Consumer
+	// Close closes every subscription made through this Broker, as
+	// Subscription.Close does, and releases the connection.
+	Close(ctx context.Context) error
+}
+
+// Handler handles one message.
+//
+// The message is the handler's own copy of the headers; the payload is
+// shared and must be treated as read-only. Returning nil acknowledges the
+// message. Returning an error asks for redelivery (see SubscribeConfig);
+// wrap it with Permanent to send the message to the dead-letter channel at
+// once.
+type Handler interface {
+	HandleMessage(ctx context.Context, msg *message.Message) error
+}
+
+// HandlerFunc adapts a function to the Handler interface.
+type HandlerFunc func(ctx context.Context, msg *message.Message) error
+
+// HandleMessage calls f(ctx, msg).
+func (f HandlerFunc) HandleMessage(ctx context.Context, msg *message.Message) error {
+	return f(ctx, msg)
+}
+
+// Middleware wraps a Handler with behaviour such as logging, metrics or
+// deduplication.
+type Middleware func(Handler) Handler
+
+// Chain wraps h with mws, the first middleware outermost.
+func Chain(h Handler, mws ...Middleware) Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}

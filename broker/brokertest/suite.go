@@ -1,0 +1,207 @@
+// Package brokertest is the conformance suite of the broker port. Every
+// broker adapter runs it, declaring through Features what it cannot promise:
+//
+//	func TestConformance(t *testing.T) {
+//		brokertest.Run(t, brokertest.Suite{
+//			New:      func(t *testing.T) broker.Broker { ... },
+//			Features: brokertest.Features{Resume: true},
+//		})
+//	}
+//
+// With go test -short the suite sends fewer messages; without it (as in CI)
+// the ordering test sends 10,000 messages over 100 keys while instances join
+// and leave.
+package brokertest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/message"
+)
+
+// Features declares what an adapter promises beyond the core semantics,
+// which every adapter must meet.
+type Features struct {
+	// Resume means a subscriber id that closes its last instance and
+	// subscribes again receives every message sent in between.
+	Resume bool
+	// RebalanceDuplicates means an instance joining or leaving may cause
+	// messages already handled to be delivered again (still in order). The
+	// suite then tolerates such duplicates instead of failing on them.
+	RebalanceDuplicates bool
+	// MaxPayloadBytes is the largest payload the adapter accepts by
+	// default; 0 means message.DefaultMaxPayloadBytes. The suite sends a
+	// payload of this size and expects one byte more to be refused.
+	MaxPayloadBytes int
+	// Timeout bounds each wait for deliveries; 0 means 20 seconds.
+	Timeout time.Duration
+}
+
+func (f Features) timeout() time.Duration {
+	if f.Timeout > 0 {
+		return f.Timeout
+	}
+	return 20 * time.Second
+}
+
+func (f Features) maxPayload() int {
+	if f.MaxPayloadBytes > 0 {
+		return f.MaxPayloadBytes
+	}
+	return message.DefaultMaxPayloadBytes
+}
+
+// Suite is an adapter's entry to the conformance suite.
+type Suite struct {
+	// New returns a broker for one test, connected to a server that may be
+	// shared with other tests: the suite isolates tests by giving each its
+	// own channel and subscriber names. The suite closes the broker.
+	New func(t *testing.T) broker.Broker
+	// Features declares the adapter's extra promises.
+	Features Features
+}
+
+// Run runs every conformance test as a subtest of t.
+func Run(t *testing.T, s Suite) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, *env)
+	}{
+		{"PayloadAndHeadersIntact", testPayloadAndHeaders},
+		{"ChannelsIsolated", testChannelsIsolated},
+		{"EverySubscriberIDGetsEverything", testPublishSubscribe},
+		{"CompetingInstancesSplitTheLoad", testCompetingInstances},
+		{"PerKeyOrderWhileInstancesJoinAndLeave", testOrderWithRebalance},
+		{"ShardsRunConcurrently", testShardsConcurrent},
+		{"RedeliveryAfterErrors", testRedelivery},
+		{"DeadLetter", testDeadLetter},
+		{"PoisonMessageDoesNotStallItsShard", testPoisonDoesNotStall},
+		{"CloseWaitsForInFlightHandlers", testCloseWaits},
+		{"CloseAndResumeWithoutLoss", testCloseAndResume},
+		{"ConcurrentPublishers", testConcurrentPublishers},
+		{"ContextCancellation", testContextCancellation},
+		{"LargePayload", testLargePayload},
+		{"InvalidInput", testInvalidInput},
+		{"ClosedBroker", testClosedBroker},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &env{t: t, suite: s, prefix: uniquePrefix(t)}
+			e.b = s.New(t)
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if err := e.b.Close(ctx); err != nil {
+					t.Errorf("closing the broker: %v", err)
+				}
+			})
+			tt.fn(t, e)
+		})
+	}
+}
+
+// env is one test's broker and names.
+type env struct {
+	t      *testing.T
+	suite  Suite
+	b      broker.Broker
+	prefix string
+}
+
+func uniquePrefix(t *testing.T) string {
+	name := t.Name()
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return fmt.Sprintf("ct-%s-%06x", name, rand.Uint32()&0xffffff)
+}
+
+// name returns a channel or subscriber name unique to the test.
+func (e *env) name(part string) string { return e.prefix + "." + part }
+
+func (e *env) timeout() time.Duration { return e.suite.Features.timeout() }
+
+func (e *env) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout())
+	e.t.Cleanup(cancel)
+	return ctx
+}
+
+// logger sends the subscriptions' logs to the test's output, so that the
+// expected failures of the retry tests show only with -v or on failure.
+func (e *env) logger() broker.SubscribeOption {
+	return broker.WithLogger(slog.New(slog.NewTextHandler(e.t.Output(), nil)))
+}
+
+// subscribe subscribes and closes the subscription when the test ends.
+func (e *env) subscribe(id string, channels []string, h broker.HandlerFunc, opts ...broker.SubscribeOption) broker.Subscription {
+	e.t.Helper()
+	opts = append([]broker.SubscribeOption{e.logger()}, opts...)
+	sub, err := e.b.Subscribe(e.ctx(), id, channels, h, opts...)
+	if err != nil {
+		e.t.Fatalf("Subscribe(%q, %v): %v", id, channels, err)
+	}
+	e.t.Cleanup(func() { closeSub(e.t, sub) })
+	return sub
+}
+
+func closeSub(t *testing.T, sub broker.Subscription) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sub.Close(ctx); err != nil {
+		t.Errorf("Subscription.Close: %v", err)
+	}
+}
+
+func (e *env) send(channel string, msgs ...*message.Message) {
+	e.t.Helper()
+	if err := e.b.Send(e.ctx(), channel, msgs...); err != nil {
+		e.t.Fatalf("Send to %q: %v", channel, err)
+	}
+}
+
+// keyed returns a message with the given partition key and a payload
+// naming key and sequence number.
+func keyed(key string, seq int) *message.Message {
+	return message.NewBuilder([]byte(fmt.Sprintf("%s/%d", key, seq))).
+		WithPartitionKey(key).
+		WithHeader("seq", fmt.Sprint(seq)).
+		Build()
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func (e *env) eventually(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(e.timeout())
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %v waiting for %s", e.timeout(), what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// never checks that cond stays false for d.
+func (e *env) never(what string, d time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			e.t.Fatalf("unexpectedly: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// fastRetry is the policy tests use so that retries do not slow them down.
+var fastRetry = broker.WithBackoff(broker.ConstantBackoff(5 * time.Millisecond))

@@ -1,0 +1,44 @@
+// Package broker is Courier's channel port: the small interfaces through
+// which services send messages to named channels and consume them, and the
+// semantics every broker adapter (in-memory, NATS JetStream, Kafka,
+// RabbitMQ) must honour. The conformance suite in package brokertest checks
+// those semantics.
+//
+// # Channels and subscriber ids
+//
+// A channel is a named, append-only stream of messages, like a Kafka topic.
+// A consumer subscribes a subscriber id (a consumer group) to one or more
+// channels. Every subscriber id receives each message sent to its channels
+// (publish-subscribe); several subscriptions that share a subscriber id are
+// instances of one logical consumer and compete for the messages
+// (point-to-point).
+//
+// # Sharded channels
+//
+// The PARTITION_ID header of a message is its partition key. The key picks a
+// shard of the channel; each shard is handled by exactly one instance of a
+// subscriber id at a time, in order, and different shards are handled
+// concurrently. When instances join or leave, shards move between them
+// without reordering the messages of a key and without losing any. Messages
+// without a key are spread over the shards and have no order.
+//
+// # Delivery
+//
+// Delivery is at least once. A handler that returns an error is called
+// again after a backoff; after the configured number of attempts (or at once
+// for an error marked with Permanent) the message goes to the subscriber's
+// dead-letter channel with headers giving the reason, the original channel
+// and the subscriber id, and the consumer moves on. A handler that panics is
+// treated as one that returned an error. Closing a subscription stops
+// delivery, lets in-flight handlers finish and leaves every message not yet
+// handled to the remaining instances or to the next subscription with the
+// same subscriber id.
+//
+// # Writing an adapter
+//
+// Adapters implement Broker. PrepareSend validates and completes messages
+// before they are sent; NewSubscribeConfig validates a subscription and
+// applies defaults; a Processor runs the handler of one message with
+// retries, dead-lettering and panic recovery, so that every adapter treats
+// failures the same way.
+package broker

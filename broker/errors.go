@@ -1,0 +1,41 @@
+package broker
+
+import "errors"
+
+var (
+	// ErrClosed is returned by calls on a closed Broker or Subscription.
+	ErrClosed = errors.New("broker: closed")
+	// ErrInvalidSubscription wraps every reason Subscribe refuses its
+	// arguments: an invalid subscriber id or channel name, no channels, no
+	// handler, or bad options.
+	ErrInvalidSubscription = errors.New("broker: invalid subscription")
+	// ErrHandlerPanic wraps the value of a handler's panic.
+	ErrHandlerPanic = errors.New("broker: handler panicked")
+	// ErrAbandoned is returned by Processor.Process when the subscription
+	// stopped before the message was handled or dead-lettered: the message
+	// must not be acknowledged, so that it is delivered again.
+	ErrAbandoned = errors.New("broker: delivery abandoned")
+)
+
+// permanentError marks an error that retrying cannot cure.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that no retry can cure, such as a payload that
+// cannot be decoded: the message goes to the dead-letter channel at once.
+// Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked with
+// Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,219 @@
+// Package memory is an in-process broker with the full semantics of the
+// broker port: publish-subscribe per subscriber id, competing instances,
+// sharded channels with per-key order while instances join and leave,
+// retries and dead-lettering. It is meant for tests and single-process
+// applications; nothing survives the process.
+//
+// Each channel has a fixed number of shards (WithShards). A subscriber id
+// keeps its position in every shard for the broker's lifetime, so closing
+// its last subscription and subscribing again later resumes where it
+// stopped. A subscriber id starts at the end of the channel: it receives
+// the messages sent after its first Subscribe returned. Messages sent to a
+// channel with no subscriber id are dropped, as nothing would ever read
+// them; a message is kept in memory until every subscriber id of its
+// channel has handled it.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/message"
+)
+
+// DefaultShards is the number of shards of each channel unless WithShards
+// says otherwise.
+const DefaultShards = 16
+
+// Option configures a Broker.
+type Option func(*Broker) error
+
+// WithShards sets the number of shards of each channel: the most handlers
+// that run at once for one subscriber id on one channel.
+func WithShards(n int) Option {
+	return func(b *Broker) error {
+		if n < 1 {
+			return fmt.Errorf("memory broker: shards must be at least 1, got %d", n)
+		}
+		b.shards = n
+		return nil
+	}
+}
+
+// WithLimits sets the message size limits Send enforces.
+func WithLimits(l message.Limits) Option {
+	return func(b *Broker) error {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("memory broker: %w", err)
+		}
+		b.limits = l
+		return nil
+	}
+}
+
+// Broker is the in-process broker. It is safe for concurrent use.
+type Broker struct {
+	shards int
+	limits message.Limits
+	next   atomic.Uint32 // round-robin shard for messages without a key
+
+	mu       sync.RWMutex
+	channels map[string]*channel
+	subs     map[*subscription]struct{}
+	closed   bool
+
+	done chan struct{} // closed by Close: stops the workers
+	wg   sync.WaitGroup
+}
+
+var _ broker.Broker = (*Broker)(nil)
+
+// New returns an empty broker.
+func New(opts ...Option) (*Broker, error) {
+	b := &Broker{
+		shards:   DefaultShards,
+		channels: make(map[string]*channel),
+		subs:     make(map[*subscription]struct{}),
+		done:     make(chan struct{}),
+	}
+	for _, opt := range opts {
+		if err := opt(b); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Send appends msgs to the channel's shards, each picked by the message's
+// partition key. It never blocks on consumers.
+func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory broker: send to %q: %w", channel, err)
+	}
+	if err := broker.PrepareSend(channel, msgs, b.limits); err != nil {
+		return fmt.Errorf("memory broker: %w", err)
+	}
+	ch, err := b.channel(channel)
+	if err != nil {
+		return err
+	}
+	date := message.FormatDate(time.Now())
+	for _, m := range msgs {
+		stored := &message.Message{ID: m.ID, Headers: make(message.Headers, len(m.Headers)+2), Payload: bytes.Clone(m.Payload)}
+		for k, v := range m.Headers {
+			stored.Headers[k] = v
+		}
+		stored.Headers[message.HeaderDestination] = channel
+		if _, ok := stored.Headers[message.HeaderDate]; !ok {
+			stored.Headers[message.HeaderDate] = date
+		}
+		ch.shards[b.shardOf(m.PartitionKey())].append(stored)
+	}
+	return nil
+}
+
+// shardOf maps a partition key to a shard with FNV-1a; messages without a
+// key go round robin.
+func (b *Broker) shardOf(key string) int {
+	if key == "" {
+		return int(b.next.Add(1) % uint32(b.shards))
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % uint32(b.shards))
+}
+
+// channel returns the named channel, creating it on first use.
+func (b *Broker) channel(name string) (*channel, error) {
+	b.mu.RLock()
+	ch, ok := b.channels[name]
+	closed := b.closed
+	b.mu.RUnlock()
+	if closed {
+		return nil, fmt.Errorf("memory broker: channel %q: %w", name, broker.ErrClosed)
+	}
+	if ok {
+		return ch, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("memory broker: channel %q: %w", name, broker.ErrClosed)
+	}
+	return b.channelLocked(name), nil
+}
+
+func (b *Broker) channelLocked(name string) *channel {
+	ch, ok := b.channels[name]
+	if !ok {
+		ch = &channel{b: b, name: name, shards: make([]*shard, b.shards), groups: make(map[string]*group)}
+		for i := range ch.shards {
+			ch.shards[i] = &shard{}
+		}
+		b.channels[name] = ch
+	}
+	return ch
+}
+
+// Subscribe starts an instance of subscriberID on channels. It takes over a
+// fair share of the channels' shards from the instances already running.
+func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []string, h broker.Handler, opts ...broker.SubscribeOption) (broker.Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory broker: subscribe %q: %w", subscriberID, err)
+	}
+	cfg, err := broker.NewSubscribeConfig(subscriberID, channels, h, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("memory broker: %w", err)
+	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &subscription{b: b, proc: broker.NewProcessor(cfg, b), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		cancel()
+		return nil, fmt.Errorf("memory broker: subscribe %q: %w", subscriberID, broker.ErrClosed)
+	}
+	b.subs[s] = struct{}{}
+	for _, name := range cfg.Channels {
+		g := b.channelLocked(name).groupLocked(subscriberID)
+		s.groups = append(s.groups, g)
+		g.join(s)
+	}
+	return s, nil
+}
+
+// Close closes every subscription, waiting for in-flight handlers as
+// Subscription.Close does, and stops the broker. Later calls fail with
+// broker.ErrClosed.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	subs := make([]*subscription, 0, len(b.subs))
+	for s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.Unlock()
+
+	var first error
+	for _, s := range subs {
+		if err := s.Close(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	close(b.done)
+	b.wg.Wait()
+	return first
+}

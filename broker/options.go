@@ -1,0 +1,212 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/courier-go/courier/message"
+)
+
+// Defaults for SubscribeConfig.
+const (
+	DefaultMaxAttempts  = 5
+	DefaultBackoffStart = 100 * time.Millisecond
+	DefaultBackoffMax   = 10 * time.Second
+	// DeadLetterSuffix is appended to the subscriber id to name its
+	// default dead-letter channel.
+	DeadLetterSuffix = ".dead-letter"
+)
+
+// Backoff returns how long to wait before the next attempt, given the number
+// of failed attempts so far (1 after the first failure).
+type Backoff func(failures int) time.Duration
+
+// ExponentialBackoff returns a Backoff that waits start after the first
+// failure, doubling each time up to limit, each wait drawn at random from
+// its upper half so that instances do not retry in step.
+func ExponentialBackoff(start, limit time.Duration) Backoff {
+	return func(failures int) time.Duration {
+		d := start
+		for i := 1; i < failures && d < limit; i++ {
+			d *= 2
+		}
+		d = min(d, limit)
+		if d <= 1 {
+			return d
+		}
+		half := d / 2
+		return half + rand.N(d-half+1)
+	}
+}
+
+// ConstantBackoff returns a Backoff that always waits d.
+func ConstantBackoff(d time.Duration) Backoff {
+	return func(int) time.Duration { return d }
+}
+
+// SubscribeConfig is the resolved configuration of a subscription. Adapters
+// get it from NewSubscribeConfig.
+type SubscribeConfig struct {
+	// SubscriberID is the consumer group the subscription belongs to.
+	SubscriberID string
+	// Channels are the validated channel names, without duplicates.
+	Channels []string
+	// Handler is the handler after every middleware.
+	Handler Handler
+	// MaxAttempts is how many times a message is handed to the handler
+	// before it is dead-lettered; at least 1.
+	MaxAttempts int
+	// Backoff spaces the attempts.
+	Backoff Backoff
+	// DeadLetterChannel receives the messages the handler gave up on.
+	DeadLetterChannel string
+	// HandlerTimeout bounds each call of the handler; 0 means no bound.
+	HandlerTimeout time.Duration
+	// Logger receives the subscription's events.
+	Logger *slog.Logger
+}
+
+// SubscribeOption configures a subscription.
+type SubscribeOption func(*SubscribeConfig) error
+
+// WithMaxAttempts sets how many times a message is handed to the handler
+// before it goes to the dead-letter channel (default 5). n must be at least 1.
+func WithMaxAttempts(n int) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		if n < 1 {
+			return fmt.Errorf("max attempts must be at least 1, got %d", n)
+		}
+		c.MaxAttempts = n
+		return nil
+	}
+}
+
+// WithBackoff sets the wait between attempts (default: exponential from
+// 100ms to 10s, with jitter).
+func WithBackoff(b Backoff) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		if b == nil {
+			return fmt.Errorf("backoff must not be nil")
+		}
+		c.Backoff = b
+		return nil
+	}
+}
+
+// WithDeadLetterChannel names the channel that receives messages the
+// handler gave up on (default: the subscriber id followed by
+// DeadLetterSuffix).
+func WithDeadLetterChannel(channel string) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		if err := message.ValidateChannel(channel); err != nil {
+			return fmt.Errorf("dead-letter channel: %w", err)
+		}
+		c.DeadLetterChannel = channel
+		return nil
+	}
+}
+
+// WithHandlerTimeout bounds each call of the handler: its context is
+// cancelled after d. d must be positive.
+func WithHandlerTimeout(d time.Duration) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("handler timeout must be positive, got %v", d)
+		}
+		c.HandlerTimeout = d
+		return nil
+	}
+}
+
+// WithMiddleware wraps the handler with mws, the first outermost.
+func WithMiddleware(mws ...Middleware) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		c.Handler = Chain(c.Handler, mws...)
+		return nil
+	}
+}
+
+// WithLogger sets the logger for the subscription's events (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		if l == nil {
+			return fmt.Errorf("logger must not be nil")
+		}
+		c.Logger = l
+		return nil
+	}
+}
+
+// NewSubscribeConfig validates the arguments of a Subscribe call and
+// returns the resolved configuration. Every error wraps
+// ErrInvalidSubscription.
+func NewSubscribeConfig(subscriberID string, channels []string, h Handler, opts ...SubscribeOption) (SubscribeConfig, error) {
+	fail := func(format string, args ...any) (SubscribeConfig, error) {
+		return SubscribeConfig{}, fmt.Errorf("%w: subscriber %q: %s", ErrInvalidSubscription, subscriberID, fmt.Sprintf(format, args...))
+	}
+	if err := message.ValidateChannel(subscriberID); err != nil {
+		return fail("subscriber id: %v", err)
+	}
+	if len(channels) == 0 {
+		return fail("no channels")
+	}
+	if h == nil {
+		return fail("nil handler")
+	}
+	seen := make(map[string]bool, len(channels))
+	cfg := SubscribeConfig{
+		SubscriberID:      subscriberID,
+		Handler:           h,
+		MaxAttempts:       DefaultMaxAttempts,
+		Backoff:           ExponentialBackoff(DefaultBackoffStart, DefaultBackoffMax),
+		DeadLetterChannel: subscriberID + DeadLetterSuffix,
+	}
+	for _, ch := range channels {
+		if err := message.ValidateChannel(ch); err != nil {
+			return fail("channel: %v", err)
+		}
+		if !seen[ch] {
+			seen[ch] = true
+			cfg.Channels = append(cfg.Channels, ch)
+		}
+	}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return fail("%v", err)
+		}
+	}
+	if err := message.ValidateChannel(cfg.DeadLetterChannel); err != nil {
+		return fail("dead-letter channel (set one with WithDeadLetterChannel): %v", err)
+	}
+	if seen[cfg.DeadLetterChannel] {
+		return fail("dead-letter channel %q is also consumed", cfg.DeadLetterChannel)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// PrepareSend validates a Send call before anything is sent: the channel
+// name, and each message against limits. It assigns an ID to each message
+// that has none. Adapters call it first in Send.
+func PrepareSend(channel string, msgs []*message.Message, limits message.Limits) error {
+	if err := message.ValidateChannel(channel); err != nil {
+		return fmt.Errorf("send to %q: %w", channel, err)
+	}
+	for i, m := range msgs {
+		if m == nil {
+			return fmt.Errorf("send to %q: message %d is nil: %w", channel, i, message.ErrMissingID)
+		}
+		if m.ID == "" {
+			m.ID = message.NewID()
+		}
+		if err := limits.Check(m); err != nil {
+			return fmt.Errorf("send to %q: %w", channel, err)
+		}
+	}
+	return nil
+}

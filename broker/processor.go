@@ -1,0 +1,185 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/courier-go/courier/message"
+)
+
+// maxReasonBytes bounds the dead-letter reason header, so that a long error
+// text cannot push the message past the header limit.
+const maxReasonBytes = 1024
+
+// DeliveryInfo describes the delivery a handler is running for.
+type DeliveryInfo struct {
+	SubscriberID string
+	Channel      string
+	// Shard is the adapter's shard (partition) number, or -1 if unknown.
+	Shard int
+	// Attempt counts the calls of the handler for this message, from 1.
+	Attempt int
+}
+
+type deliveryKey struct{}
+
+// deliveryContext carries DeliveryInfo without an allocation of its own.
+type deliveryContext struct {
+	context.Context
+	info DeliveryInfo
+}
+
+func (c *deliveryContext) Value(key any) any {
+	if key == (deliveryKey{}) {
+		return &c.info
+	}
+	return c.Context.Value(key)
+}
+
+// Delivery returns the DeliveryInfo of the handler call that ctx belongs to.
+func Delivery(ctx context.Context) (DeliveryInfo, bool) {
+	if d, ok := ctx.Value(deliveryKey{}).(*DeliveryInfo); ok {
+		return *d, true
+	}
+	return DeliveryInfo{}, false
+}
+
+// Processor runs a subscription's handler for one message at a time with
+// the subscription's policy: retries with backoff, panic recovery, a
+// per-call timeout and dead-lettering. Adapters call Process for the
+// messages of a shard in order and acknowledge a message when Process
+// returns nil. A Processor is safe for concurrent use by several shards.
+type Processor struct {
+	cfg        SubscribeConfig
+	deadLetter Producer
+}
+
+// NewProcessor returns a Processor for cfg that sends given-up messages to
+// cfg.DeadLetterChannel through deadLetter.
+func NewProcessor(cfg SubscribeConfig, deadLetter Producer) *Processor {
+	return &Processor{cfg: cfg, deadLetter: deadLetter}
+}
+
+// Config returns the subscription's configuration.
+func (p *Processor) Config() SubscribeConfig { return p.cfg }
+
+// Process hands msg, consumed from channel, to the handler until it
+// succeeds, then returns nil; after the last attempt, or a permanent error,
+// it sends msg to the dead-letter channel and returns nil. msg itself is
+// never modified: each attempt gets its own copy of the headers.
+//
+// ctx is the handlers' context. When stop is closed Process makes no new
+// attempt and returns ErrAbandoned: the message must then be left
+// unacknowledged, for redelivery. priorAttempts counts deliveries of msg
+// before this one that the broker knows of (0 if it does not track them).
+func (p *Processor) Process(ctx context.Context, stop <-chan struct{}, channel string, shard int, priorAttempts int, msg *message.Message) error {
+	dc := &deliveryContext{Context: ctx, info: DeliveryInfo{
+		SubscriberID: p.cfg.SubscriberID,
+		Channel:      channel,
+		Shard:        shard,
+		Attempt:      priorAttempts,
+	}}
+	var err error
+	for {
+		dc.info.Attempt++
+		if err = p.call(dc, msg); err == nil {
+			return nil
+		}
+		if IsPermanent(err) || dc.info.Attempt >= p.cfg.MaxAttempts {
+			break
+		}
+		wait := p.cfg.Backoff(dc.info.Attempt)
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "courier: handler failed; will retry",
+			slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", channel),
+			slog.String("message_id", msg.ID), slog.Int("attempt", dc.info.Attempt),
+			slog.Duration("backoff", wait), slog.Any("error", err))
+		if !sleep(ctx, stop, wait) {
+			return ErrAbandoned
+		}
+	}
+	return p.sendToDeadLetter(ctx, stop, channel, dc.info.Attempt, msg, err)
+}
+
+// call runs the handler once on a copy of msg, turning a panic into an
+// error.
+func (p *Processor) call(dc *deliveryContext, msg *message.Message) (err error) {
+	ctx := context.Context(dc)
+	if p.cfg.HandlerTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.HandlerTimeout)
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v\n%s", ErrHandlerPanic, r, debug.Stack())
+		}
+	}()
+	delivered := &message.Message{ID: msg.ID, Headers: msg.Headers.Clone(), Payload: msg.Payload}
+	return p.cfg.Handler.HandleMessage(ctx, delivered)
+}
+
+func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, channel string, attempts int, msg *message.Message, cause error) error {
+	reason := cause.Error()
+	if len(reason) > maxReasonBytes {
+		reason = reason[:maxReasonBytes]
+	}
+	dead := &message.Message{ID: msg.ID, Headers: msg.Headers.Clone(), Payload: msg.Payload}
+	dead.SetHeader(message.HeaderDeadLetterReason, reason)
+	dead.SetHeader(message.HeaderDeadLetterChannel, channel)
+	dead.SetHeader(message.HeaderDeadLetterSubscriberID, p.cfg.SubscriberID)
+	dead.SetHeader(message.HeaderDeadLetterAttempts, strconv.Itoa(attempts))
+	dead.SetHeader(message.HeaderDeadLetterTime, time.Now().UTC().Format(time.RFC3339Nano))
+	p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "courier: handler gave up; message dead-lettered",
+		slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", channel),
+		slog.String("message_id", msg.ID), slog.Int("attempts", attempts),
+		slog.String("dead_letter_channel", p.cfg.DeadLetterChannel), slog.Any("error", cause))
+	for failures := 1; ; failures++ {
+		err := p.deadLetter.Send(ctx, p.cfg.DeadLetterChannel, dead)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, message.ErrHeadersTooLarge) && dead.Header(message.HeaderDeadLetterReason) != "" {
+			// The original headers were near the limit; the reason
+			// is the one thing that can go.
+			dead.Headers[message.HeaderDeadLetterReason] = ""
+			continue
+		}
+		wait := p.cfg.Backoff(failures)
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "courier: dead-letter send failed; will retry",
+			slog.String("subscriber", p.cfg.SubscriberID), slog.String("message_id", msg.ID),
+			slog.Duration("backoff", wait), slog.Any("error", err))
+		if !sleep(ctx, stop, wait) {
+			return ErrAbandoned
+		}
+	}
+}
+
+// sleep waits for d and reports true, or reports false as soon as stop is
+// closed or ctx is done.
+func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-stop:
+		return false
+	case <-ctx.Done():
+		return false
+	default:
+	}
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
