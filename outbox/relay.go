@@ -1,0 +1,494 @@
+package outbox
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/sqldb"
+)
+
+// Defaults of a Relay.
+const (
+	DefaultBatchSize         = 500
+	DefaultPollInterval      = 100 * time.Millisecond
+	DefaultLeaseTTL          = 10 * time.Second
+	DefaultDeadLetterChannel = "outbox.dead-letter"
+	DefaultRelayName         = "outbox"
+	// HeaderDeadLetterRawHeaders carries, on a dead-lettered outbox row,
+	// the row's headers column as it was (cut to 4 KiB).
+	HeaderDeadLetterRawHeaders = "dead_letter_raw_headers"
+)
+
+// Wakeup tells a relay that new rows may have been committed, so that it
+// polls at once instead of at its next interval. Run calls wake for each
+// notification until ctx ends. See package pgnotify for PostgreSQL's
+// LISTEN/NOTIFY.
+type Wakeup interface {
+	Run(ctx context.Context, wake func()) error
+}
+
+type relayConfig struct {
+	name         string
+	owner        string
+	batchSize    int
+	pollInterval time.Duration
+	leaseTTL     time.Duration
+	deadLetter   string
+	keep         bool
+	wakeup       Wakeup
+	limits       message.Limits
+	logger       *slog.Logger
+}
+
+// RelayOption configures a Relay.
+type RelayOption func(*relayConfig) error
+
+// WithName names the outbox the relay serves (default "outbox"). Relays with
+// the same name share a lease: one of them publishes at a time.
+func WithName(name string) RelayOption {
+	return func(c *relayConfig) error {
+		if name == "" || len(name) > 200 {
+			return errors.New("name must have 1 to 200 characters")
+		}
+		c.name = name
+		return nil
+	}
+}
+
+// WithOwner sets the identity this relay writes into the lease (default:
+// host name, process id and a random suffix).
+func WithOwner(owner string) RelayOption {
+	return func(c *relayConfig) error {
+		if owner == "" {
+			return errors.New("owner must not be empty")
+		}
+		c.owner = owner
+		return nil
+	}
+}
+
+// WithBatchSize sets how many rows one poll reads (default 500).
+func WithBatchSize(n int) RelayOption {
+	return func(c *relayConfig) error {
+		if n < 1 || n > 10000 {
+			return fmt.Errorf("batch size must be between 1 and 10000, got %d", n)
+		}
+		c.batchSize = n
+		return nil
+	}
+}
+
+// WithPollInterval sets how long an idle relay waits before polling again
+// when no Wakeup woke it (default 100ms).
+func WithPollInterval(d time.Duration) RelayOption {
+	return func(c *relayConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("poll interval must be positive, got %v", d)
+		}
+		c.pollInterval = d
+		return nil
+	}
+}
+
+// WithLeaseTTL sets how long leadership lasts without renewal (default
+// 10s). A relay that dies is replaced within about this time; the leader
+// renews every quarter of it and stops publishing once three quarters
+// passed without a successful renewal.
+func WithLeaseTTL(d time.Duration) RelayOption {
+	return func(c *relayConfig) error {
+		if d < 100*time.Millisecond {
+			return fmt.Errorf("lease TTL must be at least 100ms, got %v", d)
+		}
+		c.leaseTTL = d
+		return nil
+	}
+}
+
+// WithDeadLetterChannel names the channel that receives rows that cannot
+// be published: undecodable headers, an invalid destination, a payload
+// over the limits (default "outbox.dead-letter").
+func WithDeadLetterChannel(channel string) RelayOption {
+	return func(c *relayConfig) error {
+		if err := message.ValidateChannel(channel); err != nil {
+			return fmt.Errorf("dead-letter channel: %w", err)
+		}
+		c.deadLetter = channel
+		return nil
+	}
+}
+
+// WithKeepPublished makes the relay mark published rows (published = 1)
+// instead of deleting them; the application then purges them itself.
+func WithKeepPublished() RelayOption {
+	return func(c *relayConfig) error {
+		c.keep = true
+		return nil
+	}
+}
+
+// WithWakeup lets the relay poll as soon as rows are committed.
+func WithWakeup(w Wakeup) RelayOption {
+	return func(c *relayConfig) error {
+		c.wakeup = w
+		return nil
+	}
+}
+
+// WithLimits sets the size limits a row must meet to be published; rows
+// over them are dead-lettered (default: message's defaults).
+func WithLimits(l message.Limits) RelayOption {
+	return func(c *relayConfig) error {
+		if err := l.Validate(); err != nil {
+			return err
+		}
+		c.limits = l
+		return nil
+	}
+}
+
+// WithRelayLogger sets the relay's logger (default slog.Default()).
+func WithRelayLogger(l *slog.Logger) RelayOption {
+	return func(c *relayConfig) error {
+		if l == nil {
+			return errors.New("logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// Relay is the polling publisher of one outbox.
+type Relay struct {
+	db    *sql.DB
+	d     *sqldb.Dialect
+	pub   broker.Producer
+	cfg   relayConfig
+	lease *lease
+
+	running      atomic.Bool
+	leader       atomic.Bool
+	published    atomic.Uint64
+	deadLettered atomic.Uint64
+	errs         atomic.Uint64
+}
+
+// Stats is a snapshot of a relay's counters.
+type Stats struct {
+	Leader       bool   // this relay holds the lease now
+	Published    uint64 // rows published and removed from the outbox
+	DeadLettered uint64 // rows sent to the dead-letter channel
+	Errors       uint64 // failed polls, publishes and lease operations
+}
+
+// NewRelay returns a relay that publishes db's outbox through pub.
+func NewRelay(db *sql.DB, d *sqldb.Dialect, pub broker.Producer, opts ...RelayOption) (*Relay, error) {
+	if db == nil || d == nil || pub == nil {
+		return nil, errors.New("outbox: NewRelay needs a database, a dialect and a producer")
+	}
+	cfg := relayConfig{
+		name:         DefaultRelayName,
+		owner:        defaultOwner(),
+		batchSize:    DefaultBatchSize,
+		pollInterval: DefaultPollInterval,
+		leaseTTL:     DefaultLeaseTTL,
+		deadLetter:   DefaultDeadLetterChannel,
+	}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("outbox: relay configuration: %w", err)
+		}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	cfg.logger = cfg.logger.With(slog.String("relay", cfg.name), slog.String("owner", cfg.owner))
+	return &Relay{db: db, d: d, pub: pub, cfg: cfg,
+		lease: &lease{db: db, d: d, name: "outbox:" + cfg.name, owner: cfg.owner, ttl: cfg.leaseTTL}}, nil
+}
+
+func defaultOwner() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() Stats {
+	return Stats{Leader: r.leader.Load(), Published: r.published.Load(), DeadLettered: r.deadLettered.Load(), Errors: r.errs.Load()}
+}
+
+// Run publishes until ctx ends, then gives up the lease and returns nil. It
+// returns an error at once if the schema is missing, or if it is already
+// running.
+func (r *Relay) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("outbox: relay is already running")
+	}
+	defer r.running.Store(false)
+	if err := sqldb.CheckSchema(ctx, r.db, r.d); err != nil {
+		return fmt.Errorf("outbox relay %q: %w", r.cfg.name, err)
+	}
+
+	wake := make(chan struct{}, 1)
+	if r.cfg.wakeup != nil {
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			err := r.cfg.wakeup.Run(wctx, func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			})
+			if err != nil && wctx.Err() == nil {
+				r.cfg.logger.Warn("courier: outbox wake-ups stopped; polling only", slog.Any("error", err))
+			}
+		})
+		defer func() { stop(); wg.Wait() }()
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := r.lease.release(rctx); err != nil {
+			r.cfg.logger.Warn("courier: releasing the outbox lease failed", slog.Any("error", err))
+		}
+		r.leader.Store(false)
+	}()
+
+	failures := 0
+	for ctx.Err() == nil {
+		wait, err := r.step(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.errs.Add(1)
+			failures++
+			wait = min(r.cfg.pollInterval<<min(failures, 6), 5*time.Second)
+			r.cfg.logger.Warn("courier: outbox relay step failed", slog.Any("error", err), slog.Duration("retry_in", wait))
+		} else if err == nil {
+			failures = 0
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-wake:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	return nil
+}
+
+// step takes or keeps the lease and publishes one batch. It returns how
+// long to wait before the next step.
+func (r *Relay) step(ctx context.Context) (time.Duration, error) {
+	l := r.lease
+	switch {
+	case !l.held:
+		ok, err := l.acquire(ctx)
+		if err != nil || !ok {
+			return l.ttl / 4, err
+		}
+		r.leader.Store(true)
+		r.cfg.logger.Info("courier: outbox relay is now the leader", slog.Int64("token", l.token))
+	case time.Since(l.renewedAt) >= l.ttl/4:
+		if err := l.renew(ctx); err != nil {
+			if errors.Is(err, errLeaseLost) {
+				r.leader.Store(false)
+				r.cfg.logger.Warn("courier: outbox relay lost the lease to another relay")
+				return 0, nil
+			}
+			return r.cfg.pollInterval, err
+		}
+	}
+	if !l.valid() {
+		return r.cfg.pollInterval, nil
+	}
+	n, err := r.publishBatch(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if n >= r.cfg.batchSize {
+		return 0, nil
+	}
+	return min(r.cfg.pollInterval, max(0, l.ttl/4-time.Since(l.renewedAt))), nil
+}
+
+// row is one outbox row, decoded or not.
+type row struct {
+	id, destination, rawHeaders string
+	payload                     []byte
+}
+
+// publishBatch publishes the oldest unpublished rows, each destination's in
+// order, and removes those the broker confirmed. It returns how many rows
+// it read.
+func (r *Relay) publishBatch(ctx context.Context) (int, error) {
+	rows, err := r.readBatch(ctx)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	var (
+		order  []string // destinations in order of first appearance
+		groups = map[string][]*message.Message{}
+		ids    = map[string][]string{}
+		dead   []*message.Message
+		deadID []string
+	)
+	for _, row := range rows {
+		m, reason := r.decode(row)
+		if reason != "" {
+			dead = append(dead, r.deadLetter(row, reason))
+			deadID = append(deadID, row.id)
+			continue
+		}
+		if _, ok := groups[row.destination]; !ok {
+			order = append(order, row.destination)
+		}
+		groups[row.destination] = append(groups[row.destination], m)
+		ids[row.destination] = append(ids[row.destination], row.id)
+	}
+
+	var done []string
+	var sendErr error
+	for _, dest := range order {
+		if !r.lease.valid() {
+			break
+		}
+		if err := r.pub.Send(ctx, dest, groups[dest]...); err != nil {
+			// Later rows of this destination wait for the next poll, so
+			// its order holds; other destinations go on.
+			sendErr = errors.Join(sendErr, fmt.Errorf("publishing %d messages to %q: %w", len(groups[dest]), dest, err))
+			continue
+		}
+		done = append(done, ids[dest]...)
+		r.published.Add(uint64(len(ids[dest])))
+	}
+	if len(dead) > 0 && r.lease.valid() {
+		if err := r.pub.Send(ctx, r.cfg.deadLetter, dead...); err != nil {
+			sendErr = errors.Join(sendErr, fmt.Errorf("dead-lettering %d rows to %q: %w", len(dead), r.cfg.deadLetter, err))
+		} else {
+			done = append(done, deadID...)
+			r.deadLettered.Add(uint64(len(dead)))
+			r.cfg.logger.Error("courier: outbox rows dead-lettered", slog.Int("rows", len(dead)),
+				slog.String("channel", r.cfg.deadLetter), slog.String("first_reason", dead[0].Header(message.HeaderDeadLetterReason)))
+		}
+	}
+	if err := r.remove(ctx, done); err != nil {
+		return len(rows), errors.Join(sendErr, err)
+	}
+	return len(rows), sendErr
+}
+
+func (r *Relay) readBatch(ctx context.Context) ([]row, error) {
+	q, err := r.db.QueryContext(ctx, r.d.Rebind(
+		"SELECT id, destination, headers, payload FROM message WHERE published = 0 ORDER BY seq LIMIT ?"), r.cfg.batchSize)
+	if err != nil {
+		return nil, fmt.Errorf("reading the outbox: %w", err)
+	}
+	defer q.Close()
+	var out []row
+	for q.Next() {
+		var rw row
+		if err := q.Scan(&rw.id, &rw.destination, &rw.rawHeaders, &rw.payload); err != nil {
+			return nil, fmt.Errorf("reading the outbox: %w", err)
+		}
+		out = append(out, rw)
+	}
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("reading the outbox: %w", err)
+	}
+	return out, nil
+}
+
+// decode turns a row into a message, or says why it cannot be published.
+func (r *Relay) decode(rw row) (*message.Message, string) {
+	var headers message.Headers
+	if err := json.Unmarshal([]byte(rw.rawHeaders), &headers); err != nil {
+		return nil, fmt.Sprintf("undecodable headers: %v", err)
+	}
+	if err := message.ValidateChannel(rw.destination); err != nil {
+		return nil, fmt.Sprintf("invalid destination: %v", err)
+	}
+	delete(headers, message.HeaderID)
+	m := &message.Message{ID: rw.id, Headers: headers, Payload: rw.payload}
+	if err := r.cfg.limits.Check(m); err != nil {
+		return nil, err.Error()
+	}
+	return m, ""
+}
+
+func (r *Relay) deadLetter(rw row, reason string) *message.Message {
+	raw := rw.rawHeaders
+	if len(raw) > 4096 {
+		raw = raw[:4096]
+	}
+	payload := rw.payload
+	if err := r.cfg.limits.Check(&message.Message{ID: "-", Payload: payload}); errors.Is(err, message.ErrPayloadTooLarge) {
+		payload = nil // it cannot travel; the reason says why
+	}
+	id := rw.id
+	if id == "" || len(id) > 255 {
+		id = message.NewID()
+	}
+	return &message.Message{ID: id, Payload: payload, Headers: message.Headers{
+		message.HeaderDeadLetterReason:       reason,
+		message.HeaderDeadLetterChannel:      truncate(rw.destination, 255),
+		message.HeaderDeadLetterSubscriberID: "outbox-relay." + r.cfg.name,
+		message.HeaderDeadLetterAttempts:     "0",
+		message.HeaderDeadLetterTime:         time.Now().UTC().Format(time.RFC3339Nano),
+		HeaderDeadLetterRawHeaders:           raw,
+	}}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// remove deletes (or marks) the published rows, but only while this relay
+// still holds the lease with the token it published under.
+func (r *Relay) remove(ctx context.Context, ids []string) error {
+	for start := 0; start < len(ids); start += maxRowsPerInsert {
+		chunk := ids[start:min(len(ids), start+maxRowsPerInsert)]
+		fence, args := r.lease.fence()
+		stmt := "DELETE FROM message"
+		if r.cfg.keep {
+			stmt = "UPDATE message SET published = 1"
+		}
+		stmt += " WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ") AND " + fence
+		all := make([]any, 0, len(chunk)+len(args))
+		for _, id := range chunk {
+			all = append(all, id)
+		}
+		all = append(all, args...)
+		res, err := r.db.ExecContext(ctx, r.d.Rebind(stmt), all...)
+		if err != nil {
+			return fmt.Errorf("removing %d published rows: %w", len(chunk), err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			// Fenced off: another relay leads now and will publish
+			// these rows again; consumers absorb the duplicates.
+			r.lease.held = false
+			r.leader.Store(false)
+			return fmt.Errorf("removing published rows: %w", errLeaseLost)
+		}
+	}
+	return nil
+}
