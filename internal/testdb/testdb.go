@@ -95,7 +95,9 @@ func SQLite(t testing.TB) *DB {
 	return migrate(t, &DB{DB: db, Dialect: sqldb.SQLite, DSN: dsn, Driver: "sqlite"})
 }
 
-func uniqueName() string { return fmt.Sprintf("t_%d_%06x", time.Now().Unix()%100000, rand.Uint32()&0xffffff) }
+func uniqueName() string {
+	return fmt.Sprintf("t_%d_%06x", time.Now().Unix()%100000, rand.Uint32()&0xffffff)
+}
 
 // Postgres creates a schema of its own on the server COURIER_POSTGRES_URL
 // names and returns a database whose search_path is that schema.
