@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -62,6 +63,7 @@ func (p httpProducer) Send(ctx context.Context, channel string, msgs ...*message
 	if err != nil {
 		return err
 	}
+	req.Header.Set("X-Relay-Pid", strconv.Itoa(os.Getpid()))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -108,8 +110,17 @@ type sink struct {
 	delay time.Duration
 	// killAt, when set, is called once the sink holds at least killAtN
 	// messages, before the publish that reached it is confirmed.
-	killAt  func()
+	killAt  func(pid int)
 	killAtN int
+	// batches lists which relay process published each batch, and when.
+	batches  []batchRecord
+	inflight map[int]bool
+	overlaps int
+}
+
+type batchRecord struct {
+	pid int
+	at  time.Time
 }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -118,8 +129,19 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	pid, _ := strconv.Atoi(r.Header.Get("X-Relay-Pid"))
+	s.mu.Lock()
+	for other := range s.inflight {
+		if other != pid {
+			s.overlaps++ // two relays publishing at once
+		}
+	}
+	s.inflight[pid] = true
+	s.mu.Unlock()
 	time.Sleep(s.delay) // a broker that takes a moment to confirm
 	s.mu.Lock()
+	delete(s.inflight, pid)
+	s.batches = append(s.batches, batchRecord{pid: pid, at: time.Now()})
 	for _, m := range batch.Messages {
 		s.msgs = append(s.msgs, &message.Message{ID: m.ID, Headers: m.Headers, Payload: m.Payload})
 		s.ids[m.ID]++
@@ -132,7 +154,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if kill != nil {
-		kill() // the relay dies waiting for this confirmation: mid-batch
+		kill(pid) // the relay dies waiting for this confirmation: mid-batch
 	}
 }
 
@@ -164,7 +186,7 @@ func TestRelayProcessKilledMidBatchLosesNothing(t *testing.T) {
 	for _, d := range testdb.Dialects {
 		t.Run(d.Name(), func(t *testing.T) {
 			db := testdb.Open(t, d)
-			s := &sink{ids: map[string]int{}, delay: 2 * time.Millisecond}
+			s := &sink{ids: map[string]int{}, inflight: map[int]bool{}, delay: 2 * time.Millisecond}
 			srv := httptest.NewServer(s)
 			defer srv.Close()
 
@@ -186,30 +208,46 @@ func TestRelayProcessKilledMidBatchLosesNothing(t *testing.T) {
 			}
 			write(0, 100)
 
-			first, firstOut := startChild(t, db, srv.URL)
-			killed := make(chan struct{})
+			// Two relays run; the one that publishes is killed with
+			// SIGKILL while it waits for the broker to confirm a batch.
+			children := map[int]*exec.Cmd{}
+			outputs := map[int]*bytes.Buffer{}
+			for range 2 {
+				cmd, out := startChild(t, db, srv.URL)
+				children[cmd.Process.Pid], outputs[cmd.Process.Pid] = cmd, out
+			}
+			type killing struct {
+				pid int
+				at  time.Time
+			}
+			killed := make(chan killing, 1)
 			s.mu.Lock()
 			s.killAtN = 300
-			s.killAt = func() {
-				first.Process.Signal(syscall.SIGKILL)
-				first.Wait()
-				close(killed)
+			s.killAt = func(pid int) {
+				children[pid].Process.Signal(syscall.SIGKILL)
+				children[pid].Wait()
+				killed <- killing{pid, time.Now()}
 			}
 			s.mu.Unlock()
+			var k killing
 			select {
-			case <-killed:
+			case k = <-killed:
 			case <-time.After(30 * time.Second):
-				t.Fatalf("the first relay never published 300 messages\n%s", firstOut)
+				t.Fatal("no relay published 300 messages")
 			}
 			killedAt := s.unique()
-			write(100, 200) // committed while no relay runs
+			write(100, 200) // committed while the survivor takes over
 
-			second, secondOut := startChild(t, db, srv.URL)
-			eventually(t, "every committed message after the restart", func() bool { return s.unique() == len(committed) })
+			eventually(t, "every committed message after the takeover", func() bool { return s.unique() == len(committed) })
 			eventually(t, "the outbox to empty", func() bool { return unpublished(t, db) == 0 })
-			second.Process.Signal(syscall.SIGTERM)
-			if err := second.Wait(); err != nil {
-				t.Errorf("second relay exited with %v\n%s", err, secondOut)
+			for pid, cmd := range children {
+				if pid == k.pid {
+					continue
+				}
+				cmd.Process.Signal(syscall.SIGTERM)
+				if err := cmd.Wait(); err != nil {
+					t.Errorf("surviving relay exited with %v\n%s", err, outputs[pid])
+				}
 			}
 
 			s.mu.Lock()
@@ -225,12 +263,25 @@ func TestRelayProcessKilledMidBatchLosesNothing(t *testing.T) {
 				}
 			}
 			checkOrder(t, s.msgs)
+			if s.overlaps > 0 {
+				t.Fatalf("two relays published at the same time %d times", s.overlaps)
+			}
+			var takeover time.Duration
+			for _, b := range s.batches {
+				if b.pid != k.pid && b.at.After(k.at) {
+					takeover = b.at.Sub(k.at)
+					break
+				}
+			}
+			if takeover == 0 || takeover > 3*time.Second {
+				t.Fatalf("the surviving relay took %v to publish after the leader died (lease TTL 1s)", takeover)
+			}
 			dups := len(s.msgs) - len(s.ids)
 			if dups == 0 {
 				t.Fatal("no message was published twice: the relay was not killed between publishing a batch and removing it")
 			}
-			t.Logf("killed after %d confirmed messages; %d committed messages all delivered, %d delivered twice; first relay said: %q",
-				killedAt, len(committed), dups, firstOut.String())
+			t.Logf("leader killed after %d confirmed messages; survivor published %v later; %d committed messages all delivered, %d delivered twice",
+				killedAt, takeover.Round(time.Millisecond), len(committed), dups)
 		})
 	}
 }
