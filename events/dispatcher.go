@@ -1,0 +1,162 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/codec"
+	"github.com/courier-go/courier/internal/typename"
+	"github.com/courier-go/courier/message"
+)
+
+// Event is a decoded domain event with its envelope.
+type Event[T any] struct {
+	// ID is the message ID: use it to deduplicate.
+	ID            string
+	AggregateType string
+	AggregateID   string
+	Type          string
+	Payload       T
+	// Message is the message the event came in, for its other headers.
+	Message *message.Message
+}
+
+// handlerFunc decodes and handles one event type.
+type handlerFunc func(ctx context.Context, m *message.Message) error
+
+// Dispatcher routes domain events to typed handlers by aggregate type and
+// event type. It is a broker.Handler; Subscribe subscribes it to the
+// channels of its aggregate types. Register handlers with On before
+// subscribing. It is safe for concurrent use.
+type Dispatcher struct {
+	codecs    codec.Set
+	strict    bool
+	logger    *slog.Logger
+	mu        sync.RWMutex
+	handlers  map[string]map[string]handlerFunc // aggregate type -> event type -> handler
+	handled   atomic.Uint64
+	unknown   atomic.Uint64
+	malformed atomic.Uint64
+}
+
+// DispatcherOption configures a Dispatcher.
+type DispatcherOption func(*Dispatcher)
+
+// WithDecoders sets the codecs events are decoded with.
+func WithDecoders(s codec.Set) DispatcherOption { return func(d *Dispatcher) { d.codecs = s } }
+
+// RejectUnknown makes events of unknown type fail permanently (and so go to
+// the dead-letter channel) instead of being skipped and counted.
+func RejectUnknown() DispatcherOption { return func(d *Dispatcher) { d.strict = true } }
+
+// WithDispatcherLogger sets the logger (default slog.Default()).
+func WithDispatcherLogger(l *slog.Logger) DispatcherOption { return func(d *Dispatcher) { d.logger = l } }
+
+// NewDispatcher returns a Dispatcher with no handlers.
+func NewDispatcher(opts ...DispatcherOption) *Dispatcher {
+	d := &Dispatcher{handlers: map[string]map[string]handlerFunc{}}
+	for _, opt := range opts {
+		opt(d)
+	}
+	if d.logger == nil {
+		d.logger = slog.Default()
+	}
+	return d
+}
+
+// On registers h for events of type T published by aggregates of
+// aggregateType. A later registration for the same pair replaces an
+// earlier one.
+func On[T any](d *Dispatcher, aggregateType string, h func(ctx context.Context, e Event[T]) error) {
+	eventType := TypeName[T]()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.handlers[aggregateType] == nil {
+		d.handlers[aggregateType] = map[string]handlerFunc{}
+	}
+	d.handlers[aggregateType][eventType] = func(ctx context.Context, m *message.Message) error {
+		payload, err := typename.Decode[T](func(target any) error {
+			return d.codecs.Decode(m.Header(message.HeaderContentType), m.Payload, target)
+		})
+		if err != nil {
+			d.malformed.Add(1)
+			return broker.Permanent(fmt.Errorf("events: %s event %s: %w", eventType, m.ID, err))
+		}
+		return h(ctx, Event[T]{
+			ID:            m.ID,
+			AggregateType: aggregateType,
+			AggregateID:   m.Header(message.HeaderEventAggregateID),
+			Type:          eventType,
+			Payload:       payload,
+			Message:       m,
+		})
+	}
+}
+
+// AggregateTypes returns the aggregate types that have handlers: the
+// channels the dispatcher consumes.
+func (d *Dispatcher) AggregateTypes() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]string, 0, len(d.handlers))
+	for t := range d.handlers {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HandleMessage dispatches one message. Events of an unknown type are
+// skipped (or rejected, with RejectUnknown); undecodable ones fail
+// permanently.
+func (d *Dispatcher) HandleMessage(ctx context.Context, m *message.Message) error {
+	aggregateType := m.Header(message.HeaderEventAggregateType)
+	if aggregateType == "" {
+		aggregateType = m.Destination()
+	}
+	eventType := m.Header(message.HeaderEventType)
+	d.mu.RLock()
+	h := d.handlers[aggregateType][eventType]
+	d.mu.RUnlock()
+	if h == nil {
+		d.unknown.Add(1)
+		if d.strict {
+			return broker.Permanent(fmt.Errorf("events: no handler for %s event %q (message %s)", aggregateType, eventType, m.ID))
+		}
+		d.logger.Debug("courier: skipping event of unknown type", slog.String("aggregate_type", aggregateType),
+			slog.String("event_type", eventType), slog.String("message_id", m.ID))
+		return nil
+	}
+	if err := h(ctx, m); err != nil {
+		return err
+	}
+	d.handled.Add(1)
+	return nil
+}
+
+// Subscribe subscribes the dispatcher, as subscriberID, to the channels of
+// its aggregate types.
+func (d *Dispatcher) Subscribe(ctx context.Context, c broker.Consumer, subscriberID string, opts ...broker.SubscribeOption) (broker.Subscription, error) {
+	types := d.AggregateTypes()
+	if len(types) == 0 {
+		return nil, fmt.Errorf("events: subscribe %s: the dispatcher has no handlers", subscriberID)
+	}
+	return c.Subscribe(ctx, subscriberID, types, d, opts...)
+}
+
+// DispatcherStats counts what a Dispatcher did.
+type DispatcherStats struct {
+	Handled   uint64 // events a handler accepted
+	Unknown   uint64 // events of a type with no handler
+	Malformed uint64 // events whose payload did not decode
+}
+
+// Stats returns the dispatcher's counters.
+func (d *Dispatcher) Stats() DispatcherStats {
+	return DispatcherStats{Handled: d.handled.Load(), Unknown: d.unknown.Load(), Malformed: d.malformed.Load()}
+}
