@@ -55,7 +55,9 @@ func WithDecoders(s codec.Set) DispatcherOption { return func(d *Dispatcher) { d
 func RejectUnknown() DispatcherOption { return func(d *Dispatcher) { d.strict = true } }
 
 // WithDispatcherLogger sets the logger (default slog.Default()).
-func WithDispatcherLogger(l *slog.Logger) DispatcherOption { return func(d *Dispatcher) { d.logger = l } }
+func WithDispatcherLogger(l *slog.Logger) DispatcherOption {
+	return func(d *Dispatcher) { d.logger = l }
+}
 
 // NewDispatcher returns a Dispatcher with no handlers.
 func NewDispatcher(opts ...DispatcherOption) *Dispatcher {
