@@ -1,0 +1,137 @@
+package commands_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/courier-go/courier/broker/memory"
+	"github.com/courier-go/courier/commands"
+)
+
+type ReserveCredit struct {
+	OrderID string
+	Amount  int
+}
+
+type CreditReserved struct{ ReservationID string }
+
+type InsufficientCredit struct{ Available int }
+
+// accountingService handles ReserveCredit commands on "accounting".
+func accountingService(ctx context.Context, b *memory.Broker) func() {
+	d := commands.NewDispatcher(b)
+	commands.Handle(d, func(_ context.Context, c commands.Command[ReserveCredit]) (commands.Reply, error) {
+		if c.Payload.Amount > 100 {
+			return commands.Failure(InsufficientCredit{Available: 100}), nil
+		}
+		return commands.Success(CreditReserved{ReservationID: "r-" + c.Payload.OrderID}), nil
+	})
+	sub, _ := d.Subscribe(ctx, b, "accounting-service", "accounting")
+	return func() { sub.Close(ctx) }
+}
+
+// Request/response over messaging: Call blocks until the correlated reply
+// arrives or the context ends.
+func ExampleCall() {
+	ctx := context.Background()
+	b, _ := memory.New()
+	defer b.Close(ctx)
+	defer accountingService(ctx, b)()
+
+	caller, _ := commands.NewCaller(ctx, b, "order-service.replies.1")
+	defer caller.Close(ctx)
+
+	r, err := commands.Call[CreditReserved](ctx, caller, "accounting", ReserveCredit{OrderID: "o-1", Amount: 30})
+	fmt.Println(r.ReservationID, err)
+
+	_, err = commands.Call[CreditReserved](ctx, caller, "accounting", ReserveCredit{OrderID: "o-2", Amount: 300})
+	if f, ok := commands.As[InsufficientCredit](err); ok {
+		fmt.Println("refused, available:", f.Available)
+	}
+	// Output:
+	// r-o-1 <nil>
+	// refused, available: 100
+}
+
+// Asynchronous request/response: the sender goes on at once and handles the
+// reply whenever it comes, matched by the command's message id.
+func ExampleProducer_Send() {
+	ctx := context.Background()
+	b, _ := memory.New()
+	defer b.Close(ctx)
+	defer accountingService(ctx, b)()
+
+	done := make(chan string)
+	rd := commands.NewReplyDispatcher()
+	commands.OnReply(rd, func(_ context.Context, r commands.ReplyMessage, v CreditReserved) error {
+		done <- fmt.Sprintf("order %s: %s", r.Header("commandreply_order_id"), v.ReservationID)
+		return nil
+	})
+	sub, _ := b.Subscribe(ctx, "order-service", []string{"order-service.replies"}, rd)
+	defer sub.Close(ctx)
+
+	p := commands.NewProducer(b)
+	p.Send(ctx, "accounting", ReserveCredit{OrderID: "o-7", Amount: 10},
+		commands.ReplyTo("order-service.replies"), commands.WithHeader("order_id", "o-7"))
+	fmt.Println(<-done)
+	// Output: order o-7: r-o-7
+}
+
+type NotifyCustomer struct{ Text string }
+
+// One-way notification: a command without a reply channel.
+func ExampleProducer_Send_oneWayNotification() {
+	ctx := context.Background()
+	b, _ := memory.New()
+	defer b.Close(ctx)
+
+	got := make(chan string)
+	d := commands.NewDispatcher(b)
+	commands.Handle(d, func(_ context.Context, c commands.Command[NotifyCustomer]) (commands.Reply, error) {
+		got <- c.Payload.Text
+		return commands.Success(nil), nil // nobody waits for it: not sent
+	})
+	sub, _ := d.Subscribe(ctx, b, "notification-service", "notifications")
+	defer sub.Close(ctx)
+
+	commands.NewProducer(b).Send(ctx, "notifications", NotifyCustomer{Text: "Your order is on its way"})
+	fmt.Println(<-got)
+	// Output: Your order is on its way
+}
+
+type RequestQuote struct{ Distance int }
+
+type Quote struct {
+	Courier string
+	Price   int
+}
+
+// Publish/asynchronous responses: one request on a publish-subscribe
+// channel, a reply from each responder, gathered until a count or a
+// deadline.
+func ExampleCaller_Gather() {
+	ctx := context.Background()
+	b, _ := memory.New()
+	defer b.Close(ctx)
+	for i, name := range []string{"bikes", "vans", "drones"} {
+		d := commands.NewDispatcher(b)
+		commands.Handle(d, func(_ context.Context, c commands.Command[RequestQuote]) (commands.Reply, error) {
+			return commands.Success(Quote{Courier: name, Price: c.Payload.Distance * (i + 2)}), nil
+		})
+		sub, _ := d.Subscribe(ctx, b, name, "quote-requests") // one subscriber id each: every one gets the request
+		defer sub.Close(ctx)
+	}
+	caller, _ := commands.NewCaller(ctx, b, "")
+	defer caller.Close(ctx)
+
+	replies, _ := caller.Gather(ctx, "quote-requests", RequestQuote{Distance: 3}, 3)
+	var quotes []string
+	for _, r := range replies {
+		q, _ := commands.DecodeReply[Quote](r)
+		quotes = append(quotes, fmt.Sprintf("%s=%d", q.Courier, q.Price))
+	}
+	sort.Strings(quotes)
+	fmt.Println(quotes)
+	// Output: [bikes=6 drones=12 vans=9]
+}
