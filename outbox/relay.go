@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -176,7 +175,8 @@ type Relay struct {
 	d     *sqldb.Dialect
 	pub   broker.Producer
 	cfg   relayConfig
-	lease *lease
+	lease *sqldb.Lease
+	rows  *RowPublisher
 
 	running      atomic.Bool
 	leader       atomic.Bool
@@ -215,8 +215,11 @@ func NewRelay(db *sql.DB, d *sqldb.Dialect, pub broker.Producer, opts ...RelayOp
 		cfg.logger = slog.Default()
 	}
 	cfg.logger = cfg.logger.With(slog.String("relay", cfg.name), slog.String("owner", cfg.owner))
-	return &Relay{db: db, d: d, pub: pub, cfg: cfg,
-		lease: &lease{db: db, d: d, name: "outbox:" + cfg.name, owner: cfg.owner, ttl: cfg.leaseTTL}}, nil
+	r := &Relay{db: db, d: d, pub: pub, cfg: cfg,
+		lease: sqldb.NewLease(db, d, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
+	r.rows = &RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
+		Limits: cfg.limits, Logger: cfg.logger, Valid: r.lease.Valid}
+	return r, nil
 }
 
 func defaultOwner() string {
@@ -263,7 +266,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := r.lease.release(rctx); err != nil {
+		if err := r.lease.Release(rctx); err != nil {
 			r.cfg.logger.Warn("courier: releasing the outbox lease failed", slog.Any("error", err))
 		}
 		r.leader.Store(false)
@@ -298,16 +301,16 @@ func (r *Relay) Run(ctx context.Context) error {
 func (r *Relay) step(ctx context.Context) (time.Duration, error) {
 	l := r.lease
 	switch {
-	case !l.held:
-		ok, err := l.acquire(ctx)
+	case !l.Held():
+		ok, err := l.Acquire(ctx)
 		if err != nil || !ok {
-			return l.ttl / 4, err
+			return l.TTL() / 4, err
 		}
 		r.leader.Store(true)
-		r.cfg.logger.Info("courier: outbox relay is now the leader", slog.Int64("token", l.token))
-	case time.Since(l.renewedAt) >= l.ttl/4:
-		if err := l.renew(ctx); err != nil {
-			if errors.Is(err, errLeaseLost) {
+		r.cfg.logger.Info("courier: outbox relay is now the leader", slog.Int64("token", l.Token()))
+	case l.RenewDue():
+		if err := l.Renew(ctx); err != nil {
+			if errors.Is(err, sqldb.ErrLeaseLost) {
 				r.leader.Store(false)
 				r.cfg.logger.Warn("courier: outbox relay lost the lease to another relay")
 				return 0, nil
@@ -315,7 +318,7 @@ func (r *Relay) step(ctx context.Context) (time.Duration, error) {
 			return r.cfg.pollInterval, err
 		}
 	}
-	if !l.valid() {
+	if !l.Valid() {
 		return r.cfg.pollInterval, nil
 	}
 	n, err := r.publishBatch(ctx)
@@ -325,86 +328,36 @@ func (r *Relay) step(ctx context.Context) (time.Duration, error) {
 	if n >= r.cfg.batchSize {
 		return 0, nil
 	}
-	return min(r.cfg.pollInterval, max(0, l.ttl/4-time.Since(l.renewedAt))), nil
+	return min(r.cfg.pollInterval, l.UntilRenew()), nil
 }
 
-// row is one outbox row, decoded or not.
-type row struct {
-	id, destination, rawHeaders string
-	payload                     []byte
-}
-
-// publishBatch publishes the oldest unpublished rows, each destination's in
-// order, and removes those the broker confirmed. It returns how many rows
-// it read.
+// publishBatch publishes the oldest unpublished rows and removes those the
+// broker confirmed. It returns how many rows it read.
 func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	rows, err := r.readBatch(ctx)
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	var (
-		order  []string // destinations in order of first appearance
-		groups = map[string][]*message.Message{}
-		ids    = map[string][]string{}
-		dead   []*message.Message
-		deadID []string
-	)
-	for _, row := range rows {
-		m, reason := r.decode(row)
-		if reason != "" {
-			dead = append(dead, r.deadLetter(row, reason))
-			deadID = append(deadID, row.id)
-			continue
-		}
-		if _, ok := groups[row.destination]; !ok {
-			order = append(order, row.destination)
-		}
-		groups[row.destination] = append(groups[row.destination], m)
-		ids[row.destination] = append(ids[row.destination], row.id)
+	res := r.rows.Publish(ctx, rows)
+	r.published.Add(uint64(res.Published))
+	r.deadLettered.Add(uint64(res.DeadLettered))
+	if err := r.remove(ctx, res.Done); err != nil {
+		return len(rows), errors.Join(res.Err, err)
 	}
-
-	var done []string
-	var sendErr error
-	for _, dest := range order {
-		if !r.lease.valid() {
-			break
-		}
-		if err := r.pub.Send(ctx, dest, groups[dest]...); err != nil {
-			// Later rows of this destination wait for the next poll, so
-			// its order holds; other destinations go on.
-			sendErr = errors.Join(sendErr, fmt.Errorf("publishing %d messages to %q: %w", len(groups[dest]), dest, err))
-			continue
-		}
-		done = append(done, ids[dest]...)
-		r.published.Add(uint64(len(ids[dest])))
-	}
-	if len(dead) > 0 && r.lease.valid() {
-		if err := r.pub.Send(ctx, r.cfg.deadLetter, dead...); err != nil {
-			sendErr = errors.Join(sendErr, fmt.Errorf("dead-lettering %d rows to %q: %w", len(dead), r.cfg.deadLetter, err))
-		} else {
-			done = append(done, deadID...)
-			r.deadLettered.Add(uint64(len(dead)))
-			r.cfg.logger.Error("courier: outbox rows dead-lettered", slog.Int("rows", len(dead)),
-				slog.String("channel", r.cfg.deadLetter), slog.String("first_reason", dead[0].Header(message.HeaderDeadLetterReason)))
-		}
-	}
-	if err := r.remove(ctx, done); err != nil {
-		return len(rows), errors.Join(sendErr, err)
-	}
-	return len(rows), sendErr
+	return len(rows), res.Err
 }
 
-func (r *Relay) readBatch(ctx context.Context) ([]row, error) {
+func (r *Relay) readBatch(ctx context.Context) ([]Row, error) {
 	q, err := r.db.QueryContext(ctx, r.d.Rebind(
 		"SELECT id, destination, headers, payload FROM message WHERE published = 0 ORDER BY seq LIMIT ?"), r.cfg.batchSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading the outbox: %w", err)
 	}
 	defer q.Close()
-	var out []row
+	var out []Row
 	for q.Next() {
-		var rw row
-		if err := q.Scan(&rw.id, &rw.destination, &rw.rawHeaders, &rw.payload); err != nil {
+		var rw Row
+		if err := q.Scan(&rw.ID, &rw.Destination, &rw.Headers, &rw.Payload); err != nil {
 			return nil, fmt.Errorf("reading the outbox: %w", err)
 		}
 		out = append(out, rw)
@@ -415,59 +368,12 @@ func (r *Relay) readBatch(ctx context.Context) ([]row, error) {
 	return out, nil
 }
 
-// decode turns a row into a message, or says why it cannot be published.
-func (r *Relay) decode(rw row) (*message.Message, string) {
-	var headers message.Headers
-	if err := json.Unmarshal([]byte(rw.rawHeaders), &headers); err != nil {
-		return nil, fmt.Sprintf("undecodable headers: %v", err)
-	}
-	if err := message.ValidateChannel(rw.destination); err != nil {
-		return nil, fmt.Sprintf("invalid destination: %v", err)
-	}
-	delete(headers, message.HeaderID)
-	m := &message.Message{ID: rw.id, Headers: headers, Payload: rw.payload}
-	if err := r.cfg.limits.Check(m); err != nil {
-		return nil, err.Error()
-	}
-	return m, ""
-}
-
-func (r *Relay) deadLetter(rw row, reason string) *message.Message {
-	raw := rw.rawHeaders
-	if len(raw) > 4096 {
-		raw = raw[:4096]
-	}
-	payload := rw.payload
-	if err := r.cfg.limits.Check(&message.Message{ID: "-", Payload: payload}); errors.Is(err, message.ErrPayloadTooLarge) {
-		payload = nil // it cannot travel; the reason says why
-	}
-	id := rw.id
-	if id == "" || len(id) > 255 {
-		id = message.NewID()
-	}
-	return &message.Message{ID: id, Payload: payload, Headers: message.Headers{
-		message.HeaderDeadLetterReason:       reason,
-		message.HeaderDeadLetterChannel:      truncate(rw.destination, 255),
-		message.HeaderDeadLetterSubscriberID: "outbox-relay." + r.cfg.name,
-		message.HeaderDeadLetterAttempts:     "0",
-		message.HeaderDeadLetterTime:         time.Now().UTC().Format(time.RFC3339Nano),
-		HeaderDeadLetterRawHeaders:           raw,
-	}}
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
 // remove deletes (or marks) the published rows, but only while this relay
 // still holds the lease with the token it published under.
 func (r *Relay) remove(ctx context.Context, ids []string) error {
 	for start := 0; start < len(ids); start += maxRowsPerInsert {
 		chunk := ids[start:min(len(ids), start+maxRowsPerInsert)]
-		fence, args := r.lease.fence()
+		fence, args := r.lease.Fence()
 		stmt := "DELETE FROM message"
 		if r.cfg.keep {
 			stmt = "UPDATE message SET published = 1"
@@ -485,9 +391,9 @@ func (r *Relay) remove(ctx context.Context, ids []string) error {
 		if n, err := res.RowsAffected(); err == nil && n == 0 {
 			// Fenced off: another relay leads now and will publish
 			// these rows again; consumers absorb the duplicates.
-			r.lease.held = false
+			r.lease.Drop()
 			r.leader.Store(false)
-			return fmt.Errorf("removing published rows: %w", errLeaseLost)
+			return fmt.Errorf("removing published rows: %w", sqldb.ErrLeaseLost)
 		}
 	}
 	return nil
