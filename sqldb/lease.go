@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
 )
 
 // Lease is a leader lease kept in the courier_lease table: several
