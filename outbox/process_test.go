@@ -4,29 +4,24 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/courier-go/courier/internal/testdb"
-	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/internal/testsink"
 	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/sqldb"
 )
 
 // The kill -9 test runs relays as real child processes: the test binary
 // started again with childEnv set. They publish over HTTP to a sink in the
-// parent, which plays the broker: a POST that returned 200 is a confirmed
-// publish.
+// parent, which plays the broker.
 const childEnv = "COURIER_OUTBOX_TEST_RELAY"
 
 func TestMain(m *testing.M) {
@@ -34,45 +29,6 @@ func TestMain(m *testing.M) {
 		os.Exit(runChildRelay())
 	}
 	os.Exit(m.Run())
-}
-
-type wireMessage struct {
-	ID      string            `json:"id"`
-	Headers map[string]string `json:"headers"`
-	Payload []byte            `json:"payload"`
-}
-
-type wireBatch struct {
-	Channel  string        `json:"channel"`
-	Messages []wireMessage `json:"messages"`
-}
-
-// httpProducer is the child's broker.Producer.
-type httpProducer struct{ url string }
-
-func (p httpProducer) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
-	batch := wireBatch{Channel: channel}
-	for _, m := range msgs {
-		batch.Messages = append(batch.Messages, wireMessage{ID: m.ID, Headers: m.Headers, Payload: m.Payload})
-	}
-	body, err := json.Marshal(batch)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Relay-Pid", strconv.Itoa(os.Getpid()))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("sink answered %s", resp.Status)
-	}
-	return nil
 }
 
 func runChildRelay() int {
@@ -89,7 +45,7 @@ func runChildRelay() int {
 	defer db.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	relay, err := outbox.NewRelay(db, d, httpProducer{url: os.Getenv("COURIER_TEST_SINK")},
+	relay, err := outbox.NewRelay(db, d, testsink.Producer{URL: os.Getenv("COURIER_TEST_SINK")},
 		outbox.WithBatchSize(25), outbox.WithLeaseTTL(time.Second), outbox.WithPollInterval(5*time.Millisecond))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -100,68 +56,6 @@ func runChildRelay() int {
 		return 1
 	}
 	return 0
-}
-
-// sink records confirmed publishes in arrival order.
-type sink struct {
-	mu    sync.Mutex
-	msgs  []*message.Message
-	ids   map[string]int
-	delay time.Duration
-	// killAt, when set, is called once the sink holds at least killAtN
-	// messages, before the publish that reached it is confirmed.
-	killAt  func(pid int)
-	killAtN int
-	// batches lists which relay process published each batch, and when.
-	batches  []batchRecord
-	inflight map[int]bool
-	overlaps int
-}
-
-type batchRecord struct {
-	pid int
-	at  time.Time
-}
-
-func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var batch wireBatch
-	if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	pid, _ := strconv.Atoi(r.Header.Get("X-Relay-Pid"))
-	s.mu.Lock()
-	for other := range s.inflight {
-		if other != pid {
-			s.overlaps++ // two relays publishing at once
-		}
-	}
-	s.inflight[pid] = true
-	s.mu.Unlock()
-	time.Sleep(s.delay) // a broker that takes a moment to confirm
-	s.mu.Lock()
-	delete(s.inflight, pid)
-	s.batches = append(s.batches, batchRecord{pid: pid, at: time.Now()})
-	for _, m := range batch.Messages {
-		s.msgs = append(s.msgs, &message.Message{ID: m.ID, Headers: m.Headers, Payload: m.Payload})
-		s.ids[m.ID]++
-	}
-	kill := s.killAt
-	if kill != nil && len(s.ids) >= s.killAtN {
-		s.killAt = nil
-	} else {
-		kill = nil
-	}
-	s.mu.Unlock()
-	if kill != nil {
-		kill(pid) // the relay dies waiting for this confirmation: mid-batch
-	}
-}
-
-func (s *sink) unique() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ids)
 }
 
 func startChild(t *testing.T, db *testdb.DB, sinkURL string) (*exec.Cmd, *bytes.Buffer) {
@@ -186,7 +80,7 @@ func TestRelayProcessKilledMidBatchLosesNothing(t *testing.T) {
 	for _, d := range testdb.Dialects {
 		t.Run(d.Name(), func(t *testing.T) {
 			db := testdb.Open(t, d)
-			s := &sink{ids: map[string]int{}, inflight: map[int]bool{}, delay: 2 * time.Millisecond}
+			s := testsink.New(2 * time.Millisecond)
 			srv := httptest.NewServer(s)
 			defer srv.Close()
 
@@ -196,8 +90,7 @@ func TestRelayProcessKilledMidBatchLosesNothing(t *testing.T) {
 			write := func(from, to int) {
 				for seq := from; seq < to; seq++ {
 					commit := seq%7 != 3
-					ids := writeOrders(t, db, w, seq, 10, commit)
-					for _, id := range ids {
+					for _, id := range writeOrders(t, db, w, seq, 10, commit) {
 						if commit {
 							committed[id] = true
 						} else {
@@ -221,24 +114,21 @@ func TestRelayProcessKilledMidBatchLosesNothing(t *testing.T) {
 				at  time.Time
 			}
 			killed := make(chan killing, 1)
-			s.mu.Lock()
-			s.killAtN = 300
-			s.killAt = func(pid int) {
+			s.KillAt(300, func(pid int) {
 				children[pid].Process.Signal(syscall.SIGKILL)
 				children[pid].Wait()
 				killed <- killing{pid, time.Now()}
-			}
-			s.mu.Unlock()
+			})
 			var k killing
 			select {
 			case k = <-killed:
 			case <-time.After(30 * time.Second):
 				t.Fatal("no relay published 300 messages")
 			}
-			killedAt := s.unique()
+			killedAt := s.Unique()
 			write(100, 200) // committed while the survivor takes over
 
-			eventually(t, "every committed message after the takeover", func() bool { return s.unique() == len(committed) })
+			eventually(t, "every committed message after the takeover", func() bool { return s.Unique() == len(committed) })
 			eventually(t, "the outbox to empty", func() bool { return unpublished(t, db) == 0 })
 			for pid, cmd := range children {
 				if pid == k.pid {
@@ -250,33 +140,33 @@ func TestRelayProcessKilledMidBatchLosesNothing(t *testing.T) {
 				}
 			}
 
-			s.mu.Lock()
-			defer s.mu.Unlock()
 			for _, id := range rolledBack {
-				if s.ids[id] > 0 {
+				if s.Has(id) {
 					t.Fatalf("rolled-back message %s was published", id)
 				}
 			}
-			for id := range s.ids {
+			ids := s.IDs()
+			for id := range ids {
 				if !committed[id] {
 					t.Fatalf("unknown message %s published", id)
 				}
 			}
-			checkOrder(t, s.msgs)
-			if s.overlaps > 0 {
-				t.Fatalf("two relays published at the same time %d times", s.overlaps)
+			msgs := s.Messages()
+			checkOrder(t, msgs)
+			if n := s.Overlaps(); n > 0 {
+				t.Fatalf("two relays published at the same time %d times", n)
 			}
 			var takeover time.Duration
-			for _, b := range s.batches {
-				if b.pid != k.pid && b.at.After(k.at) {
-					takeover = b.at.Sub(k.at)
+			for _, b := range s.Batches() {
+				if b.Pid != k.pid && b.At.After(k.at) {
+					takeover = b.At.Sub(k.at)
 					break
 				}
 			}
 			if takeover == 0 || takeover > 3*time.Second {
 				t.Fatalf("the surviving relay took %v to publish after the leader died (lease TTL 1s)", takeover)
 			}
-			dups := len(s.msgs) - len(s.ids)
+			dups := len(msgs) - len(ids)
 			if dups == 0 {
 				t.Fatal("no message was published twice: the relay was not killed between publishing a batch and removing it")
 			}
