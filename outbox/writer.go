@@ -26,8 +26,9 @@ import (
 // Writer writes messages into the outbox table inside the caller's
 // transaction. It is safe for concurrent use.
 type Writer struct {
-	d      *sqldb.Dialect
-	limits message.Limits
+	d           *sqldb.Dialect
+	limits      message.Limits
+	deleteAfter bool
 }
 
 // WriterOption configures a Writer.
@@ -38,6 +39,14 @@ type WriterOption func(*Writer)
 // message.DefaultMaxHeaderBytes).
 func WithWriterLimits(l message.Limits) WriterOption {
 	return func(w *Writer) { w.limits = l }
+}
+
+// WithDeleteAfterInsert makes the Writer delete each row in the same
+// transaction right after inserting it. Only a transaction-log tailing
+// relay (outbox/pgcdc, outbox/mysqlcdc) sees such rows — in the log — and
+// the table stays empty; a polling relay would see nothing.
+func WithDeleteAfterInsert() WriterOption {
+	return func(w *Writer) { w.deleteAfter = true }
 }
 
 // NewWriter returns a Writer for the dialect's outbox table.
@@ -90,6 +99,16 @@ func (w *Writer) Send(ctx context.Context, tx sqldb.Execer, channel string, msgs
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, 0, ?), ", len(chunk)), ", ")
 		if _, err := tx.ExecContext(ctx, w.d.Rebind(query), args...); err != nil {
 			return fmt.Errorf("outbox: writing %d messages for %q: %w", len(chunk), channel, err)
+		}
+		if w.deleteAfter {
+			ids := make([]any, len(chunk))
+			for i, m := range chunk {
+				ids[i] = m.ID
+			}
+			del := "DELETE FROM message WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ")"
+			if _, err := tx.ExecContext(ctx, w.d.Rebind(del), ids...); err != nil {
+				return fmt.Errorf("outbox: deleting %d messages for %q after insert: %w", len(chunk), channel, err)
+			}
 		}
 	}
 	return nil
