@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/courier-go/courier/broker/brokerurl"
+	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/outbox/pgcdc"
+	"github.com/courier-go/courier/outbox/pgnotify"
+	"github.com/courier-go/courier/sqldb"
+	"github.com/courier-go/courier/sqldb/sqlurl"
+)
+
+// relayStats is what every kind of relay reports.
+type relayStats struct {
+	leader                          bool
+	published, deadLettered, errors uint64
+}
+
+// relayCommand is `courier relay`.
+type relayCommand struct {
+	// onListen, when set, learns the address the HTTP endpoint listens on.
+	onListen func(addr string)
+}
+
+const relayUsage = `usage: courier relay -db URL -broker URL [flags]
+
+Publishes the messages a service writes into its transactional outbox.
+
+  -mode poll   reads unpublished rows and deletes them once the broker
+               confirmed them (SQLite, PostgreSQL, MySQL/MariaDB)
+  -mode tail   follows the database's log: PostgreSQL logical replication
+
+Several relays may run against one outbox: one publishes, the others
+stand by and take over within the lease TTL when it dies.
+
+HTTP endpoints on -listen: /healthz (alive), /readyz (database reachable),
+/metrics (Prometheus).
+
+flags:
+`
+
+func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, relayUsage); fs.PrintDefaults() }
+	var (
+		dbURL       = fs.String("db", "", "database URL: postgres://, mysql:// or sqlite:// (env COURIER_DB)")
+		brokerURL   = fs.String("broker", "", "broker URL: "+brokerurl.Schemes+" (env COURIER_BROKER)")
+		mode        = fs.String("mode", "poll", "poll or tail")
+		name        = fs.String("name", outbox.DefaultRelayName, "outbox name; relays with the same name share one lease")
+		batch       = fs.Int("batch-size", outbox.DefaultBatchSize, "rows per poll (poll mode)")
+		poll        = fs.Duration("poll-interval", outbox.DefaultPollInterval, "wait between polls when idle (poll mode)")
+		leaseTTL    = fs.Duration("lease-ttl", outbox.DefaultLeaseTTL, "leader lease time to live: the takeover bound")
+		heartbeat   = fs.Duration("heartbeat", pgcdc.DefaultHeartbeatInterval, "log heartbeat interval (tail mode)")
+		slot        = fs.String("slot", pgcdc.DefaultSlot, "replication slot (tail mode, PostgreSQL)")
+		publication = fs.String("publication", pgcdc.DefaultPublication, "publication (tail mode, PostgreSQL)")
+		deadLetter  = fs.String("dead-letter", outbox.DefaultDeadLetterChannel, "channel for rows that cannot be published")
+		migrate     = fs.Bool("migrate", false, "create or update the Courier schema before starting")
+		listen      = fs.String("listen", "127.0.0.1:9464", "address of the health and metrics endpoint; empty for none")
+		logFormat   = fs.String("log-format", "text", "text or json")
+		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+	)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(*logFormat, *logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if *dbURL == "" || *brokerURL == "" {
+		fs.Usage()
+		return errors.New("relay: -db and -broker are required")
+	}
+
+	db, target, err := sqlurl.Open(*dbURL)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer db.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		return fmt.Errorf("relay: database unreachable: %w", err)
+	}
+	if *migrate {
+		if err := sqldb.Migrate(ctx, db, target.Dialect); err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+	}
+	b, err := brokerurl.Open(pingCtx, *brokerURL)
+	if err != nil {
+		return fmt.Errorf("relay: broker: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		b.Close(cctx)
+	}()
+
+	var (
+		runRelay func(context.Context) error
+		stats    func() relayStats
+		lag      prometheus.Collector
+	)
+	switch *mode {
+	case "poll":
+		opts := []outbox.RelayOption{outbox.WithName(*name), outbox.WithBatchSize(*batch), outbox.WithPollInterval(*poll),
+			outbox.WithLeaseTTL(*leaseTTL), outbox.WithDeadLetterChannel(*deadLetter), outbox.WithRelayLogger(logger)}
+		if target.Dialect == sqldb.Postgres {
+			opts = append(opts, outbox.WithWakeup(pgnotify.New(db)))
+		}
+		r, err := outbox.NewRelay(db, target.Dialect, b, opts...)
+		if err != nil {
+			return err
+		}
+		runRelay = r.Run
+		stats = func() relayStats {
+			s := r.Stats()
+			return relayStats{s.Leader, s.Published, s.DeadLettered, s.Errors}
+		}
+		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_seconds",
+			Help: "Age of the oldest unpublished outbox row."}, func() float64 { return pollLag(db) })
+	case "tail":
+		if target.Dialect != sqldb.Postgres {
+			return fmt.Errorf("relay: -mode tail supports PostgreSQL; for %s use -mode poll", target.Dialect)
+		}
+		r, err := pgcdc.New(db, *dbURL, b, pgcdc.WithName(*name), pgcdc.WithSlot(*slot), pgcdc.WithPublication(*publication),
+			pgcdc.WithHeartbeat(*heartbeat), pgcdc.WithLeaseTTL(*leaseTTL), pgcdc.WithDeadLetterChannel(*deadLetter), pgcdc.WithLogger(logger))
+		if err != nil {
+			return err
+		}
+		runRelay = r.Run
+		stats = func() relayStats {
+			s := r.Stats()
+			return relayStats{s.Leader, s.Published, s.DeadLettered, s.Errors}
+		}
+		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_bytes",
+			Help: "WAL the replication slot has not confirmed yet."}, func() float64 { return slotLag(db, *slot) })
+	default:
+		return fmt.Errorf("relay: -mode %q: use poll or tail", *mode)
+	}
+
+	var running atomic.Bool
+	if *listen != "" {
+		srv, addr, err := serveRelayHTTP(*listen, db, stats, lag, &running)
+		if err != nil {
+			return err
+		}
+		if c.onListen != nil {
+			c.onListen(addr)
+		}
+		logger.Info("courier: relay endpoints", slog.String("addr", addr))
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+		}()
+	}
+	logger.Info("courier: relay starting", slog.String("mode", *mode), slog.String("database", target.Dialect.Name()), slog.String("name", *name))
+	running.Store(true)
+	err = runRelay(ctx)
+	running.Store(false)
+	if errors.Is(err, sqldb.ErrSchemaMissing) {
+		err = fmt.Errorf("%w (or start the relay with -migrate)", err)
+	}
+	logger.Info("courier: relay stopped")
+	return err
+}
+
+func serveRelayHTTP(addr string, db *sql.DB, stats func() relayStats, lag prometheus.Collector, running *atomic.Bool) (*http.Server, string, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), lag,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_published_total", Help: "Messages published."},
+			func() float64 { return float64(stats().published) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_dead_lettered_total", Help: "Rows sent to the dead-letter channel."},
+			func() float64 { return float64(stats().deadLettered) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_errors_total", Help: "Failed polls, publishes and lease operations."},
+			func() float64 { return float64(stats().errors) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_leader", Help: "1 while this relay holds the lease."},
+			func() float64 {
+				if stats().leader {
+					return 1
+				}
+				return 0
+			}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if !running.Load() {
+			http.Error(w, "relay not running", http.StatusServiceUnavailable)
+			return
+		}
+		if err := db.PingContext(ctx); err != nil {
+			http.Error(w, "database unreachable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		role := "standby"
+		if stats().leader {
+			role = "leader"
+		}
+		fmt.Fprintln(w, "ready,", role)
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("relay: listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+	return srv, ln.Addr().String(), nil
+}
+
+func pollLag(db *sql.DB) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var oldest sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT MIN(creation_time) FROM message WHERE published = 0").Scan(&oldest); err != nil || !oldest.Valid {
+		return 0
+	}
+	return max(0, float64(time.Now().UnixMilli()-oldest.Int64)/1000)
+}
+
+func slotLag(db *sql.DB, slot string) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var lag sql.NullFloat64
+	db.QueryRowContext(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&lag)
+	return lag.Float64
+}
