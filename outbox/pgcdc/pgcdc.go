@@ -292,6 +292,19 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.leader.Store(true)
 			r.cfg.logger.Info("courier: log-tailing relay is now the leader", slog.Int64("token", r.lease.Token()))
 		}
+		if !r.lease.Valid() {
+			// Renewals failed for a while (e.g. the database restarted):
+			// renew before streaming, or learn that another relay leads.
+			if err := r.lease.Renew(ctx); err != nil {
+				if errors.Is(err, sqldb.ErrLeaseLost) {
+					r.leader.Store(false)
+				} else {
+					r.fail(err)
+				}
+				sleep(ctx, min(r.lease.TTL()/4, time.Second))
+				continue
+			}
+		}
 		err := r.stream(ctx)
 		if ctx.Err() != nil {
 			return nil

@@ -148,6 +148,11 @@ func write(t *testing.T, db *testdb.DB, w *outbox.Writer, seq, keys int, commit 
 	return ids
 }
 
+// orderMessage is message seq of key k0.
+func orderMessage(seq int) *message.Message {
+	return message.NewBuilder([]byte(strconv.Itoa(seq))).WithPartitionKey("k0").WithHeader("seq", strconv.Itoa(seq)).Build()
+}
+
 func checkOrder(t *testing.T, msgs []*message.Message) {
 	t.Helper()
 	seen := map[string]bool{}
