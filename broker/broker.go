@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"sync"
 
 	"github.com/courier-go/courier/message"
 )
@@ -80,4 +82,18 @@ func Chain(h Handler, mws ...Middleware) Handler {
 		h = mws[i](h)
 	}
 	return h
+}
+
+// CloseAll closes subs concurrently, as an adapter's Broker.Close does with
+// the subscriptions it made, and returns their errors joined. Closing them
+// at once rather than in turn bounds the wait by the slowest handler, not by
+// the sum of them all.
+func CloseAll[S Subscription](ctx context.Context, subs []S) error {
+	errs := make([]error, len(subs))
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Go(func() { errs[i] = s.Close(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

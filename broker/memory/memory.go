@@ -18,6 +18,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,18 +203,10 @@ func (b *Broker) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
-	subs := make([]*subscription, 0, len(b.subs))
-	for s := range b.subs {
-		subs = append(subs, s)
-	}
+	subs := slices.Collect(maps.Keys(b.subs))
 	b.mu.Unlock()
 
-	var first error
-	for _, s := range subs {
-		if err := s.Close(ctx); err != nil && first == nil {
-			first = err
-		}
-	}
+	first := broker.CloseAll(ctx, subs)
 	close(b.done)
 	b.wg.Wait()
 	return first

@@ -1,0 +1,363 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/message"
+)
+
+// publishWindow bounds the messages of one Send awaiting JetStream's
+// acknowledgement at a time.
+const publishWindow = 256
+
+// Broker is a broker.Broker on NATS JetStream. It is safe for concurrent
+// use.
+type Broker struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	ownConn bool // Close closes nc
+	cfg     config
+	rr      atomic.Uint32 // round-robin shard for messages without a key
+
+	cacheMu  sync.Mutex
+	channels map[string]*channelStream
+	members  *membership // nil until the first Subscribe
+
+	mu      sync.Mutex
+	subs    map[*subscription]struct{}
+	closing bool        // Close began: no new subscriptions
+	closed  atomic.Bool // Close finished: nothing works any more
+}
+
+var _ broker.Broker = (*Broker)(nil)
+
+// channelStream is what a Broker knows of a channel's stream.
+type channelStream struct {
+	channel string
+	stream  string
+	shards  int
+}
+
+// membership is the key-value bucket of instances, with its heartbeat
+// period.
+type membership struct {
+	kv        jetstream.KeyValue
+	stream    string // the bucket's stream
+	subjects  string // the prefix of the bucket's subjects
+	ttl       time.Duration
+	heartbeat time.Duration
+}
+
+// New returns a Broker that uses nc, which must reach a server with
+// JetStream enabled. The caller keeps ownership of nc: Close leaves it
+// open. ctx bounds the check that JetStream is available.
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Broker, error) {
+	if nc == nil {
+		return nil, errors.New("natsjs: nil connection")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newBroker(ctx, nc, false, cfg)
+}
+
+// Open connects to the NATS server at url (a comma-separated list of
+// servers is fine) and returns a Broker that owns the connection: Close
+// closes it. The connection reconnects for ever after a loss; its options
+// can be changed with WithNATSOptions. Open fails, within ctx, when no
+// server answers, the credentials are refused or JetStream is not enabled.
+func Open(ctx context.Context, url string, opts ...Option) (*Broker, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("natsjs: connect to %s: %w", url, err)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	dial := 2 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		dial = min(dial, time.Until(dl))
+		if dial <= 0 {
+			return nil, fmt.Errorf("natsjs: connect to %s: %w", url, context.DeadlineExceeded)
+		}
+	}
+	natsOpts := append([]nats.Option{
+		nats.Name("courier"),
+		nats.Timeout(dial),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+	}, cfg.natsOpts...)
+	nc, err := nats.Connect(url, natsOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: connect to %s: %w", url, err)
+	}
+	b, err := newBroker(ctx, nc, true, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func newBroker(ctx context.Context, nc *nats.Conn, own bool, cfg config) (*Broker, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.publishTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: %w", err)
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return nil, fmt.Errorf("natsjs: JetStream is not available at %s: %w", nc.ConnectedUrlRedacted(), err)
+	}
+	return &Broker{
+		nc:       nc,
+		js:       js,
+		ownConn:  own,
+		cfg:      cfg,
+		channels: make(map[string]*channelStream),
+		subs:     make(map[*subscription]struct{}),
+	}, nil
+}
+
+// Conn returns the Broker's NATS connection.
+func (b *Broker) Conn() *nats.Conn { return b.nc }
+
+// Send publishes msgs to the channel's stream, in order, and returns once
+// JetStream has stored every one of them (or dropped it as a duplicate of
+// a message with the same ID sent within the stream's duplicate window).
+// It creates the channel's stream on first use.
+func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("natsjs: send to %q: %w", channel, err)
+	}
+	if b.closed.Load() {
+		return fmt.Errorf("natsjs: send to %q: %w", channel, broker.ErrClosed)
+	}
+	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
+		return fmt.Errorf("natsjs: %w", err)
+	}
+	cs, err := b.channelStream(ctx, channel)
+	if err != nil {
+		return err
+	}
+	date := message.FormatDate(time.Now())
+	pending := make([]jetstream.PubAckFuture, 0, min(len(msgs), publishWindow))
+	for _, m := range msgs {
+		if len(pending) == publishWindow {
+			if err := b.awaitAck(ctx, cs, pending[0]); err != nil {
+				return err
+			}
+			pending = append(pending[:0], pending[1:]...)
+		}
+		shard := 0
+		if key := m.PartitionKey(); key != "" {
+			shard = shardOf(key, cs.shards)
+		} else {
+			shard = int(b.rr.Add(1) % uint32(cs.shards))
+		}
+		nm := encode(channel, shardSubject(channel, shard), date, m)
+		f, err := b.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(cs.stream))
+		if err != nil {
+			if errors.Is(err, nats.ErrMaxPayload) {
+				return fmt.Errorf("natsjs: send to %q: %w: message %s does not fit the server's max_payload of %d bytes: %w",
+					channel, message.ErrPayloadTooLarge, m.ID, b.nc.MaxPayload(), err)
+			}
+			return fmt.Errorf("natsjs: send to %q: message %s: %w", channel, m.ID, b.sendErr(err))
+		}
+		pending = append(pending, f)
+	}
+	for _, f := range pending {
+		if err := b.awaitAck(ctx, cs, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitAck waits for JetStream's acknowledgement of one published message.
+func (b *Broker) awaitAck(ctx context.Context, cs *channelStream, f jetstream.PubAckFuture) error {
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			b.forgetChannel(cs.channel) // deleted behind our back: recreate next time
+		}
+		return fmt.Errorf("natsjs: send to %q: %w", cs.channel, b.sendErr(err))
+	case <-ctx.Done():
+		return fmt.Errorf("natsjs: send to %q: waiting for the server's acknowledgement: %w", cs.channel, ctx.Err())
+	}
+}
+
+// sendErr adds broker.ErrClosed to errors caused by closing the Broker.
+func (b *Broker) sendErr(err error) error {
+	if b.closed.Load() && !errors.Is(err, broker.ErrClosed) {
+		return fmt.Errorf("%w: %w", broker.ErrClosed, err)
+	}
+	return err
+}
+
+// channelStream returns the channel's stream, creating it if needed.
+func (b *Broker) channelStream(ctx context.Context, channel string) (*channelStream, error) {
+	b.cacheMu.Lock()
+	cs, ok := b.channels[channel]
+	b.cacheMu.Unlock()
+	if ok {
+		return cs, nil
+	}
+	name := streamName(channel)
+	stream, err := b.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: "Courier channel " + channel,
+			Subjects:    []string{channelSubjects(channel)},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    b.cfg.replicas,
+			MaxAge:      b.cfg.maxAge,
+			Discard:     jetstream.DiscardOld,
+			Metadata: map[string]string{
+				metaChannel: channel,
+				metaShards:  strconv.Itoa(b.cfg.shards),
+			},
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			stream, err = b.js.Stream(ctx, name) // created meanwhile by another Broker
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: channel %q: stream %s: %w", channel, name, b.sendErr(err))
+	}
+	info := stream.CachedInfo()
+	cs = &channelStream{channel: channel, stream: name, shards: b.cfg.shards}
+	if v, ok := info.Config.Metadata[metaShards]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("natsjs: channel %q: stream %s has an invalid %s %q", channel, name, metaShards, v)
+		}
+		cs.shards = n
+	}
+	want := channelSubjects(channel)
+	found := false
+	for _, s := range info.Config.Subjects {
+		found = found || s == want
+	}
+	if !found {
+		return nil, fmt.Errorf("natsjs: channel %q: stream %s exists with subjects %v, not %s", channel, name, info.Config.Subjects, want)
+	}
+	b.cacheMu.Lock()
+	b.channels[channel] = cs
+	b.cacheMu.Unlock()
+	return cs, nil
+}
+
+func (b *Broker) forgetChannel(channel string) {
+	b.cacheMu.Lock()
+	delete(b.channels, channel)
+	b.cacheMu.Unlock()
+}
+
+// membership returns the membership bucket, creating it if needed.
+func (b *Broker) membership(ctx context.Context) (*membership, error) {
+	b.cacheMu.Lock()
+	m := b.members
+	b.cacheMu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	kv, err := b.js.KeyValue(ctx, MembershipBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:         MembershipBucket,
+			Description:    "Courier: instances of subscriber ids, for sharing out the shards",
+			History:        1,
+			TTL:            b.cfg.membershipTTL,
+			LimitMarkerTTL: b.cfg.membershipTTL,
+			Storage:        jetstream.FileStorage,
+			Replicas:       b.cfg.replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, MembershipBucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: membership bucket %s: %w", MembershipBucket, err)
+	}
+	status, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: membership bucket %s: %w", MembershipBucket, err)
+	}
+	ttl := status.TTL()
+	if ttl <= 0 || status.LimitMarkerTTL() <= 0 {
+		return nil, fmt.Errorf("natsjs: membership bucket %s exists without a TTL and limit markers (ttl %v, marker ttl %v); delete it so that it can be recreated",
+			MembershipBucket, ttl, status.LimitMarkerTTL())
+	}
+	m = &membership{
+		kv:        kv,
+		stream:    "KV_" + MembershipBucket,
+		subjects:  "$KV." + MembershipBucket + ".",
+		ttl:       ttl,
+		heartbeat: ttl / 3,
+	}
+	b.cacheMu.Lock()
+	b.members = m
+	b.cacheMu.Unlock()
+	return m, nil
+}
+
+// Close closes every subscription made through this Broker, as
+// Subscription.Close does, then the connection if the Broker opened it.
+// Later calls of Send and Subscribe fail with broker.ErrClosed.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closing = true
+	subs := slices.Collect(maps.Keys(b.subs))
+	b.mu.Unlock()
+
+	first := broker.CloseAll(ctx, subs)
+	b.closed.Store(true)
+	if b.ownConn {
+		if !b.nc.IsClosed() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_ = b.nc.FlushWithContext(fctx) // let the last acknowledgements out
+			cancel()
+		}
+		b.nc.Close()
+	}
+	return first
+}
+
+// register adds s to the Broker's subscriptions and runs start, unless the
+// Broker is closing.
+func (b *Broker) register(s *subscription, start func()) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return broker.ErrClosed
+	}
+	b.subs[s] = struct{}{}
+	start()
+	return nil
+}
+
+func (b *Broker) unregister(s *subscription) {
+	b.mu.Lock()
+	delete(b.subs, s)
+	b.mu.Unlock()
+}

@@ -1,0 +1,85 @@
+// Package natsjs is Courier's broker on NATS JetStream, and its default
+// durable broker: StartEmbedded runs a nats-server inside the process with
+// JetStream file storage in a directory of the caller's choosing, so that a
+// service gets durable channels without running anything else.
+//
+// # Channels, streams and shards
+//
+// Each channel is a JetStream stream of its own, named after the channel
+// ("courier-<channel>-<hash>", with dots turned into underscores), with the
+// subjects courier.<channel>.<shard>. A stream per channel rather than one
+// stream for every channel keeps retention, replication and deletion per
+// channel, spreads the load over stream leaders in a cluster, and keeps
+// JetStream's duplicate detection (Nats-Msg-Id, set to the message ID) to
+// one channel: the same message may legitimately go to two channels, as a
+// dead letter keeps the ID of the message it copies.
+//
+// A message's shard is the FNV-1a hash of its PARTITION_ID header modulo
+// the channel's number of shards (16 unless WithShards says otherwise);
+// messages without a key go round robin. The number of shards is fixed
+// when the channel's stream is created and recorded in the stream's
+// metadata, which every Broker then follows, whatever its own options say.
+// Stream settings (shards, replicas, retention) apply when a Broker creates
+// a channel's stream; an existing stream is used as it is.
+//
+// # Subscriber ids and sharded ownership
+//
+// A subscriber id has one durable pull consumer per channel and shard,
+// filtered on that shard's subject, with explicit acks and MaxAckPending 1.
+// Every subscriber id therefore gets every message, and the consumer's
+// position survives restarts and the closing of every instance
+// (Resume). A new subscriber id starts with the messages sent after its
+// first Subscribe returned (DeliverPolicy new), as in the in-memory broker.
+//
+// The instances of a subscriber id divide the shards among them through a
+// membership table in a JetStream key-value bucket (courier-members):
+// each instance keeps a key per channel alive with heartbeats, and every
+// instance follows the keys of its channels with an ordered consumer on the
+// bucket's stream, which resumes by itself after a reconnection or a server
+// restart. Keys expire through the bucket's TTL, and the markers JetStream
+// leaves for expired keys tell the watchers. With the members sorted by
+// instance id, member i owns the shards s with s mod n = i, a fair share of
+// ceil(shards/n) or one less. An instance pulls only from the consumers of
+// the shards it owns. When the membership changes, an instance that loses a
+// shard stops pulling it, lets its in-flight message finish, unsubscribes,
+// returns the messages it had received but not started (Nak) and only then
+// acknowledges the finished one; the new owner starts pulling when it sees
+// the change. An instance that closes does the same for all its shards and
+// then deletes its membership keys; one that dies stops heartbeating and its
+// keys expire after the membership TTL (WithMembershipTTL).
+//
+// The membership table decides who should pull; it is MaxAckPending 1 that
+// makes the ownership safe. JetStream hands a shard's next message to
+// anyone only after the previous one was acknowledged (or its ack wait
+// passed), so even while two instances briefly disagree about the
+// membership, the messages of a shard are handled one at a time and in
+// order, and a message is never lost in a handover: what the old owner did
+// not acknowledge is delivered again, first, to whoever pulls next. A
+// handler that runs longer than the ack wait keeps its message with
+// periodic in-progress acks; if its instance dies, the message is
+// delivered again after the ack wait (WithAckWait).
+//
+// # Delivery and failures
+//
+// Each shard's messages go through broker.Processor in order: retries with
+// backoff, panic recovery and dead-lettering through the same Broker. A
+// message is acknowledged once the Processor has handled or dead-lettered
+// it, and returned to JetStream (Nak) when the subscription stopped first.
+// The attempt numbers handed to handlers start from the message's JetStream
+// delivery count, so they survive restarts and handovers; a message that
+// was received but never started during a handover counts as a delivery.
+//
+// # Wire format
+//
+// A message travels as a NATS message with the Courier headers as NATS
+// headers, plus ID (the Eventuate convention), DESTINATION (always the
+// channel it was sent to), DATE (if absent) and Nats-Msg-Id. Headers that
+// NATS cannot carry verbatim (names with spaces or separators, names
+// starting with Nats-, values with line breaks or surrounding blanks) travel
+// URL-escaped under the name prefix Courier-Hdr- and arrive as they were
+// sent. Consumers get the ID in Message.ID and no ID or Nats-* headers.
+//
+// A nats-server's max_payload (1 MiB by default) bounds a message with its
+// headers, so a server that must carry payloads of message.DefaultMaxPayloadBytes
+// needs a larger one; the embedded server allows 8 MiB.
+package natsjs
