@@ -1,0 +1,235 @@
+package amqp
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/message"
+)
+
+// Broker is a connection to a RabbitMQ server: a broker.Broker. It is safe
+// for concurrent use.
+type Broker struct {
+	cfg       config
+	redacted  string // the URL without its password, for messages
+	frameSize int    // largest AMQP frame, negotiated at Open
+
+	pubConn *connection
+	subConn *connection
+	pub     *publisher
+
+	mu     sync.Mutex
+	subs   map[*subscription]struct{}
+	closed bool
+
+	// helpers run AMQP calls that cannot be interrupted on behalf of
+	// callers whose context may end first; see call.
+	helpersMu     sync.Mutex
+	helpersClosed bool
+	helpers       sync.WaitGroup
+}
+
+var _ broker.Broker = (*Broker)(nil)
+
+// Open connects to the RabbitMQ server at rawURL, of the form
+// amqp://user:password@host:port/vhost (amqps:// for TLS), and returns a
+// Broker. It fails, within ctx, if the server is unreachable or refuses the
+// credentials. Reserved characters in the user name or password must be
+// percent-encoded.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Broker, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("amqp broker: %w", err)
+		}
+	}
+	redacted := redactURL(rawURL)
+	if _, err := amqp091.ParseURI(rawURL); err != nil {
+		return nil, fmt.Errorf("amqp broker: invalid URL %s: %w", redacted, err)
+	}
+	b := &Broker{cfg: cfg, redacted: redacted, subs: make(map[*subscription]struct{})}
+	var err error
+	if b.pubConn, err = openConnection(ctx, "publisher", rawURL, redacted, &b.cfg); err != nil {
+		return nil, fmt.Errorf("amqp broker: connect to %s: %w", redacted, err)
+	}
+	if b.subConn, err = openConnection(ctx, "consumer", rawURL, redacted, &b.cfg); err != nil {
+		b.pubConn.close()
+		return nil, fmt.Errorf("amqp broker: connect to %s: %w", redacted, err)
+	}
+	b.frameSize = b.pubConn.frameSize
+	b.pub = newPublisher(b, b.pubConn)
+	return b, nil
+}
+
+// redactURL returns rawURL without its password.
+func redactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// Send publishes msgs, in order, to the channel and returns once RabbitMQ
+// has confirmed that it stored every one of them. While the connection is
+// down it waits for it to come back, as long as ctx allows.
+func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("amqp broker: send to %q: %w", channel, err)
+	}
+	if b.isClosed() {
+		return fmt.Errorf("amqp broker: send to %q: %w", channel, broker.ErrClosed)
+	}
+	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
+		return fmt.Errorf("amqp broker: %w", err)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	now := time.Now()
+	date := message.FormatDate(now)
+	out := make([]outgoing, len(msgs))
+	for i, m := range msgs {
+		var err error
+		if out[i], err = encode(channel, m, date, now, b.frameSize); err != nil {
+			return fmt.Errorf("amqp broker: send to %q: %w", channel, err)
+		}
+	}
+	if err := b.pub.publish(ctx, channel, out); err != nil {
+		return fmt.Errorf("amqp broker: send to %q: %w", channel, err)
+	}
+	return nil
+}
+
+// Subscribe starts an instance of subscriberID on channels. It declares the
+// subscriber id's exchanges and shard queues (see the package
+// documentation) and starts consuming them before it returns, so every
+// message sent after it returns reaches the subscriber id.
+func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []string, h broker.Handler, opts ...broker.SubscribeOption) (broker.Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("amqp broker: subscribe %q: %w", subscriberID, err)
+	}
+	cfg, err := broker.NewSubscribeConfig(subscriberID, channels, h, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("amqp broker: %w", err)
+	}
+	s := newSubscription(ctx, b, cfg)
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("amqp broker: subscribe %q: %w", subscriberID, broker.ErrClosed)
+	}
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	if err := s.start(ctx); err != nil {
+		_ = s.Close(context.Background())
+		return nil, fmt.Errorf("amqp broker: subscribe %q to %v: %w", subscriberID, cfg.Channels, err)
+	}
+	return s, nil
+}
+
+func (b *Broker) forget(s *subscription) {
+	b.mu.Lock()
+	delete(b.subs, s)
+	b.mu.Unlock()
+}
+
+// Close closes every subscription made through b, waiting for their
+// in-flight handlers as Subscription.Close does, then the connections.
+// Later calls of Send and Subscribe fail with broker.ErrClosed.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	subs := slices.Collect(maps.Keys(b.subs))
+	b.mu.Unlock()
+
+	err := broker.CloseAll(ctx, subs)
+	b.pubConn.close()
+	b.subConn.close()
+	b.helpersMu.Lock()
+	b.helpersClosed = true
+	b.helpersMu.Unlock()
+	b.helpers.Wait()
+	return err
+}
+
+// call runs fn, a blocking AMQP call that knows no context, and returns its
+// error, or ctx's as soon as ctx ends. On failure cleanup (which closes the
+// channel fn used) runs once fn has returned: right away when fn failed,
+// later, from the goroutine running fn, when the caller gave up waiting;
+// the caller must then not use that channel again. The goroutine belongs to
+// the Broker, whose Close waits for it after closing the connections, which
+// makes every pending call return.
+func (b *Broker) call(ctx context.Context, fn func() error, cleanup func()) error {
+	if cleanup == nil {
+		cleanup = func() {}
+	}
+	if err := ctx.Err(); err != nil {
+		cleanup()
+		return err
+	}
+	b.helpersMu.Lock()
+	if b.helpersClosed {
+		b.helpersMu.Unlock()
+		cleanup()
+		return broker.ErrClosed
+	}
+	b.helpers.Add(1)
+	b.helpersMu.Unlock()
+
+	var (
+		mu        sync.Mutex
+		finished  bool
+		abandoned bool
+		result    error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer b.helpers.Done()
+		err := fn()
+		mu.Lock()
+		finished, result = true, err
+		gaveUp := abandoned
+		mu.Unlock()
+		if gaveUp {
+			cleanup()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		mu.Lock()
+		if !finished {
+			abandoned = true
+			mu.Unlock()
+			return ctx.Err()
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	err := result
+	mu.Unlock()
+	if err != nil {
+		cleanup()
+	}
+	return err
+}

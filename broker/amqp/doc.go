@@ -1,0 +1,114 @@
+// Package amqp is Courier's RabbitMQ broker: a broker.Broker on the AMQP
+// 0-9-1 client github.com/rabbitmq/amqp091-go. It needs RabbitMQ 3.10 or
+// later and no plugin.
+//
+// # Topology
+//
+// Every name below is declared by whoever needs it first, idempotently, and
+// again after a reconnection:
+//
+//   - Each channel is a durable topic exchange named after the channel.
+//     Send publishes to it with a routing key made of the top ten bits of a
+//     hash of the message's partition key (PARTITION_ID), one word per bit:
+//     "0.1.1.0.1.0.0.1.1.0". A message without a key gets random bits.
+//   - Each subscriber id of a channel has N durable shard queues,
+//     "<channel>:<subscriber id>:000" and on (N from WithShards, a power of
+//     two, 8 by default), and binds shard i to the channel's exchange with
+//     the log2(N) bits of i as a prefix: with 8 shards, shard 5 binds
+//     "1.0.1.#". The prefixes split the routing keys into N equal parts, so
+//     every subscriber id gets every message, in exactly one of its shard
+//     queues, and all the messages of a key land in the same one. (Names
+//     longer than RabbitMQ's 255 bytes are shortened with a hash.)
+//   - Shard queues are declared with x-single-active-consumer. Every
+//     instance (Subscription) of a subscriber id consumes every shard queue
+//     of it, each on its own AMQP channel with a prefetch of 1 (WithPrefetch),
+//     and RabbitMQ delivers each queue to one instance at a time: the shard's
+//     owner. The owner handles the shard's messages one at a time, in order,
+//     through broker.Processor, and acknowledges each after its handler
+//     succeeded or it was dead-lettered.
+//
+// The hashing is done by producers, so that a key's shard is fixed for
+// good; RabbitMQ's consistent-hash exchange would spare producers even the
+// hash, but it rebuilds its table in a different order when the node
+// restarts and then sends keys to other queues than before, behind the
+// messages still queued for them. The bit prefixes keep what that exchange
+// offered: producers know nothing of consumers, and each subscriber id
+// picks its own number of shards.
+//
+// # Moving shards between instances
+//
+// A shard changes owner only when the owning instance closes the AMQP
+// channel on which it consumes the shard queue, which it does between two
+// messages. RabbitMQ then, in one step, puts the messages that were
+// delivered to it but not yet handled back at the head of the queue and
+// makes the next waiting consumer active, so the next owner resumes exactly
+// where the previous one stopped: per-key order holds and no handled message
+// is delivered again. Instances never cancel a consumer with basic.cancel
+// instead: RabbitMQ would activate the next consumer at once, while the
+// messages delivered to the cancelled one are still unacknowledged, and
+// those would be redelivered after messages that follow them.
+//
+// Single-active-consumer queues do not spread the shards by themselves: the
+// first instance owns them all until it leaves. So that instances share the
+// load, each instance consumes a presence queue per channel,
+// "<channel>:<subscriber id>:members", which never holds a message but
+// whose consumer count is the number of running instances; periodically
+// (WithRebalanceInterval) each instance reads that count and hands over the
+// shards it owns beyond its fair share by closing their channels and
+// consuming them again, which puts it at the back of the line.
+// An instance knows that it owns a shard once it received a delivery from it,
+// so idle shards move only when they carry traffic again. Correctness never
+// depends on this balancing: exclusivity and order come from RabbitMQ.
+//
+// # Queues
+//
+// Shard queues are quorum queues by default (WithQueueType): replicated,
+// fsync'd before a publish is confirmed, and the queue type RabbitMQ
+// recommends for data that must not be lost. Classic queues are faster on a
+// single node and can be chosen instead. The queue type and the other
+// queue arguments must be the same for every instance of a subscriber id,
+// as RabbitMQ refuses to redeclare a queue with other arguments.
+//
+// Queues are durable and outlive their subscribers: a subscriber id that
+// closes its last instance and subscribes again later receives the
+// messages sent in between. WithQueueExpiry lets RabbitMQ delete the queues
+// of a subscriber id that has been gone for a while. Messages sent to a
+// channel that no subscriber id consumes are dropped, as nothing would ever
+// read them.
+//
+// Changing the number of shards of an existing subscriber id moves keys
+// between shard queues and can reorder the messages already queued for
+// them; the queues and bindings of the old number stay and must be deleted
+// by hand. Choose the number of shards once per subscriber id.
+//
+// # Sending
+//
+// Send publishes persistent messages with publisher confirms and returns
+// once RabbitMQ confirmed every one of them. Each message carries its
+// headers as AMQP headers, its ID both as the "ID" header (Eventuate's wire
+// convention) and as the AMQP message-id, DESTINATION set to the channel
+// (a dead letter's copy of its original DESTINATION is replaced) and DATE
+// unless the message has one. Consumers get the ID back in Message.ID,
+// without the "ID" header. Messages of one Send are published in order on
+// one AMQP channel. The headers must fit in one AMQP frame (128 KiB by
+// default), which the default message.Limits guarantee for all but
+// pathological numbers of tiny headers; Send refuses the rest with
+// message.ErrHeadersTooLarge.
+//
+// # Connections and failures
+//
+// A Broker holds two connections, one for publishing and one for
+// consuming, so that flow control applied to publishers never delays
+// acknowledgements. When a connection is lost (a restart of the server, a
+// network failure) it is re-established with backoff; meanwhile Send waits
+// for it, as long as its context allows, and republishes the messages that
+// were not confirmed (which may deliver them twice, as at-least-once
+// delivery permits), and subscriptions declare their topology again and
+// resume consuming. A message whose Send returned nil was stored by
+// RabbitMQ and is delivered after the reconnection; a message whose
+// handling was not acknowledged before the connection was lost is
+// delivered again.
+//
+// RabbitMQ refuses exchange names that start with "amq.", so channels with
+// such names cannot be used.
+package amqp

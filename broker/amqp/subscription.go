@@ -1,0 +1,458 @@
+package amqp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/courier-go/courier/broker"
+)
+
+// errHandover ends a shard consumer that hands its shard to another
+// instance; it consumes the queue again at once, at the back of the line.
+var errHandover = errors.New("shard handed over")
+
+// subscription is one instance of a subscriber id: a consumer per shard
+// queue of each of its channels, and a balancer.
+type subscription struct {
+	b      *Broker
+	cfg    broker.SubscribeConfig
+	proc   *broker.Processor
+	log    *slog.Logger
+	id     string // tells this instance's consumers apart
+	groups []*group
+
+	ctx    context.Context // the handlers' context
+	cancel context.CancelFunc
+	stop   chan struct{} // closed when Close begins
+	// stopCtx ends with stop; it bounds the AMQP calls of the goroutines.
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+
+	wg   sync.WaitGroup // the shard consumers and the balancer
+	done chan struct{}  // closed once they all returned
+
+	consumers atomic.Uint64 // numbers the consumer tags
+
+	mu      sync.Mutex
+	closing bool
+}
+
+// group is the subscriber id on one channel.
+type group struct {
+	channel  string
+	presence string // the queue that counts the instances
+	shards   []*shard
+}
+
+// shard consumes one shard queue. It owns the shard while RabbitMQ
+// delivers the queue to it (single active consumer).
+type shard struct {
+	s     *subscription
+	g     *group
+	index int
+	queue string
+	// owned is set once a delivery arrived since the consumer started:
+	// RabbitMQ delivers only to the active consumer, which stays active
+	// until its channel closes.
+	owned    atomic.Bool
+	handover chan struct{} // asks the consumer to hand the shard over
+}
+
+func newSubscription(ctx context.Context, b *Broker, cfg broker.SubscribeConfig) *subscription {
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	s := &subscription{
+		b:    b,
+		cfg:  cfg,
+		proc: broker.NewProcessor(cfg, b),
+		log:  cfg.Logger.With(slog.String("subscriber", cfg.SubscriberID)),
+		id:   hex.EncodeToString(id[:]),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
+	for _, name := range cfg.Channels {
+		base := groupName(name, cfg.SubscriberID)
+		g := &group{channel: name, presence: presenceQueueName(base)}
+		for i := range b.cfg.shards {
+			g.shards = append(g.shards, &shard{
+				s:        s,
+				g:        g,
+				index:    i,
+				queue:    shardQueueName(base, i),
+				handover: make(chan struct{}, 1),
+			})
+		}
+		s.groups = append(s.groups, g)
+	}
+	return s
+}
+
+// start declares the topology and starts the consumers; it returns once
+// each consumes its queue.
+func (s *subscription) start(ctx context.Context) error {
+	defer func() {
+		go func() {
+			s.wg.Wait()
+			close(s.done)
+		}()
+	}()
+	sess, err := s.b.subConn.get(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("wait for the connection: %w", err)
+	}
+	// The channel that declares the topology stays open for the balancer:
+	// its consumers of the presence queues count this instance.
+	var ctl *amqp091.Channel
+	err = s.b.call(ctx, func() error {
+		var err error
+		if ctl, err = sess.conn.Channel(); err != nil {
+			return fmt.Errorf("open a channel: %w", err)
+		}
+		for _, g := range s.groups {
+			if err := s.b.cfg.declareGroup(ctl, g, g.shards); err != nil {
+				return err
+			}
+		}
+		return s.declarePresence(ctl)
+	}, func() {
+		if ctl != nil {
+			_ = ctl.Close()
+		}
+	})
+	if err != nil {
+		return err
+	}
+
+	total := 0
+	for _, g := range s.groups {
+		total += len(g.shards)
+	}
+	started := make(chan error, total)
+	for _, g := range s.groups {
+		for _, sh := range g.shards {
+			s.wg.Add(1)
+			go sh.run(started)
+		}
+	}
+	s.wg.Add(1)
+	go s.balance(ctl)
+	for range total {
+		select {
+		case err := <-started:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (s *subscription) stopping() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits for d; it reports false if the subscription stops first.
+func (s *subscription) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
+// run consumes the shard queue until the subscription stops, starting
+// again after every failure. started receives the outcome of the first
+// attempt.
+func (sh *shard) run(started chan<- error) {
+	s := sh.s
+	defer s.wg.Done()
+	log := s.log.With(slog.String("channel", sh.g.channel), slog.Int("shard", sh.index))
+	redeclare := false
+	for failures := 0; ; {
+		err := sh.consume(redeclare, &started)
+		if s.stopping() {
+			if started != nil {
+				started <- fmt.Errorf("subscription closed while starting: %w", broker.ErrClosed)
+			}
+			return
+		}
+		if errors.Is(err, errHandover) {
+			log.Debug("courier: shard handed over to another instance")
+			continue
+		}
+		if started != nil {
+			started <- fmt.Errorf("channel %q: %w", sh.g.channel, err)
+			started = nil
+		}
+		failures++
+		// Whatever broke, the queue may have gone with it: declare it
+		// again next time.
+		redeclare = true
+		wait := min(s.b.cfg.reconnectMin<<min(failures-1, 16), s.b.cfg.reconnectMax)
+		level := slog.LevelDebug
+		if failures == 1 {
+			level = slog.LevelWarn
+		}
+		log.Log(s.stopCtx, level, "courier: shard consumer stopped; will resume",
+			slog.String("queue", sh.queue), slog.Duration("backoff", wait), slog.Any("error", err))
+		if !s.sleep(wait) {
+			return
+		}
+	}
+}
+
+// consume opens a channel, consumes the shard queue on it and handles the
+// deliveries, one at a time, until the subscription stops, the shard is
+// handed over or the channel fails. It closes the channel when it returns,
+// which gives the shard to the next instance and returns every message it
+// did not acknowledge to the head of the queue in the same step.
+func (sh *shard) consume(redeclare bool, started *chan<- error) error {
+	s := sh.s
+	sess, err := s.b.subConn.get(s.stopCtx, s.stop)
+	if err != nil {
+		return fmt.Errorf("wait for the connection: %w", err)
+	}
+	var (
+		ch         *amqp091.Channel
+		closes     chan *amqp091.Error
+		deliveries <-chan amqp091.Delivery
+	)
+	tag := consumerTag(s.id, s.consumers.Add(1))
+	err = s.b.call(s.stopCtx, func() error {
+		var err error
+		if ch, err = sess.conn.Channel(); err != nil {
+			return fmt.Errorf("open a channel: %w", err)
+		}
+		closes = ch.NotifyClose(make(chan *amqp091.Error, 1))
+		if redeclare {
+			if err := s.b.cfg.declareGroup(ch, sh.g, []*shard{sh}); err != nil {
+				return err
+			}
+		}
+		if err := ch.Qos(s.b.cfg.prefetch, 0, false); err != nil {
+			return fmt.Errorf("set the prefetch: %w", err)
+		}
+		if deliveries, err = ch.Consume(sh.queue, tag, false, false, false, false, nil); err != nil {
+			return fmt.Errorf("consume queue %q: %w", sh.queue, err)
+		}
+		return nil
+	}, func() {
+		if ch != nil {
+			_ = ch.Close()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	// Never basic.cancel: see the package documentation.
+	defer ch.Close()
+
+	sh.owned.Store(false)
+	select {
+	case <-sh.handover: // a request meant for the previous consumer
+	default:
+	}
+	if *started != nil {
+		*started <- nil
+		*started = nil
+	}
+	for {
+		select {
+		case <-s.stop:
+			return nil
+		case <-sh.handover:
+			if sh.owned.Load() {
+				return errHandover
+			}
+		case d, ok := <-deliveries:
+			if !ok {
+				return fmt.Errorf("consumer of queue %q ended: %w", sh.queue, closeReason(closes))
+			}
+			if s.stopping() {
+				return nil
+			}
+			sh.owned.Store(true)
+			m := decode(&d)
+			if err := s.proc.Process(s.ctx, s.stop, sh.g.channel, sh.index, 0, m); err != nil {
+				// Abandoned because the subscription is closing:
+				// closing the channel returns the message.
+				return nil
+			}
+			if err := d.Ack(false); err != nil {
+				return fmt.Errorf("acknowledge message %s from queue %q: %w", m.ID, sh.queue, err)
+			}
+		}
+	}
+}
+
+func closeReason(closes chan *amqp091.Error) error {
+	select {
+	case err, ok := <-closes:
+		if ok && err != nil {
+			return err
+		}
+	default:
+	}
+	return amqp091.ErrClosed
+}
+
+// declarePresence consumes the presence queue of every group on ch.
+func (s *subscription) declarePresence(ch *amqp091.Channel) error {
+	for _, g := range s.groups {
+		tag := consumerTag(s.id, s.consumers.Add(1))
+		if err := s.b.cfg.declarePresence(ch, g, tag); err != nil {
+			return fmt.Errorf("channel %q: %w", g.channel, err)
+		}
+	}
+	return nil
+}
+
+// presence opens a channel that consumes the presence queues; it returns
+// nil if it cannot.
+func (s *subscription) presence() *amqp091.Channel {
+	sess, err := s.b.subConn.get(s.stopCtx, s.stop)
+	if err != nil {
+		return nil
+	}
+	var ch *amqp091.Channel
+	err = s.b.call(s.stopCtx, func() error {
+		var err error
+		if ch, err = sess.conn.Channel(); err != nil {
+			return err
+		}
+		return s.declarePresence(ch)
+	}, func() {
+		if ch != nil {
+			_ = ch.Close()
+		}
+	})
+	if err != nil {
+		if !s.stopping() {
+			s.log.Debug("courier: cannot register the instance's presence; will retry", slog.Any("error", err))
+		}
+		return nil
+	}
+	return ch
+}
+
+// balance periodically hands over the shards this instance owns beyond its
+// fair share, so that instances share the load. ctl consumes the presence
+// queues; balance owns it and opens a new one when it fails.
+func (s *subscription) balance(ctl *amqp091.Channel) {
+	defer s.wg.Done()
+	defer func() {
+		if ctl != nil {
+			_ = ctl.Close()
+		}
+	}()
+	t := time.NewTicker(s.b.cfg.rebalanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if ctl == nil || ctl.IsClosed() {
+			if ctl = s.presence(); ctl == nil {
+				continue
+			}
+		}
+		for _, g := range s.groups {
+			if !s.rebalance(g, ctl) {
+				ctl = nil // closed by the failed call
+				break
+			}
+		}
+	}
+}
+
+// rebalance hands over the group's shards beyond this instance's share. It
+// reports false if ctl failed.
+func (s *subscription) rebalance(g *group, ctl *amqp091.Channel) bool {
+	var owned []*shard
+	for _, sh := range g.shards {
+		if sh.owned.Load() {
+			owned = append(owned, sh)
+		}
+	}
+	if len(owned) <= 1 {
+		return true
+	}
+	var n int
+	err := s.b.call(s.stopCtx, func() error {
+		var err error
+		n, err = instances(ctl, g)
+		return err
+	}, func() { _ = ctl.Close() })
+	if err != nil {
+		if !s.stopping() {
+			s.log.Debug("courier: cannot count the instances", slog.String("channel", g.channel), slog.Any("error", err))
+		}
+		return false
+	}
+	n = max(n, 1)
+	share := (len(g.shards) + n - 1) / n
+	if len(owned) <= share {
+		return true
+	}
+	for _, sh := range owned[share:] {
+		select {
+		case sh.handover <- struct{}{}:
+		default:
+		}
+	}
+	s.log.Debug("courier: handing shards over", slog.String("channel", g.channel),
+		slog.Int("owned", len(owned)), slog.Int("instances", n), slog.Int("share", share))
+	return true
+}
+
+// Close stops the instance: no new message is handed to its handlers, the
+// in-flight ones finish (their contexts are cancelled if ctx ends first),
+// and then each shard's channel is closed, which returns the messages not
+// acknowledged to their queues and gives the shards to the other instances.
+func (s *subscription) Close(ctx context.Context) error {
+	s.mu.Lock()
+	first := !s.closing
+	if first {
+		s.closing = true
+		close(s.stop)
+		s.stopCancel()
+	}
+	s.mu.Unlock()
+
+	var err error
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.cancel()
+		<-s.done
+		err = ctx.Err()
+	}
+	if first {
+		s.cancel()
+		s.b.forget(s)
+	}
+	return err
+}

@@ -1,0 +1,128 @@
+package amqp
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/bits"
+	"strconv"
+	"strings"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+)
+
+// maxName is RabbitMQ's limit on exchange and queue names, in bytes.
+const maxName = 255
+
+// groupName is the base of the names of a subscriber id's queues on a
+// channel: the shard queues add ":NNN", the presence queue ":members". ':'
+// cannot occur in channel names or subscriber ids, so the names of
+// different pairs never collide. Names too long for RabbitMQ keep a prefix
+// and end with a hash of the whole.
+func groupName(channel, subscriberID string) string {
+	name := channel + ":" + subscriberID
+	const room = maxName - len(":members")
+	if len(name) <= room {
+		return name
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return fmt.Sprintf("%s~%016x", name[:room-17], h.Sum64())
+}
+
+// shardQueueName names shard i of a group.
+func shardQueueName(group string, i int) string {
+	return fmt.Sprintf("%s:%03d", group, i)
+}
+
+// presenceQueueName names the queue that counts a group's instances.
+func presenceQueueName(group string) string { return group + ":members" }
+
+// shardPattern is the binding key of shard i of n (a power of two): the
+// log2(n) bits of i, most significant first, as the first words of the
+// routing key, then anything. The patterns of the n shards split the
+// routing keys (see routingKey) into n disjoint, equally likely sets.
+func shardPattern(i, n int) string {
+	width := bits.TrailingZeros(uint(n))
+	var b strings.Builder
+	for bit := width - 1; bit >= 0; bit-- {
+		b.WriteByte('0' + byte(i>>bit&1))
+		b.WriteByte('.')
+	}
+	b.WriteByte('#')
+	return b.String()
+}
+
+// queueArgs are the arguments of every shard queue.
+func (c *config) queueArgs() amqp091.Table {
+	args := amqp091.Table{
+		"x-single-active-consumer": true,
+		"x-queue-type":             string(c.queueType),
+	}
+	if c.queueExpiry > 0 {
+		args["x-expires"] = c.queueExpiry.Milliseconds()
+	}
+	return args
+}
+
+// declareChannel declares a channel's exchange.
+func declareChannel(ch *amqp091.Channel, channel string) error {
+	if err := ch.ExchangeDeclare(channel, amqp091.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare the exchange of channel %q: %w", channel, err)
+	}
+	return nil
+}
+
+// declareGroup declares the channel's exchange and the given shard queues
+// of the group, bound to it.
+func (c *config) declareGroup(ch *amqp091.Channel, g *group, shards []*shard) error {
+	if err := declareChannel(ch, g.channel); err != nil {
+		return err
+	}
+	args := c.queueArgs()
+	for _, sh := range shards {
+		if _, err := ch.QueueDeclare(sh.queue, true, false, false, false, args); err != nil {
+			return fmt.Errorf("declare queue %q: %w", sh.queue, err)
+		}
+		pattern := shardPattern(sh.index, len(g.shards))
+		if err := ch.QueueBind(sh.queue, pattern, g.channel, false, nil); err != nil {
+			return fmt.Errorf("bind queue %q to %q with %q: %w", sh.queue, g.channel, pattern, err)
+		}
+	}
+	return nil
+}
+
+// declarePresence declares the group's presence queue and consumes it on
+// ch. The queue is bound to nothing and never holds a message; its consumer
+// count is the number of running instances of the subscriber id on the
+// channel. (The shard queues cannot tell: a quorum queue does not count
+// the consumers waiting behind its single active one.) RabbitMQ deletes it
+// when its last consumer goes.
+func (c *config) declarePresence(ch *amqp091.Channel, g *group, tag string) error {
+	var args amqp091.Table
+	if c.queueExpiry > 0 {
+		args = amqp091.Table{"x-expires": c.queueExpiry.Milliseconds()}
+	}
+	if _, err := ch.QueueDeclare(g.presence, true, true, false, false, args); err != nil {
+		return fmt.Errorf("declare queue %q: %w", g.presence, err)
+	}
+	if _, err := ch.Consume(g.presence, tag, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("consume queue %q: %w", g.presence, err)
+	}
+	return nil
+}
+
+// instances reports how many instances of the group's subscriber id are
+// running: the consumers of its presence queue.
+func instances(ch *amqp091.Channel, g *group) (int, error) {
+	q, err := ch.QueueDeclarePassive(g.presence, true, true, false, false, nil)
+	if err != nil {
+		return 0, fmt.Errorf("inspect queue %q: %w", g.presence, err)
+	}
+	return q.Consumers, nil
+}
+
+// consumerTag names a consumer of an instance in RabbitMQ's tools; it is
+// unique within the connection.
+func consumerTag(instance string, n uint64) string {
+	return "courier-" + instance + "-" + strconv.FormatUint(n, 10)
+}
