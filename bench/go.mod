@@ -1,6 +1,6 @@
 module github.com/courier-go/courier/bench
 
-go 1.26
+go 1.26.0
 
 replace github.com/courier-go/courier => ../
 
