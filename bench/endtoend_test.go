@@ -58,29 +58,32 @@ func BenchmarkEndToEnd(b *testing.B) {
 	for _, size := range payloadSizes {
 		for _, sys := range Systems() {
 			b.Run(fmt.Sprintf("system=%s/size=%d", sys.Name(), size), func(b *testing.B) {
-				cfg := Config{Messages: n, PayloadSize: size}
-				// The first run in a process pays for growing the heap
-				// (page faults on fresh memory) and the previous
-				// sub-benchmark left the heap shaped for another
-				// system; a warm-up run gives every system the same
-				// start.
-				for range *warmupFlag {
-					if _, err := Run(context.Background(), sys, cfg); err != nil {
-						b.Fatal(err)
-					}
-				}
-				var results []Result
-				for b.Loop() {
-					r, err := Run(context.Background(), sys, cfg)
-					if err != nil {
-						b.Fatal(err)
-					}
-					results = append(results, r)
-				}
-				report(b, results)
+				benchWorkload(b, sys, Config{Messages: n, PayloadSize: size}, *warmupFlag)
 			})
 		}
 	}
+}
+
+// benchWorkload runs the workload on sys once per iteration, after warmup
+// unmeasured runs, and reports the runs' metrics.
+func benchWorkload(b *testing.B, sys System, cfg Config, warmup int) {
+	// The first run in a process pays for growing the heap (page faults
+	// on fresh memory) and the previous sub-benchmark left the heap shaped
+	// for another system; a warm-up run gives every system the same start.
+	for range warmup {
+		if _, err := Run(context.Background(), sys, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var results []Result
+	for b.Loop() {
+		r, err := Run(context.Background(), sys, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	report(b, results)
 }
 
 // report sums up the runs of one sub-benchmark as custom metrics.
