@@ -7,15 +7,6 @@ import (
 	"time"
 )
 
-// callSystems are the request/reply implementations BenchmarkCall compares.
-func callSystems() []CallSystem {
-	return []CallSystem{
-		CourierCall{Label: "courier-memory", Open: newCourierMemory},
-		CourierCall{Label: "courier-natsjs-embedded", Open: newCourierEmbeddedNATS},
-		WatermillCall{},
-	}
-}
-
 // BenchmarkCall measures blocking request/reply over messaging (see
 // RunCalls) in two modes:
 //
@@ -74,15 +65,6 @@ func reportCalls(b *testing.B, rs []CallResult) {
 	b.ReportMetric(float64(p9/n)/1e6, "p99-ms")
 	b.ReportMetric(float64(worst)/1e6, "max-ms")
 	b.ReportMetric(float64(mallocs)/float64(calls), "allocs/call")
-}
-
-// eventSystems are the domain-event publishers and dispatchers
-// BenchmarkEventDispatch compares.
-func eventSystems() []System {
-	return []System{
-		CourierEvents{Label: "courier-events-memory", Open: newCourierMemory},
-		WatermillEvents{},
-	}
 }
 
 // BenchmarkEventDispatch runs the end-to-end workload (Run: 64 publishers,

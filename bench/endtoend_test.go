@@ -126,3 +126,32 @@ func report(b *testing.B, rs []Result) {
 	// Noise: CPUs the rest of the machine used meanwhile (-1: unknown).
 	b.ReportMetric(otherCPU, "other-cpus")
 }
+
+// BenchmarkBrokers runs the systems of the durable-broker suites (NATS,
+// Kafka, RabbitMQ; see Suites), one sub-benchmark per suite, system and
+// payload size: suite=<name>/system=<name>/size=<bytes>. The command
+// cmd/courier-bench runs the same suites and prints their tables. A system
+// whose server is unreachable is skipped, except under CI.
+func BenchmarkBrokers(b *testing.B) {
+	o := Options{Quick: quick(), Messages: *msgsFlag}
+	for _, s := range Suites() {
+		bs, ok := s.(BrokerSuite)
+		if !ok || bs.ID == "memory" {
+			continue
+		}
+		for _, size := range o.sizes() {
+			for _, sys := range bs.Systems() {
+				b.Run(fmt.Sprintf("suite=%s/system=%s/size=%d", bs.ID, sys.Name(), size), func(b *testing.B) {
+					skip, err := probe(context.Background(), sys, o)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if skip != "" {
+						b.Skip(skip)
+					}
+					benchWorkload(b, sys, bs.Config(o, size), o.warmup())
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	wmessage "github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/courier-go/courier/broker/natsjs"
+)
+
+// natsSuite is Courier's NATS JetStream broker beside Watermill's NATS
+// adapter in JetStream mode and raw nats.go, each on an embedded
+// nats-server started the same way (natsjs.StartEmbedded: JetStream file
+// storage in a fresh temporary directory, in-process connections), with
+// every message stored in a file-backed stream, published with a wait for
+// the server's acknowledgement and acknowledged by its consumer.
+func natsSuite() Suite {
+	return BrokerSuite{
+		ID: "nats",
+		Systems: func() []System {
+			return []System{
+				CourierBroker{Label: "courier-natsjs", Open: newCourierEmbeddedNATS},
+				RawNATS(),
+				WatermillNATS(),
+			}
+		},
+		FullMessages:  100_000,
+		QuickMessages: 2_000,
+		Checks: []Check{
+			{System: "courier-natsjs", Peer: "raw-nats.go", Min: 0.8, Goal: "issue 3: >= 80% of raw nats.go"},
+			{System: "courier-natsjs", Peer: "watermill-nats", Min: 1, Goal: "issue 3: >= Watermill's NATS adapter"},
+		},
+	}
+}
+
+// embeddedNATS starts a nats-server as Courier's embedded broker does, in
+// a fresh temporary directory, and registers its shutdown in c.
+func embeddedNATS(ctx context.Context, c *cleanup) (*natsjs.Embedded, error) {
+	dir, err := os.MkdirTemp("", "courier-bench-nats-")
+	if err != nil {
+		return nil, err
+	}
+	c.add(func(context.Context) error { return os.RemoveAll(dir) })
+	srv, err := natsjs.StartEmbedded(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	c.add(srv.Shutdown)
+	return srv, nil
+}
+
+// rawStream is the stream and subject the raw and Watermill systems use.
+// Watermill's adapter names the stream after the topic and subscribes to
+// the topic as the subject, so the topic must be a valid stream name.
+const rawStream = "bench_events"
+
+// RawNATS is the workload on nats.go's jetstream package directly, with
+// nothing on top: a file-backed stream, a synchronous Publish per message
+// (which waits for the server's acknowledgement), and one durable pull
+// consumer with explicit acks consumed by consumers Consume callbacks that
+// acknowledge each message (Ack, which does not wait for the server, as
+// Courier's does not). It is the ceiling for the Courier adapter, which
+// adds headers, shards with per-key order and a retry/dead-letter path.
+func RawNATS() System {
+	return funcSystem{name: "raw-nats.go", start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
+		var c cleanup
+		srv, err := embeddedNATS(ctx, &c)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		nc, err := srv.Connect()
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		c.add(func(context.Context) error { nc.Close(); return nil })
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: rawStream, Subjects: []string{rawStream},
+			Storage: jetstream.FileStorage})
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: benchSubscriber,
+			AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		var ackErrs atomic.Int64
+		for range consumers {
+			cc, err := cons.Consume(func(m jetstream.Msg) {
+				deliver(m.Data())
+				if m.Ack() != nil {
+					ackErrs.Add(1)
+				}
+			})
+			if err != nil {
+				return nil, c.fail(ctx, err)
+			}
+			c.add(func(context.Context) error { cc.Stop(); return nil })
+		}
+		return funcSession{
+			publish: func(ctx context.Context, _ string, payload []byte) error {
+				_, err := js.Publish(ctx, rawStream, payload)
+				return err
+			},
+			close: func(ctx context.Context) error {
+				err := c.run(ctx)
+				if n := ackErrs.Load(); n > 0 {
+					err = errors.Join(err, fmt.Errorf("raw nats.go: %d acks failed", n))
+				}
+				return err
+			},
+		}, nil
+	}}
+}
+
+// WatermillNATS is the workload on Watermill's NATS adapter
+// (watermill-nats/v2, pkg/nats) in JetStream mode: the stream is created
+// by the adapter (AutoProvision; file storage, the JetStream default),
+// the subscriber is a durable queue group with consumers subscriptions
+// (SubscribersCount), and acks are asynchronous (AckAsync), as Courier's.
+// Publish waits for the server's acknowledgement of each message. The
+// consumers read the subscription's output channel and ack each message,
+// as a Watermill router handler would.
+func WatermillNATS() System {
+	return funcSystem{name: "watermill-nats", start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
+		var c cleanup
+		srv, err := embeddedNATS(ctx, &c)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		natsOpts := []nats.Option{nats.InProcessServer(srv.Server()), nats.NoReconnect()}
+		js := wmnats.JetStreamConfig{
+			AutoProvision:    true,
+			SubscribeOptions: []nats.SubOpt{nats.DeliverAll(), nats.AckExplicit()},
+			AckAsync:         true,
+			DurablePrefix:    benchSubscriber,
+		}
+		logger := watermill.NopLogger{}
+		sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
+			QueueGroupPrefix: benchSubscriber,
+			SubscribersCount: consumers,
+			AckWaitTimeout:   30 * time.Second,
+			CloseTimeout:     5 * time.Second,
+			NatsOptions:      natsOpts,
+			JetStream:        js,
+		}, logger)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		c.add(func(context.Context) error { return sub.Close() })
+		pub, err := wmnats.NewPublisher(wmnats.PublisherConfig{NatsOptions: natsOpts, JetStream: js}, logger)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		c.add(func(context.Context) error { return pub.Close() })
+		return watermillConsume(ctx, "watermill-nats", c, sub, rawStream, 1, consumers, same(deliver),
+			func(_ context.Context, key string, payload []byte) error {
+				return pub.Publish(rawStream, watermillMessage(key, payload))
+			})
+	}}
+}
+
+// watermillMessage builds a message the way Watermill's documentation
+// does: a new UUID, the payload and the key in the metadata.
+func watermillMessage(key string, payload []byte) *wmessage.Message {
+	m := wmessage.NewMessage(watermill.NewUUID(), payload)
+	m.Metadata.Set("partition_key", key)
+	return m
+}
+
+// watermillConsume subscribes sub to topic subscriptions times and drains
+// each output channel with perSubscription goroutines that deliver and ack
+// every message (as a Watermill router handler would), then returns a
+// session that publishes with publish and, on Close, ends the
+// subscriptions, runs c (which must close sub) and waits for the
+// goroutines. deliverFor(i) is the delivery function of subscription i.
+func watermillConsume(ctx context.Context, name string, c cleanup, sub wmessage.Subscriber, topic string,
+	subscriptions, perSubscription int, deliverFor func(subscription int) func([]byte),
+	publish func(context.Context, string, []byte) error) (Session, error) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.add(func(context.Context) error { cancel(); return nil })
+	var (
+		ackFailures atomic.Int64
+		wg          sync.WaitGroup
+	)
+	for i := range subscriptions {
+		deliver := deliverFor(i)
+		msgs, err := sub.Subscribe(sctx, topic)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		for range perSubscription {
+			wg.Go(func() {
+				for m := range msgs {
+					deliver(m.Payload)
+					if !m.Ack() {
+						ackFailures.Add(1)
+					}
+				}
+			})
+		}
+	}
+	return funcSession{publish: publish, close: func(ctx context.Context) error {
+		err := c.run(ctx)
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = errors.Join(err, fmt.Errorf("%s: consumers did not stop: %w", name, ctx.Err()))
+		}
+		if n := ackFailures.Load(); n > 0 {
+			err = errors.Join(err, fmt.Errorf("%s: %d acks refused", name, n))
+		}
+		return err
+	}}, nil
+}
+
+// same returns deliver for every subscription.
+func same(deliver func([]byte)) func(int) func([]byte) {
+	return func(int) func([]byte) { return deliver }
+}
