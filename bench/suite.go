@@ -93,6 +93,7 @@ func Suites() []Suite {
 		natsSuite(),
 		kafkaSuite(),
 		amqpSuite(),
+		outboxSuite(),
 		callSuite(),
 		eventSuite(),
 	}

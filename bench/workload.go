@@ -59,6 +59,11 @@ type Config struct {
 	Timeout time.Duration
 	// SampleEvery is how often the heap is sampled for its peak.
 	SampleEvery time.Duration
+	// Rate, if positive, paces the publishers: message i is published
+	// i/Rate seconds after the start (publisher g sends messages g,
+	// g+Publishers, ...), and each publisher waits for its next slot.
+	// Zero publishes as fast as the publishers go.
+	Rate int
 }
 
 func (c Config) withDefaults() Config {
@@ -89,6 +94,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("bench: payload size must be at least %d bytes, got %d", HeaderBytes, c.PayloadSize)
 	case c.Publishers < 1 || c.Consumers < 1 || c.Keys < 1:
 		return fmt.Errorf("bench: publishers, consumers and keys must be positive, got %d, %d, %d", c.Publishers, c.Consumers, c.Keys)
+	case c.Rate < 0:
+		return fmt.Errorf("bench: rate must not be negative, got %d", c.Rate)
 	case c.Timeout < 0 || c.SampleEvery < 0:
 		return fmt.Errorf("bench: timeout and sample interval must not be negative")
 	}
@@ -264,13 +271,25 @@ func Run(ctx context.Context, sys System, cfg Config) (Result, error) {
 		errOnce  sync.Once
 		firstErr error
 	)
+	var startNs int64
 	for g := range cfg.Publishers {
-		from, to := g*n/cfg.Publishers, (g+1)*n/cfg.Publishers
+		// Unpaced, each publisher sends a contiguous share; paced, the
+		// publishers take turns.
+		from, to, step := g*n/cfg.Publishers, (g+1)*n/cfg.Publishers, 1
+		if cfg.Rate > 0 {
+			from, to, step = g, n, cfg.Publishers
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-gate
-			for seq := from; seq < to; seq++ {
+			for seq := from; seq < to; seq += step {
+				if cfg.Rate > 0 {
+					due := startNs + int64(seq)*int64(time.Second)/int64(cfg.Rate)
+					if d := time.Duration(due - now()); d > 0 {
+						time.Sleep(d)
+					}
+				}
 				p := make([]byte, cfg.PayloadSize)
 				binary.LittleEndian.PutUint64(p[8:], uint64(seq))
 				binary.LittleEndian.PutUint64(p, uint64(now()))
@@ -281,7 +300,7 @@ func Run(ctx context.Context, sys System, cfg Config) (Result, error) {
 			}
 		}()
 	}
-	startNs := now()
+	startNs = now()
 	close(gate)
 	wg.Wait()
 	res.Publish = time.Duration(now() - startNs)
