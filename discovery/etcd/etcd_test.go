@@ -22,13 +22,16 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
 	}
+	if os.Getenv(serverEnv) != "" {
+		os.Exit(runServer())
+	}
 	dir, err := os.MkdirTemp("", "courier-etcd-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	server, err = etcdserver.Start(ctx, etcdserver.Config{Dir: dir})
+	server, err = etcdserver.Start(ctx, etcdserver.Config{Dir: dir, LogLevel: "fatal"})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

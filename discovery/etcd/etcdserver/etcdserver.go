@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -39,6 +40,7 @@ type Server struct {
 	e        *embed.Etcd
 	endpoint string
 	cfg      Config
+	once     sync.Once
 }
 
 // Start starts the server and waits until it serves clients.
@@ -124,8 +126,8 @@ func (s *Server) Config() Config { return s.cfg }
 // stop when the server fails.
 func (s *Server) Err() <-chan error { return s.e.Err() }
 
-// Close stops the server.
+// Close stops the server. It is idempotent.
 func (s *Server) Close() error {
-	s.e.Close()
+	s.once.Do(s.e.Close)
 	return nil
 }
