@@ -155,3 +155,32 @@ func BenchmarkBrokers(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOutbox runs the outbox suite's systems (see OutboxSuite) on
+// PostgreSQL: phase=sustained for every system, phase=paced (1,000
+// messages a second) for those with a relay or subscriber. It is skipped
+// when PostgreSQL is unreachable, except under CI.
+func BenchmarkOutbox(b *testing.B) {
+	o := Options{Quick: quick(), Messages: *msgsFlag}
+	sustained, paced := OutboxSuite{}.Configs(o)
+	for i, sys := range OutboxSystems() {
+		for _, phase := range []struct {
+			name string
+			cfg  Config
+		}{{"sustained", sustained}, {"paced", paced}} {
+			if phase.name == "paced" && i < 2 {
+				continue
+			}
+			b.Run(fmt.Sprintf("phase=%s/system=%s", phase.name, sys.Name()), func(b *testing.B) {
+				skip, err := probe(context.Background(), sys, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if skip != "" {
+					b.Skip(skip)
+				}
+				benchWorkload(b, sys, phase.cfg, o.warmup())
+			})
+		}
+	}
+}

@@ -4,9 +4,14 @@
 // knows nothing about any broker; each broker under test is a System
 // adapter, so more brokers can be added without touching the measurement.
 //
-// The go test benchmarks in this package run it for Courier's in-memory
-// broker and Watermill's GoChannel; see BENCHMARKS.md at the repository
-// root for the results and how to read them.
+// Suites group the systems compared in one run: Courier's memory broker
+// and Watermill's GoChannel; Courier on embedded NATS, Kafka (kfake) and
+// RabbitMQ beside the raw clients and Watermill's adapters; the outbox
+// relays on PostgreSQL beside watermill-sql; request/reply and event
+// dispatch. The courier-bench command (cmd/courier-bench) runs them and
+// prints Markdown or CSV, or rewrites the tables of BENCHMARKS.md; the go
+// test benchmarks of this package run the same systems. See BENCHMARKS.md
+// at the repository root for the results and how to read them.
 package bench
 
 import (

@@ -49,6 +49,7 @@ type config struct {
 	format   string
 	out      string
 	update   string
+	note     string
 	progress bool
 }
 
@@ -68,6 +69,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.out, "o", "", "write the output to this file instead of stdout")
 	fs.StringVar(&c.update, "update", "", "replace the tables between the bench markers of this Markdown file (e.g. ../BENCHMARKS.md)")
 	fs.BoolVar(&c.progress, "v", true, "report each measurement on stderr as it finishes")
+	fs.StringVar(&c.note, "note", "", "a remark put before the tables' header line, e.g. \"Provisional:\"")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -104,7 +106,14 @@ func parse(args []string, stderr io.Writer) (config, error) {
 
 // commandLine is the command as a user would type it, for the report.
 func commandLine(args []string) string {
-	return strings.TrimSpace("cd bench && go run ./cmd/courier-bench " + strings.Join(args, " "))
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if strings.ContainsAny(a, " \"'$`") {
+			quoted[i] = strconv.Quote(a)
+		}
+	}
+	return strings.TrimSpace("cd bench && go run ./cmd/courier-bench " + strings.Join(quoted, " "))
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -131,7 +140,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			break
 		}
 	}
-	header := fmt.Sprintf("Measured %s on %s with `%s`.", provisional(c.opts), bench.Machine(), commandLine(args))
+	header := strings.TrimSpace(fmt.Sprintf("%s Measured %s on %s with `%s`.", c.note, provisional(c.opts), bench.Machine(), commandLine(args)))
 	fmt.Fprintf(stderr, "courier-bench: %d tables in %v\n", len(tables), time.Since(start).Round(time.Second))
 
 	switch {
