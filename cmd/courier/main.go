@@ -1,6 +1,9 @@
 // Command courier runs Courier's operational components:
 //
 //	courier relay     publish a service's outbox to the broker (polling or log tailing)
+//	courier registry  run a single-node etcd service registry for development
+//	courier registrar register other processes' instances (third-party registration)
+//	courier router    reverse proxy to registry-resolved instances (REST and gRPC)
 //	courier version   print the version
 //
 // Every flag can also come from an environment variable (COURIER_ and the
@@ -38,6 +41,9 @@ const usage = `usage: courier <command> [flags]
 
 commands:
   relay     publish a service's transactional outbox to the broker
+  registry  run a single-node etcd service registry for development
+  registrar health-check targets and register them on their behalf
+  router    reverse proxy routing to registry-resolved instances (REST, gRPC)
   version   print the version
 
 Run 'courier <command> -h' for the flags of a command.
@@ -51,6 +57,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "relay":
 		return (&relayCommand{}).run(ctx, args[1:], stderr)
+	case "registry":
+		return (&registryCommand{}).run(ctx, args[1:], stdout, stderr)
+	case "registrar":
+		return (&registrarCommand{}).run(ctx, args[1:], stderr)
+	case "router":
+		return (&routerCommand{}).run(ctx, args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, "courier", version)
 		return nil
