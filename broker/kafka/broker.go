@@ -1,0 +1,242 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/message"
+)
+
+// Broker is a broker.Broker on Apache Kafka (or a cluster speaking its
+// protocol). It is safe for concurrent use.
+type Broker struct {
+	seeds []string
+	cfg   config
+	cl    *kgo.Client // the producer and admin client
+	adm   *kadm.Client
+
+	topicsMu sync.Mutex
+	topics   map[string]bool // topics known to exist
+
+	mu      sync.Mutex
+	subs    map[*subscription]struct{}
+	closing bool        // Close began: no new subscriptions
+	closed  atomic.Bool // Close finished: nothing works any more
+}
+
+var _ broker.Broker = (*Broker)(nil)
+
+// Open connects to the Kafka cluster reachable through seeds (host:port
+// addresses of some of its brokers) and returns a Broker. It fails, within
+// ctx, when no seed broker answers or the credentials given with
+// WithClientOptions are refused.
+func Open(ctx context.Context, seeds []string, opts ...Option) (*Broker, error) {
+	if len(seeds) == 0 {
+		return nil, errors.New("kafka: no seed brokers")
+	}
+	for _, s := range seeds {
+		if s == "" || strings.ContainsAny(s, " ,/") {
+			return nil, fmt.Errorf("kafka: seed broker %q is not a host:port address", s)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("kafka: connect to %s: %w", strings.Join(seeds, ","), err)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		seeds:  slices.Clone(seeds),
+		cfg:    cfg,
+		topics: make(map[string]bool),
+		subs:   make(map[*subscription]struct{}),
+	}
+	cl, err := kgo.NewClient(b.clientOptions(
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(cfg.maxRecordBytes()),
+		kgo.ProducerLinger(0),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("kafka: connect to %s: %w", strings.Join(seeds, ","), err)
+	}
+	b.cl, b.adm = cl, kadm.NewClient(cl)
+	return b, nil
+}
+
+// clientOptions returns the options of a client of this Broker: the seeds,
+// then extra, then the user's.
+func (b *Broker) clientOptions(extra ...kgo.Opt) []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(b.seeds...), kgo.ClientID("courier")}
+	opts = append(opts, extra...)
+	return append(opts, b.cfg.kgoOpts...)
+}
+
+// Client returns the Broker's producer client, for administration beyond
+// the broker port. Closing it breaks the Broker.
+func (b *Broker) Client() *kgo.Client { return b.cl }
+
+// Send produces msgs to the channel's topic, in order, and returns once
+// every in-sync replica of their partitions has them (acks=all, with the
+// idempotent producer, so that retries neither duplicate nor reorder
+// them). It creates the topic on first use, unless WithoutTopicCreation.
+func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kafka: send to %q: %w", channel, err)
+	}
+	if b.closed.Load() {
+		return fmt.Errorf("kafka: send to %q: %w", channel, broker.ErrClosed)
+	}
+	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := b.ensureTopics(ctx, channel); err != nil {
+		return err
+	}
+	date := message.FormatDate(time.Now())
+	recs := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		recs[i] = encode(channel, date, m)
+	}
+	for _, r := range b.cl.ProduceSync(ctx, recs...) {
+		if r.Err != nil {
+			return fmt.Errorf("kafka: send to %q: message %s: %w", channel, string(r.Record.Headers[0].Value), b.sendErr(r.Err))
+		}
+	}
+	return nil
+}
+
+// sendErr classifies a produce error: a record over the topic's
+// max.message.bytes is message.ErrPayloadTooLarge, and a closed client
+// broker.ErrClosed.
+func (b *Broker) sendErr(err error) error {
+	switch {
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return fmt.Errorf("%w: over the topic's max.message.bytes: %w", message.ErrPayloadTooLarge, err)
+	case errors.Is(err, kgo.ErrClientClosed) || b.closed.Load():
+		if !errors.Is(err, broker.ErrClosed) {
+			return fmt.Errorf("%w: %w", broker.ErrClosed, err)
+		}
+	}
+	return err
+}
+
+// ensureTopics creates the topics of channels that this Broker has not
+// seen yet, with the configured partitions, replication factor and topic
+// configuration. A topic that exists already is used as it is.
+func (b *Broker) ensureTopics(ctx context.Context, channels ...string) error {
+	b.topicsMu.Lock()
+	var missing []string
+	for _, ch := range channels {
+		if !b.topics[ch] {
+			missing = append(missing, ch)
+		}
+	}
+	b.topicsMu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	if !b.cfg.createTopics {
+		return b.checkTopics(ctx, missing)
+	}
+	resps, err := b.adm.CreateTopics(ctx, b.cfg.partitions, b.cfg.replicationFactor, b.cfg.topicConfigs, missing...)
+	if err != nil {
+		return fmt.Errorf("kafka: create topics %v: %w", missing, b.sendErr(err))
+	}
+	for _, ch := range missing {
+		r, ok := resps[ch]
+		if !ok {
+			return fmt.Errorf("kafka: create topic %q: no answer from the cluster", ch)
+		}
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("kafka: create topic %q (%d partitions, replication factor %d): %w %s",
+				ch, b.cfg.partitions, b.cfg.replicationFactor, r.Err, r.ErrMessage)
+		}
+	}
+	b.remember(missing)
+	return nil
+}
+
+// checkTopics reports an error unless every one of topics exists.
+func (b *Broker) checkTopics(ctx context.Context, topics []string) error {
+	details, err := b.adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("kafka: look up topics %v: %w", topics, b.sendErr(err))
+	}
+	for _, t := range topics {
+		d, ok := details[t]
+		if !ok {
+			return fmt.Errorf("kafka: topic %q does not exist, and topic creation is off", t)
+		}
+		if d.Err != nil {
+			return fmt.Errorf("kafka: topic %q: %w", t, d.Err)
+		}
+	}
+	b.remember(topics)
+	return nil
+}
+
+func (b *Broker) remember(topics []string) {
+	b.topicsMu.Lock()
+	for _, t := range topics {
+		b.topics[t] = true
+	}
+	b.topicsMu.Unlock()
+}
+
+// Close closes every subscription made through this Broker, as
+// Subscription.Close does, then the producer. Later calls of Send and
+// Subscribe fail with broker.ErrClosed.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closing = true
+	subs := slices.Collect(maps.Keys(b.subs))
+	b.mu.Unlock()
+
+	err := broker.CloseAll(ctx, subs)
+	b.closed.Store(true)
+	b.cl.Close()
+	return err
+}
+
+// register adds s to the Broker's subscriptions and runs start, unless the
+// Broker is closing.
+func (b *Broker) register(s *subscription, start func()) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return broker.ErrClosed
+	}
+	b.subs[s] = struct{}{}
+	start()
+	return nil
+}
+
+func (b *Broker) unregister(s *subscription) {
+	b.mu.Lock()
+	delete(b.subs, s)
+	b.mu.Unlock()
+}
