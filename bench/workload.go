@@ -69,6 +69,10 @@ type Config struct {
 	// g+Publishers, ...), and each publisher waits for its next slot.
 	// Zero publishes as fast as the publishers go.
 	Rate int
+	// AllowDuplicates accepts messages delivered more than once, as
+	// at-least-once systems may deliver them; Result.Duplicates counts
+	// them. Otherwise a duplicate fails the run.
+	AllowDuplicates bool
 }
 
 func (c Config) withDefaults() Config {
@@ -161,6 +165,9 @@ type Result struct {
 	PeakStacks uint64
 	// PeakGoroutines is the highest goroutine count sampled.
 	PeakGoroutines int
+	// Duplicates counts deliveries of messages already delivered (only
+	// with Config.AllowDuplicates; otherwise they fail the run).
+	Duplicates int64
 	// OtherCPU is how many CPUs, on average over EndToEnd, the rest of
 	// the machine kept busy (other processes, and on a virtual machine
 	// the CPU time its host gave to others): a measure of how noisy the
@@ -336,7 +343,8 @@ func Run(ctx context.Context, sys System, cfg Config) (Result, error) {
 	if firstErr != nil {
 		return res, firstErr
 	}
-	if got := handled.Load(); got != int64(n) || dups.Load() != 0 || garbled.Load() != 0 {
+	res.Duplicates = dups.Load()
+	if got := handled.Load(); got != int64(n) || (dups.Load() != 0 && !cfg.AllowDuplicates) || garbled.Load() != 0 {
 		err := fmt.Errorf("%w: %s: %d of %d messages consumed, %d missing, %d duplicates, %d garbled",
 			ErrIncomplete, sys.Name(), got, n, int64(n)-got, dups.Load(), garbled.Load())
 		switch {
