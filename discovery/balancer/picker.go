@@ -49,8 +49,12 @@ func (p *Picker) Pick(ctx context.Context, service string) (discovery.Instance, 
 }
 
 // Available returns the instances that are registered healthy and available
-// according to every health. It does not modify insts.
+// according to every health. It does not modify insts, and may return it
+// when all are available.
 func Available(insts []discovery.Instance, health ...discovery.Health) []discovery.Instance {
+	if allAvailable(insts, health) {
+		return insts // the common case, without allocating
+	}
 	out := make([]discovery.Instance, 0, len(insts))
 next:
 	for _, inst := range insts {
@@ -65,4 +69,18 @@ next:
 		out = append(out, inst)
 	}
 	return out
+}
+
+func allAvailable(insts []discovery.Instance, health []discovery.Health) bool {
+	for _, inst := range insts {
+		if !inst.Healthy() {
+			return false
+		}
+		for _, h := range health {
+			if !h.Available(inst) {
+				return false
+			}
+		}
+	}
+	return true
 }
