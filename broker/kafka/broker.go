@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -74,7 +75,11 @@ func Open(ctx context.Context, seeds []string, opts ...Option) (*Broker, error) 
 	}
 	if err := cl.Ping(ctx); err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("kafka: connect to %s: %w", strings.Join(seeds, ","), err)
+		hint := ""
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			hint = " (the server closed the connection: are the credentials right, and do the SASL and TLS settings match the listener?)"
+		}
+		return nil, fmt.Errorf("kafka: connect to %s: %w%s", strings.Join(seeds, ","), err, hint)
 	}
 	b.cl, b.adm = cl, kadm.NewClient(cl)
 	return b, nil

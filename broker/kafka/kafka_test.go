@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -60,4 +61,9 @@ func TestConformance(t *testing.T) {
 			Timeout:             30 * time.Second,
 		},
 	})
+}
+
+// testLogger sends logs to the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
