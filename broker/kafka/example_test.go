@@ -73,7 +73,7 @@ func ExampleOpen() {
 		kafka.WithPartitions(32),
 		kafka.WithReplicationFactor(3),
 		kafka.WithTopicConfig("min.insync.replicas", "2"),
-		kafka.WithTopicConfig("retention.ms", fmt.Sprint((7 * 24 * time.Hour).Milliseconds())),
+		kafka.WithTopicConfig("retention.ms", fmt.Sprint((7*24*time.Hour).Milliseconds())),
 	)
 	if err != nil {
 		log.Fatal(err)
