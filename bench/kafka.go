@@ -58,8 +58,9 @@ var probePrefix = []byte("probe")
 // probes tracks which consumers of a session have received a probe
 // message, that is, own partitions after the group's rebalances.
 type probes struct {
-	mu   sync.Mutex
-	seen map[int]bool
+	mu       sync.Mutex
+	seen     map[int]bool
+	received int
 }
 
 // wrap returns consumer i's delivery function: probes are recorded, the
@@ -72,6 +73,7 @@ func (p *probes) wrap(i int, deliver func([]byte)) func([]byte) {
 				p.seen = map[int]bool{}
 			}
 			p.seen[i] = true
+			p.received++
 			p.mu.Unlock()
 			return
 		}
@@ -79,15 +81,21 @@ func (p *probes) wrap(i int, deliver func([]byte)) func([]byte) {
 	}
 }
 
-// await sends probes on many keys, so that they reach every partition,
-// until each of the n consumers has received one: the consumer group has
-// then assigned partitions to all its members, and the measurement will
-// not include the group's start-up rebalances.
+// await sends rounds of probes on many keys, so that they reach every
+// partition, until each of the n consumers has received one and three
+// rounds in a row were delivered in full within 200 ms: the consumer
+// group has then assigned partitions to all its members and stopped
+// rebalancing, and the measurement will not include its start-up.
 func (p *probes) await(ctx context.Context, n int, publish func(ctx context.Context, key string, payload []byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for round := 0; ; round++ {
-		for k := range 4 * kafkaPartitions {
+	const perRound = 4 * kafkaPartitions
+	settled := 0
+	for round := 0; settled < 3; round++ {
+		p.mu.Lock()
+		before := p.received
+		p.mu.Unlock()
+		for k := range perRound {
 			if err := publish(ctx, "probe-"+strconv.Itoa(round)+"-"+strconv.Itoa(k), probePrefix); err != nil {
 				return fmt.Errorf("probe: %w", err)
 			}
@@ -98,12 +106,14 @@ func (p *probes) await(ctx context.Context, n int, publish func(ctx context.Cont
 		case <-time.After(200 * time.Millisecond):
 		}
 		p.mu.Lock()
-		all := len(p.seen) == n
-		p.mu.Unlock()
-		if all {
-			return nil
+		if len(p.seen) == n && p.received-before >= perRound {
+			settled++
+		} else {
+			settled = 0
 		}
+		p.mu.Unlock()
 	}
+	return nil
 }
 
 // RawFranzGo is the workload on franz-go directly: a producer client
