@@ -3,7 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/courier-go/courier/bench"
 )
@@ -36,7 +36,7 @@ func ExampleSuite() {
 	for _, t := range tables {
 		fmt.Println(t.ID, len(t.Rows), "rows")
 	}
-	_ = tables[0].WriteMarkdown(os.Stderr)
+	_ = tables[0].WriteMarkdown(io.Discard) // or os.Stdout
 	// Output:
 	// brokers-memory 3 rows
 	// brokers-memory-targets 1 rows
