@@ -1,47 +1,307 @@
 // Package brokerurl opens a broker from a URL, for commands and
 // configuration that pick the broker by name:
 //
-//	memory://                      the in-process broker
+//	memory://[?shards=N]
+//	    the in-process broker (package memory)
+//	nats+embedded:///abs/dir[?shards=N&listen=PORT]
+//	nats+embedded:rel/dir[?shards=N&listen=PORT]
+//	    the default durable broker: a NATS JetStream server started inside
+//	    the process with its storage in the directory, shut down when the
+//	    broker is closed (package natsjs); listen=PORT also serves other
+//	    processes on 127.0.0.1:PORT (0 picks a free port)
+//	nats://[user:pass@]host:port[,host:port...][?shards=N&replicas=N]
+//	    an existing NATS server or cluster with JetStream (package natsjs)
+//	kafka://[user:pass@]host:port[,host:port...][?partitions=N&replication=N&sasl=MECH&tls=true]
+//	    a Kafka cluster, given the addresses of some of its brokers (package
+//	    kafka); with a user, SASL with MECH = scram-sha-512 (the default),
+//	    scram-sha-256 or plain
+//	amqp://user:pass@host:port/vhost[?shards=N], amqps://...
+//	    a RabbitMQ server (package amqp); other query parameters go to the
+//	    AMQP client
 //
-// Importing it links every adapter it knows; programs that use one broker
-// can call that adapter's constructor directly.
+// Reserved characters in user names and passwords must be percent-encoded.
+// Unknown parameters are refused, so that a typo does not go unnoticed.
+//
+// Importing this package links every adapter it knows; programs that use
+// one broker can call that adapter's constructor directly.
 package brokerurl
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/amqp"
+	"github.com/courier-go/courier/broker/kafka"
 	"github.com/courier-go/courier/broker/memory"
+	"github.com/courier-go/courier/broker/natsjs"
 )
 
 // ErrUnsupported means the URL's scheme names no known broker.
 var ErrUnsupported = errors.New("brokerurl: unsupported broker URL")
 
+// Schemes lists the URL schemes Open understands.
+const Schemes = "memory://, nats+embedded:///dir, nats://, kafka://, amqp://, amqps://"
+
 // Open opens the broker raw names. Connection failures are reported within
-// ctx's deadline.
+// ctx's deadline. Error messages never show the URL's password.
 func Open(ctx context.Context, raw string) (broker.Broker, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("brokerurl: %w", err)
+		return nil, fmt.Errorf("brokerurl: invalid URL: %w", redact(err, raw))
 	}
+	var b broker.Broker
 	switch u.Scheme {
 	case "memory":
-		var opts []memory.Option
-		if s := u.Query().Get("shards"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil {
-				return nil, fmt.Errorf("brokerurl: shards=%q: %w", s, err)
-			}
-			opts = append(opts, memory.WithShards(n))
-		}
-		return memory.New(opts...)
+		b, err = openMemory(u)
+	case "nats+embedded":
+		b, err = openEmbedded(ctx, u)
+	case "nats":
+		b, err = openNATS(ctx, u)
+	case "kafka":
+		b, err = openKafka(ctx, u)
+	case "amqp", "amqps":
+		b, err = openAMQP(ctx, u)
+	default:
+		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnsupported, u.Scheme, Schemes)
 	}
-	return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnsupported, u.Scheme, Schemes)
+	if err != nil {
+		return nil, redact(fmt.Errorf("brokerurl: %s: %w", u.Redacted(), err), raw)
+	}
+	return b, nil
 }
 
-// Schemes lists the URL schemes Open understands.
-const Schemes = "memory://"
+// redactedError hides a secret in the text of the error it wraps.
+type redactedError struct {
+	err    error
+	secret string
+}
+
+func (r redactedError) Error() string { return strings.ReplaceAll(r.err.Error(), r.secret, "xxxxx") }
+func (r redactedError) Unwrap() error { return r.err }
+
+// redact hides raw's password (or, if raw does not parse, its user
+// information) in err's text.
+func redact(err error, raw string) error {
+	secret := ""
+	if u, perr := url.Parse(raw); perr == nil {
+		if u.User != nil {
+			secret, _ = u.User.Password()
+		}
+	} else if i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); i >= 0 && j > i+3 {
+		secret = raw[i+3 : j]
+	}
+	if secret == "" {
+		return err
+	}
+	return redactedError{err, secret}
+}
+
+// params reads a URL's query parameters, refusing those not in known.
+type params struct {
+	q   url.Values
+	err error
+}
+
+func newParams(u *url.URL, known ...string) *params {
+	p := &params{q: u.Query()}
+	for k := range p.q {
+		found := false
+		for _, n := range known {
+			found = found || k == n
+		}
+		if !found {
+			p.err = fmt.Errorf("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
+		}
+	}
+	return p
+}
+
+// int returns the parameter name as an int in [lo, hi], or def if absent.
+func (p *params) int(name string, def, lo, hi int) int {
+	s := p.q.Get(name)
+	if s == "" || p.err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		p.err = fmt.Errorf("parameter %s=%q: want a whole number from %d to %d", name, s, lo, hi)
+		return def
+	}
+	return n
+}
+
+// has reports whether the parameter name is present.
+func (p *params) has(name string) bool { return p.q.Has(name) }
+
+func openMemory(u *url.URL) (broker.Broker, error) {
+	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
+		return nil, errors.New("memory:// takes no host or path")
+	}
+	p := newParams(u, "shards")
+	var opts []memory.Option
+	if p.has("shards") {
+		opts = append(opts, memory.WithShards(p.int("shards", 0, 1, 1<<16)))
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return memory.New(opts...)
+}
+
+// embeddedBroker is a natsjs Broker on a server of its own, which Close
+// shuts down after the Broker.
+type embeddedBroker struct {
+	*natsjs.Broker
+	srv *natsjs.Embedded
+}
+
+// Close closes the Broker, then shuts the embedded server down.
+func (e *embeddedBroker) Close(ctx context.Context) error {
+	return errors.Join(e.Broker.Close(ctx), e.srv.Shutdown(ctx))
+}
+
+func openEmbedded(ctx context.Context, u *url.URL) (broker.Broker, error) {
+	dir := u.Opaque
+	if dir == "" {
+		dir = u.Path
+	}
+	if u.Host != "" || u.User != nil {
+		return nil, fmt.Errorf("nats+embedded takes a directory, not a host: write nats+embedded:///absolute/dir or nats+embedded:relative/dir")
+	}
+	if dir == "" || dir == "/" {
+		return nil, errors.New("nats+embedded needs a storage directory: nats+embedded:///absolute/dir or nats+embedded:relative/dir")
+	}
+	p := newParams(u, "shards", "listen")
+	var opts []natsjs.Option
+	if p.has("shards") {
+		opts = append(opts, natsjs.WithShards(p.int("shards", 0, 1, 1024)))
+	}
+	var eopts []natsjs.EmbeddedOption
+	if p.has("listen") {
+		eopts = append(eopts, natsjs.WithListenPort(p.int("listen", 0, 0, 65535)))
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	srv, err := natsjs.StartEmbedded(ctx, dir, eopts...)
+	if err != nil {
+		return nil, err
+	}
+	b, err := srv.Broker(ctx, opts...)
+	if err != nil {
+		return nil, errors.Join(err, srv.Shutdown(context.WithoutCancel(ctx)))
+	}
+	return &embeddedBroker{Broker: b, srv: srv}, nil
+}
+
+func openNATS(ctx context.Context, u *url.URL) (broker.Broker, error) {
+	if u.Host == "" {
+		return nil, errors.New("nats:// needs a host: nats://host:4222")
+	}
+	p := newParams(u, "shards", "replicas")
+	var opts []natsjs.Option
+	if p.has("shards") {
+		opts = append(opts, natsjs.WithShards(p.int("shards", 0, 1, 1024)))
+	}
+	if p.has("replicas") {
+		opts = append(opts, natsjs.WithReplicas(p.int("replicas", 0, 1, 5)))
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	servers := strings.Split(u.Host, ",")
+	for i, s := range servers {
+		su := url.URL{Scheme: "nats", User: u.User, Host: s}
+		servers[i] = su.String()
+	}
+	return natsjs.Open(ctx, strings.Join(servers, ","), opts...)
+}
+
+func openKafka(ctx context.Context, u *url.URL) (broker.Broker, error) {
+	if u.Host == "" {
+		return nil, errors.New("kafka:// needs the address of at least one broker: kafka://host:9092")
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("kafka:// takes no path, got %q", u.Path)
+	}
+	p := newParams(u, "partitions", "replication", "sasl", "tls")
+	var opts []kafka.Option
+	if p.has("partitions") {
+		opts = append(opts, kafka.WithPartitions(p.int("partitions", 0, 1, 10000)))
+	}
+	if p.has("replication") {
+		opts = append(opts, kafka.WithReplicationFactor(p.int("replication", 0, 1, 32767)))
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	var kopts []kgo.Opt
+	switch v := p.q.Get("tls"); v {
+	case "", "false":
+	case "true":
+		kopts = append(kopts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
+	default:
+		return nil, fmt.Errorf("parameter tls=%q: want true or false", v)
+	}
+	mech := p.q.Get("sasl")
+	if u.User == nil && mech != "" {
+		return nil, fmt.Errorf("parameter sasl=%q needs a user name and password in the URL", mech)
+	}
+	if u.User != nil {
+		m, err := saslMechanism(mech, u.User)
+		if err != nil {
+			return nil, err
+		}
+		kopts = append(kopts, kgo.SASL(m))
+	}
+	if len(kopts) > 0 {
+		opts = append(opts, kafka.WithClientOptions(kopts...))
+	}
+	return kafka.Open(ctx, strings.Split(u.Host, ","), opts...)
+}
+
+// saslMechanism returns the SASL mechanism mech (scram-sha-512 if empty)
+// with the URL's credentials.
+func saslMechanism(mech string, user *url.Userinfo) (sasl.Mechanism, error) {
+	pass, _ := user.Password()
+	name := user.Username()
+	switch strings.ToLower(mech) {
+	case "", "scram-sha-512":
+		return scram.Auth{User: name, Pass: pass}.AsSha512Mechanism(), nil
+	case "scram-sha-256":
+		return scram.Auth{User: name, Pass: pass}.AsSha256Mechanism(), nil
+	case "plain":
+		return plain.Auth{User: name, Pass: pass}.AsMechanism(), nil
+	}
+	return nil, fmt.Errorf("parameter sasl=%q: want scram-sha-512, scram-sha-256 or plain", mech)
+}
+
+func openAMQP(ctx context.Context, u *url.URL) (broker.Broker, error) {
+	if u.Host == "" {
+		return nil, fmt.Errorf("%s:// needs a host: %s://user:pass@host:5672/vhost", u.Scheme, u.Scheme)
+	}
+	q := u.Query()
+	var opts []amqp.Option
+	if q.Has("shards") {
+		p := &params{q: q}
+		opts = append(opts, amqp.WithShards(p.int("shards", 0, 1, 1<<10)))
+		if p.err != nil {
+			return nil, p.err
+		}
+		q.Del("shards")
+	}
+	rest := *u
+	rest.RawQuery = q.Encode()
+	return amqp.Open(ctx, rest.String(), opts...)
+}

@@ -1,0 +1,219 @@
+package brokerurl_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/brokerurl"
+	"github.com/courier-go/courier/broker/kafka"
+	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/message"
+)
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// open opens raw and closes the broker when the test ends.
+func open(t *testing.T, raw string) broker.Broker {
+	t.Helper()
+	b, err := brokerurl.Open(ctxFor(t), raw)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", raw, err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return b
+}
+
+// roundTrip sends a message through b and waits for it.
+func roundTrip(t *testing.T, b broker.Broker) {
+	t.Helper()
+	ctx := ctxFor(t)
+	got := make(chan string, 1)
+	sub, err := b.Subscribe(ctx, "brokerurl-test", []string{"brokerurl.ch"}, broker.HandlerFunc(func(_ context.Context, m *message.Message) error {
+		select {
+		case got <- string(m.Payload):
+		default:
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	defer sub.Close(ctx)
+	if err := b.Send(ctx, "brokerurl.ch", message.New([]byte("hello"))); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	select {
+	case p := <-got:
+		if p != "hello" {
+			t.Fatalf("got %q", p)
+		}
+	case <-ctx.Done():
+		t.Fatal("the message did not arrive")
+	}
+}
+
+func TestBadURLs(t *testing.T) {
+	for raw, want := range map[string]string{
+		"":                                    "unsupported",
+		"redis://localhost":                   "unsupported",
+		"::nonsense":                          "invalid URL",
+		"memory://?shards=0":                  "shards",
+		"memory://?shards=x":                  "shards",
+		"memory://?shard=2":                   `unknown parameter "shard"`,
+		"memory://host":                       "no host",
+		"nats+embedded://":                    "storage directory",
+		"nats+embedded://dir/x":               "not a host",
+		"nats+embedded:///tmp/x?shards=-1":    "shards",
+		"nats+embedded:///tmp/x?replicas=3":   `unknown parameter "replicas"`,
+		"nats://":                             "needs a host",
+		"nats://127.0.0.1:4222?shards=2000":   "shards",
+		"kafka://":                            "at least one broker",
+		"kafka://127.0.0.1:9092?partitions=0": "partitions",
+		"kafka://127.0.0.1:9092/topic":        "no path",
+		"kafka://127.0.0.1:9092?tls=yes":      "tls",
+		"kafka://127.0.0.1:9092?sasl=plain":   "needs a user",
+		"kafka://u:p@127.0.0.1:9092?sasl=md5": "sasl",
+		"kafka://127.0.0.1:9092?acks=1":       `unknown parameter "acks"`,
+		"amqp://":                             "needs a host",
+		"amqp://u:p@127.0.0.1:5672/?shards=x": "shards",
+	} {
+		_, err := brokerurl.Open(context.Background(), raw)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%q) = %v, want an error saying %q", raw, err, want)
+		}
+	}
+	if _, err := brokerurl.Open(context.Background(), "redis://x"); !errors.Is(err, brokerurl.ErrUnsupported) {
+		t.Errorf("unknown scheme: %v, want ErrUnsupported", err)
+	}
+}
+
+func TestMemory(t *testing.T) {
+	roundTrip(t, open(t, "memory://"))
+	roundTrip(t, open(t, "memory://?shards=4"))
+}
+
+func TestEmbeddedNATS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nats")
+	b := open(t, "nats+embedded://"+dir+"?shards=4")
+	roundTrip(t, b)
+	if err := b.Close(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("no storage in %s: %v", dir, err)
+	}
+	// Close shut the server down: another can start on the directory, and
+	// the subscriber id resumes there.
+	roundTrip(t, open(t, "nats+embedded://"+dir))
+
+	// A relative directory.
+	t.Chdir(t.TempDir())
+	roundTrip(t, open(t, "nats+embedded:data/nats?listen=0"))
+	if _, err := os.Stat("data/nats"); err != nil {
+		t.Fatalf("no storage in the relative directory: %v", err)
+	}
+}
+
+func TestNATS(t *testing.T) {
+	ctx := ctxFor(t)
+	srv, err := natsjs.StartEmbedded(ctx, t.TempDir(), natsjs.WithListenPort(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	roundTrip(t, open(t, srv.ClientURL()+"?shards=2"))
+	if _, err := brokerurl.Open(ctx, "nats://127.0.0.1:1"); err == nil {
+		t.Error("Open of a NATS address where nothing listens succeeded")
+	}
+}
+
+func TestKafka(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	b := open(t, "kafka://"+strings.Join(c.ListenAddrs(), ",")+"?partitions=3&replication=1")
+	roundTrip(t, b)
+	topics, err := kadm.NewClient(b.(*kafka.Broker).Client()).ListTopics(ctxFor(t), "brokerurl.ch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(topics["brokerurl.ch"].Partitions); n != 3 {
+		t.Errorf("topic has %d partitions, want the URL's 3", n)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := brokerurl.Open(ctx, "kafka://127.0.0.1:1"); err == nil {
+		t.Error("Open of a Kafka address where nothing listens succeeded")
+	}
+}
+
+func TestKafkaSASL(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-256", "courier", "s3cret"), kfake.Superuser("PLAIN", "plainuser", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	roundTrip(t, open(t, "kafka://courier:s3cret@"+addr+"?sasl=scram-sha-256"))
+	roundTrip(t, open(t, "kafka://plainuser:pw@"+addr+"?sasl=plain"))
+	_, err = brokerurl.Open(ctxFor(t), "kafka://courier:wr0ng-pw@"+addr+"?sasl=scram-sha-256")
+	if err == nil {
+		t.Fatal("Open with a wrong password succeeded")
+	}
+	if strings.Contains(err.Error(), "wr0ng-pw") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+}
+
+// TestAMQP uses the RabbitMQ server at COURIER_AMQP_URL, by default the one
+// scripts/services/rabbitmq.sh starts. Outside CI, a missing server skips
+// the test.
+func TestAMQP(t *testing.T) {
+	raw := os.Getenv("COURIER_AMQP_URL")
+	if raw == "" {
+		raw = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	probe, err := brokerurl.Open(ctx, raw)
+	if err != nil {
+		msg := fmt.Sprintf("RabbitMQ unavailable (%v); start it with scripts/services/rabbitmq.sh (or set COURIER_AMQP_URL)", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if err := probe.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(raw, "?") {
+		sep = "&"
+	}
+	roundTrip(t, open(t, raw+sep+"shards=4"))
+	if _, err := brokerurl.Open(ctx, strings.Replace(raw, "amqp://", "amqps://", 1)); err == nil {
+		t.Error("amqps:// to a server without TLS succeeded")
+	}
+}
