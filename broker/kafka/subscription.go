@@ -158,9 +158,7 @@ func (s *subscription) dispatch(tp topicPartition, recs []*kgo.Record) {
 		go w.run()
 	}
 	s.mu.Unlock()
-	if w.push(recs) {
-		s.cl.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
-	}
+	w.push(recs)
 }
 
 // take removes and returns the workers of the given partitions, or of
@@ -267,14 +265,19 @@ func (s *subscription) shutdown(ctx context.Context) error {
 	s.cancelPoll()
 	<-s.pollDone
 	err := s.stopWorkers(ctx, s.take(nil))
+	// An unreachable cluster must not hold Close for ever: after a session
+	// timeout the coordinator drops the member anyway.
+	gctx, cancel := context.WithTimeout(ctx, s.b.cfg.sessionTimeout)
+	defer cancel()
 	if ctx.Err() == nil {
-		if cerr := s.cl.CommitMarkedOffsets(ctx); cerr != nil && ctx.Err() == nil {
+		if cerr := s.cl.CommitMarkedOffsets(gctx); cerr != nil && ctx.Err() == nil {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "courier: kafka commit on close failed; the next owner will see some messages again",
 				slog.Any("error", cerr))
 		}
 	}
-	if lerr := s.cl.LeaveGroupContext(ctx); lerr != nil && err == nil && ctx.Err() == nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "courier: kafka leave group failed", slog.Any("error", lerr))
+	if lerr := s.cl.LeaveGroupContext(gctx); lerr != nil && ctx.Err() == nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "courier: kafka leave group failed; the group rebalances after the session timeout",
+			slog.Any("error", lerr))
 	}
 	s.cl.Close()
 	if err == nil {

@@ -31,20 +31,21 @@ func newWorker(s *subscription, tp topicPartition) *worker {
 	}
 }
 
-// push queues recs and reports whether the queue became long enough that
-// fetching of the partition should pause.
-func (w *worker) push(recs []*kgo.Record) (pause bool) {
+// push queues recs, and pauses fetching of the partition when the queue
+// is long. Pausing and resuming happen under w.mu, so that a resume cannot
+// overtake the pause it undoes.
+func (w *worker) push(recs []*kgo.Record) {
 	w.mu.Lock()
 	w.queue = append(w.queue, recs...)
 	if len(w.queue) >= maxQueued && !w.paused {
-		w.paused, pause = true, true
+		w.paused = true
+		w.s.cl.PauseFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
 	}
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	return pause
 }
 
 // next returns the next record, waiting for one, or nil once the worker
@@ -61,14 +62,11 @@ func (w *worker) next() *kgo.Record {
 			r := w.queue[0]
 			w.queue[0] = nil
 			w.queue = w.queue[1:]
-			resume := w.paused && len(w.queue) <= maxQueued/2
-			if resume {
+			if w.paused && len(w.queue) <= maxQueued/2 {
 				w.paused = false
-			}
-			w.mu.Unlock()
-			if resume {
 				w.s.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
 			}
+			w.mu.Unlock()
 			return r
 		}
 		w.mu.Unlock()
