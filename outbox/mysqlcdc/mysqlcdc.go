@@ -1,0 +1,594 @@
+// Package mysqlcdc publishes the outbox by tailing the MySQL/MariaDB binary
+// log: the relay connects as a replica (package binlog) and publishes the
+// rows each committed transaction inserted into the message table, when
+// the transaction's commit (XID) arrives, in commit order, without polling
+// the table.
+//
+// The relay stores its position (file and offset, and on MariaDB the GTID
+// position) in the courier_binlog_position table only after the broker
+// confirmed every message before it, so a crash replays from the last
+// stored transaction (duplicates, never loss). On MariaDB it resumes from
+// the GTID position. Producers may insert and delete an outbox row in the
+// same transaction (outbox.WithDeleteAfterInsert): the insert is still in
+// the binary log, and the table stays empty.
+//
+// Several relays may run; one holds the lease (sqldb.Lease) and streams,
+// the others wait. All relays of one outbox register with the same replica
+// server id, and a server lets one connection stream per server id: a new
+// leader's stream ends the stream of a leader that lost its lease but has
+// not noticed yet.
+//
+// The server needs log_bin on, binlog_format = ROW and binlog_row_image =
+// FULL, and the relay's user the REPLICATION SLAVE and REPLICATION CLIENT
+// privileges (BINLOG MONITOR on MariaDB). Binary log compression and
+// encryption are not supported, nor are TLS connections; on MySQL the
+// position is a file and offset (GTID auto-positioning is not used).
+package mysqlcdc
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/outbox/mysqlcdc/binlog"
+	"github.com/courier-go/courier/sqldb"
+)
+
+// Defaults of a Relay.
+const (
+	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultStoreInterval     = time.Second
+	// PositionTable holds each relay's binary log position.
+	PositionTable = "courier_binlog_position"
+)
+
+// ErrBinlogOff means the server does not write a usable binary log.
+var ErrBinlogOff = errors.New("mysqlcdc: the binary log is not usable for row capture")
+
+// ErrColumnLayout means the outbox table lacks a column the relay reads,
+// or a column has a type the relay cannot read.
+var ErrColumnLayout = errors.New("mysqlcdc: unknown outbox column layout")
+
+type config struct {
+	name, owner     string
+	heartbeat       time.Duration
+	store, leaseTTL time.Duration
+	serverID        uint32
+	deadLetter      string
+	limits          message.Limits
+	logger          *slog.Logger
+}
+
+// Option configures a Relay.
+type Option func(*config) error
+
+// WithName names the outbox, for the lease and the stored position
+// (default "outbox").
+func WithName(name string) Option {
+	return func(c *config) error {
+		if name == "" || len(name) > 200 {
+			return errors.New("name must have 1 to 200 characters")
+		}
+		c.name = name
+		return nil
+	}
+}
+
+// WithHeartbeat sets the period of the server's heartbeats while the log
+// is idle (default 10s); a stream that receives nothing for three periods
+// is considered dead and reopened.
+func WithHeartbeat(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 10*time.Millisecond || d > time.Hour {
+			return fmt.Errorf("heartbeat interval must be between 10ms and 1h, got %v", d)
+		}
+		c.heartbeat = d
+		return nil
+	}
+}
+
+// WithStoreInterval sets how often the relay stores its position while
+// transactions commit (default 1s): a crash replays at most this much.
+func WithStoreInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("store interval must be at least 1ms, got %v", d)
+		}
+		c.store = d
+		return nil
+	}
+}
+
+// WithLeaseTTL sets the leader lease's time to live (default 10s): the
+// bound on a takeover after the leader dies.
+func WithLeaseTTL(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 100*time.Millisecond {
+			return fmt.Errorf("lease TTL must be at least 100ms, got %v", d)
+		}
+		c.leaseTTL = d
+		return nil
+	}
+}
+
+// WithServerID sets the replica server id the relays of this outbox
+// register with (default: derived from the name, between 2^30 and 2^31).
+// It must differ from every server's and other replica's server_id.
+func WithServerID(id uint32) Option {
+	return func(c *config) error {
+		if id == 0 {
+			return errors.New("server id must not be 0")
+		}
+		c.serverID = id
+		return nil
+	}
+}
+
+// WithDeadLetterChannel names the channel for rows that cannot be
+// published (default outbox.DefaultDeadLetterChannel).
+func WithDeadLetterChannel(channel string) Option {
+	return func(c *config) error {
+		c.deadLetter = channel
+		return message.ValidateChannel(channel)
+	}
+}
+
+// WithLimits sets the size limits rows must meet (default message's).
+func WithLimits(l message.Limits) Option {
+	return func(c *config) error { c.limits = l; return l.Validate() }
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// Position is a place in the binary log: just after a committed
+// transaction.
+type Position struct {
+	File   string
+	Offset uint32
+	// GTID is MariaDB's GTID position (domain-server-sequence for each
+	// domain, comma-separated); empty on MySQL.
+	GTID string
+}
+
+func (p Position) String() string {
+	s := fmt.Sprintf("%s:%d", p.File, p.Offset)
+	if p.GTID != "" {
+		s += " gtid " + p.GTID
+	}
+	return s
+}
+
+// Stats is a snapshot of a relay's counters.
+type Stats struct {
+	Leader       bool
+	Published    uint64
+	DeadLettered uint64
+	Errors       uint64
+	// Stored is the last position the relay stored.
+	Stored Position
+	// LastCommit is the commit time of the last published transaction.
+	LastCommit time.Time
+}
+
+// Relay tails the binary log for one outbox table. Stats and Lag are safe
+// for concurrent use; Run is called once.
+type Relay struct {
+	db    *sql.DB
+	dsn   *mysql.Config
+	cfg   config
+	lease *sqldb.Lease
+	rows  *outbox.RowPublisher
+
+	leader       atomic.Bool
+	published    atomic.Uint64
+	deadLettered atomic.Uint64
+	errs         atomic.Uint64
+	lastCommit   atomic.Int64
+	mu           sync.Mutex
+	stored       Position
+}
+
+// New returns a relay for the outbox table of the database db is connected
+// to. dsn is the same database's go-sql-driver/mysql DSN (user:pass@tcp(host:port)/db);
+// the relay opens its replication connection with it.
+func New(db *sql.DB, dsn string, pub broker.Producer, opts ...Option) (*Relay, error) {
+	if db == nil || pub == nil || dsn == "" {
+		return nil, errors.New("mysqlcdc: New needs a database, its DSN and a producer")
+	}
+	dc, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlcdc: DSN: %w", err)
+	}
+	if dc.Net != "tcp" {
+		return nil, fmt.Errorf("mysqlcdc: DSN: the replication connection needs tcp, not %q", dc.Net)
+	}
+	if dc.DBName == "" {
+		return nil, errors.New("mysqlcdc: DSN: name the database whose outbox the relay publishes")
+	}
+	if dc.TLS != nil {
+		return nil, errors.New("mysqlcdc: DSN: TLS is not supported by the replication connection")
+	}
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	cfg := config{
+		name: outbox.DefaultRelayName, owner: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:])),
+		heartbeat: DefaultHeartbeatInterval, store: DefaultStoreInterval, leaseTTL: outbox.DefaultLeaseTTL,
+		deadLetter: outbox.DefaultDeadLetterChannel,
+	}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("mysqlcdc: configuration: %w", err)
+		}
+	}
+	if cfg.serverID == 0 {
+		h := fnv.New32a()
+		h.Write([]byte(dc.DBName + "/" + cfg.name))
+		cfg.serverID = 1<<30 | h.Sum32()&(1<<30-1)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	cfg.logger = cfg.logger.With(slog.String("relay", cfg.name), slog.String("database", dc.DBName))
+	r := &Relay{db: db, dsn: dc, cfg: cfg,
+		lease: sqldb.NewLease(db, sqldb.MySQL, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
+	r.rows = &outbox.RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
+		Limits: cfg.limits, Logger: cfg.logger, Valid: r.lease.Valid}
+	return r, nil
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() Stats {
+	s := Stats{Leader: r.leader.Load(), Published: r.published.Load(), DeadLettered: r.deadLettered.Load(), Errors: r.errs.Load()}
+	r.mu.Lock()
+	s.Stored = r.stored
+	r.mu.Unlock()
+	if ms := r.lastCommit.Load(); ms > 0 {
+		s.LastCommit = time.UnixMilli(ms)
+	}
+	return s
+}
+
+// Check verifies the server and the schema: the binary log settings, the
+// outbox table and its columns. Run calls it first.
+func (r *Relay) Check(ctx context.Context) error {
+	var logBin, format, image sql.NullString
+	if err := r.db.QueryRowContext(ctx, "SELECT @@log_bin, @@binlog_format, @@binlog_row_image").Scan(&logBin, &format, &image); err != nil {
+		return fmt.Errorf("mysqlcdc: reading the binary log settings: %w", err)
+	}
+	switch {
+	case logBin.String != "1" && !strings.EqualFold(logBin.String, "ON"):
+		return fmt.Errorf("%w: log_bin is off; start the server with log_bin (and server_id, binlog_format = ROW, binlog_row_image = FULL)", ErrBinlogOff)
+	case !strings.EqualFold(format.String, "ROW"):
+		return fmt.Errorf("%w: binlog_format is %s; set binlog_format = ROW", ErrBinlogOff, format.String)
+	case !strings.EqualFold(image.String, "FULL"):
+		return fmt.Errorf("%w: binlog_row_image is %s; set binlog_row_image = FULL", ErrBinlogOff, image.String)
+	}
+	if err := sqldb.CheckSchema(ctx, r.db, sqldb.MySQL); err != nil {
+		return fmt.Errorf("mysqlcdc: %w", err)
+	}
+	if _, err := r.layout(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Setup checks the server, creates the position table and, for a new
+// outbox name, stores the current end of the log as the start. Transactions
+// committed before are not published: run Setup (or Run) before producers
+// write, or drain older rows once with the polling relay. Run calls Setup.
+func (r *Relay) Setup(ctx context.Context) error {
+	if err := r.Check(ctx); err != nil {
+		return err
+	}
+	if _, err := r.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+PositionTable+` (
+    name       VARCHAR(255)  NOT NULL PRIMARY KEY,
+    file       VARCHAR(255)  NOT NULL,
+    position   BIGINT        NOT NULL,
+    gtid       TEXT          NOT NULL,
+    updated_at BIGINT        NOT NULL,
+    beats      BIGINT        NOT NULL DEFAULT 0
+) ENGINE = InnoDB`); err != nil {
+		return fmt.Errorf("mysqlcdc: creating %s: %w", PositionTable, err)
+	}
+	if _, ok, err := r.position(ctx); err != nil || ok {
+		return err
+	}
+	start, err := r.endOfLog(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := r.db.ExecContext(ctx, "INSERT IGNORE INTO "+PositionTable+" (name, file, position, gtid, updated_at) VALUES (?, ?, ?, ?, ?)",
+		r.cfg.name, start.File, start.Offset, start.GTID, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("mysqlcdc: storing the start position: %w", err)
+	}
+	r.cfg.logger.Info("courier: binlog relay starts at the end of the log", slog.String("position", start.String()))
+	return nil
+}
+
+// position reads the stored position.
+func (r *Relay) position(ctx context.Context) (Position, bool, error) {
+	var p Position
+	err := r.db.QueryRowContext(ctx, "SELECT file, position, gtid FROM "+PositionTable+" WHERE name = ?", r.cfg.name).Scan(&p.File, &p.Offset, &p.GTID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("mysqlcdc: reading the stored position: %w", err)
+	}
+	return p, true, nil
+}
+
+// endOfLog is the server's current position.
+func (r *Relay) endOfLog(ctx context.Context) (Position, error) {
+	var p Position
+	rows, err := r.db.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil { // MySQL 8.4 renamed it
+		rows, err = r.db.QueryContext(ctx, "SHOW BINARY LOG STATUS")
+	}
+	if err != nil {
+		return p, fmt.Errorf("mysqlcdc: reading the binary log status (grant REPLICATION CLIENT or BINLOG MONITOR): %w", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return p, fmt.Errorf("%w: the server reports no binary log status; is log_bin on?", ErrBinlogOff)
+	}
+	vals := make([]any, len(cols))
+	for i := range vals {
+		vals[i] = new(sql.RawBytes)
+	}
+	if err := rows.Scan(vals...); err != nil || len(cols) < 2 {
+		return p, fmt.Errorf("mysqlcdc: reading the binary log status: %w", err)
+	}
+	p.File = string(*vals[0].(*sql.RawBytes))
+	var off uint64
+	fmt.Sscan(string(*vals[1].(*sql.RawBytes)), &off)
+	p.Offset = uint32(off)
+	rows.Close()
+	var version string
+	if err := r.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return p, fmt.Errorf("mysqlcdc: reading the server version: %w", err)
+	}
+	if strings.Contains(version, "MariaDB") {
+		if err := r.db.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&p.GTID); err != nil {
+			return p, fmt.Errorf("mysqlcdc: reading gtid_binlog_pos: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// Lag is how many bytes of binary log the stored position is behind the
+// end of the log.
+func (r *Relay) Lag(ctx context.Context) (int64, error) {
+	p, ok, err := r.position(ctx)
+	if err != nil || !ok {
+		return 0, err
+	}
+	rows, err := r.db.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return 0, fmt.Errorf("mysqlcdc: listing binary logs: %w", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var lag int64
+	for rows.Next() {
+		var name string
+		var size int64
+		dest := []any{&name, &size}
+		for range len(cols) - 2 {
+			dest = append(dest, new(sql.RawBytes))
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return 0, fmt.Errorf("mysqlcdc: listing binary logs: %w", err)
+		}
+		switch {
+		case name == p.File:
+			lag += max(0, size-int64(p.Offset))
+		case name > p.File:
+			lag += size
+		}
+	}
+	return lag, rows.Err()
+}
+
+// layout is where the relay finds its columns in a row of the message
+// table, by ordinal position.
+type layout struct {
+	columns                           int
+	id, destination, headers, payload int
+}
+
+// layout reads the message table's columns from information_schema.
+func (r *Relay) layout(ctx context.Context) (*layout, error) {
+	rows, err := r.db.QueryContext(ctx, "SELECT column_name, data_type FROM information_schema.columns"+
+		" WHERE table_schema = DATABASE() AND table_name = 'message' ORDER BY ordinal_position")
+	if err != nil {
+		return nil, fmt.Errorf("mysqlcdc: reading the outbox columns: %w", err)
+	}
+	defer rows.Close()
+	var names, types []string
+	for rows.Next() {
+		var n, t string
+		if err := rows.Scan(&n, &t); err != nil {
+			return nil, fmt.Errorf("mysqlcdc: reading the outbox columns: %w", err)
+		}
+		names, types = append(names, strings.ToLower(n)), append(types, strings.ToLower(t))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mysqlcdc: reading the outbox columns: %w", err)
+	}
+	l := &layout{columns: len(names), id: -1, destination: -1, headers: -1, payload: -1}
+	for i, n := range names {
+		switch n {
+		case "id":
+			l.id = i
+		case "destination":
+			l.destination = i
+		case "headers":
+			l.headers = i
+		case "payload":
+			l.payload = i
+		default:
+			continue
+		}
+		if !stringType(types[i]) {
+			return nil, fmt.Errorf("%w: column message.%s is %s; it must be a string or binary type (see sqldb/migrations/mysql)", ErrColumnLayout, n, types[i])
+		}
+	}
+	if l.id < 0 || l.destination < 0 || l.headers < 0 || l.payload < 0 {
+		return nil, fmt.Errorf("%w: message has columns %v; it needs id, destination, headers and payload (see sqldb/migrations/mysql)",
+			ErrColumnLayout, names)
+	}
+	return l, nil
+}
+
+func stringType(t string) bool {
+	switch t {
+	case "char", "varchar", "binary", "varbinary", "tinytext", "text", "mediumtext", "longtext",
+		"tinyblob", "blob", "mediumblob", "longblob":
+		return true
+	}
+	return false
+}
+
+// Run tails the log until ctx ends, then gives up the lease and returns
+// nil. It fails at once if Setup fails, and when the outbox table's
+// layout changes to one it cannot read.
+func (r *Relay) Run(ctx context.Context) error {
+	if err := r.Setup(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		r.lease.Release(rctx)
+		r.leader.Store(false)
+	}()
+	failures := 0
+	for ctx.Err() == nil {
+		if !r.lease.Held() {
+			ok, err := r.lease.Acquire(ctx)
+			if err != nil {
+				r.fail(err)
+			}
+			if !ok {
+				sleep(ctx, r.lease.TTL()/4)
+				continue
+			}
+			r.leader.Store(true)
+			r.cfg.logger.Info("courier: binlog relay is now the leader", slog.Int64("token", r.lease.Token()))
+		}
+		if !r.lease.Valid() {
+			// Renewals failed for a while (e.g. the database restarted):
+			// renew before streaming, or learn that another relay leads.
+			if err := r.lease.Renew(ctx); err != nil {
+				if errors.Is(err, sqldb.ErrLeaseLost) {
+					r.leader.Store(false)
+				} else {
+					r.fail(err)
+				}
+				sleep(ctx, min(r.lease.TTL()/4, time.Second))
+				continue
+			}
+		}
+		streamed, err := r.stream(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, sqldb.ErrLeaseLost) {
+			r.leader.Store(false)
+			r.lease.Drop()
+			r.cfg.logger.Warn("courier: binlog relay lost the lease")
+			continue
+		}
+		if errors.Is(err, ErrColumnLayout) {
+			return err
+		}
+		if streamed {
+			failures = 0
+		}
+		failures++
+		r.fail(err)
+		sleep(ctx, min(100*time.Millisecond<<min(failures, 6), 5*time.Second))
+	}
+	return nil
+}
+
+func (r *Relay) fail(err error) {
+	r.errs.Add(1)
+	r.cfg.logger.Warn("courier: binlog relay error", slog.Any("error", err))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// stream runs one replication session while the lease holds. streamed
+// says whether it got as far as receiving events.
+func (r *Relay) stream(ctx context.Context) (streamed bool, err error) {
+	l, err := r.layout(ctx)
+	if err != nil {
+		return false, err
+	}
+	start, ok, err := r.position(ctx)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, fmt.Errorf("mysqlcdc: no stored position for %q; run Setup", r.cfg.name)
+	}
+	r.setStored(start)
+	conn, err := binlog.Dial(ctx, binlog.Config{Addr: r.dsn.Addr, User: r.dsn.User, Password: r.dsn.Passwd})
+	if err != nil {
+		return false, err
+	}
+	host, _ := os.Hostname()
+	dc := binlog.DumpConfig{ServerID: r.cfg.serverID, Hostname: host, Heartbeat: r.cfg.heartbeat, File: start.File, Position: start.Offset}
+	if conn.MariaDB() {
+		dc.GTID = start.GTID
+	}
+	st, err := conn.Dump(ctx, dc)
+	if err != nil {
+		conn.Close()
+		return false, fmt.Errorf("mysqlcdc: starting the binlog dump at %v: %w", start, err)
+	}
+	defer st.Close()
+	s := newSession(r, st, l, start)
+	return s.run(ctx)
+}
+
+func (r *Relay) setStored(p Position) {
+	r.mu.Lock()
+	r.stored = p
+	r.mu.Unlock()
+}
