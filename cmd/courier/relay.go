@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -17,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokerurl"
 	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/outbox/mysqlcdc"
 	"github.com/courier-go/courier/outbox/pgcdc"
 	"github.com/courier-go/courier/outbox/pgnotify"
 	"github.com/courier-go/courier/sqldb"
@@ -43,7 +46,9 @@ Publishes the messages a service writes into its transactional outbox.
 
   -mode poll   reads unpublished rows and deletes them once the broker
                confirmed them (SQLite, PostgreSQL, MySQL/MariaDB)
-  -mode tail   follows the database's log: PostgreSQL logical replication
+  -mode tail   follows the database's log: PostgreSQL logical replication,
+               or the MySQL/MariaDB binary log (log_bin, binlog_format=ROW,
+               binlog_row_image=FULL)
 
 Several relays may run against one outbox: one publishes, the others
 stand by and take over within the lease TTL when it dies.
@@ -67,6 +72,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		poll        = fs.Duration("poll-interval", outbox.DefaultPollInterval, "wait between polls when idle (poll mode)")
 		leaseTTL    = fs.Duration("lease-ttl", outbox.DefaultLeaseTTL, "leader lease time to live: the takeover bound")
 		heartbeat   = fs.Duration("heartbeat", pgcdc.DefaultHeartbeatInterval, "log heartbeat interval (tail mode)")
+		serverID    = fs.Uint("server-id", 0, "replica server id (tail mode, MySQL/MariaDB; default derived from -name)")
 		slot        = fs.String("slot", pgcdc.DefaultSlot, "replication slot (tail mode, PostgreSQL)")
 		publication = fs.String("publication", pgcdc.DefaultPublication, "publication (tail mode, PostgreSQL)")
 		deadLetter  = fs.String("dead-letter", outbox.DefaultDeadLetterChannel, "channel for rows that cannot be published")
@@ -136,8 +142,15 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_seconds",
 			Help: "Age of the oldest unpublished outbox row."}, func() float64 { return pollLag(db) })
 	case "tail":
+		if target.Dialect == sqldb.MySQL {
+			runRelay, stats, lag, err = binlogRelay(db, target.DSN, b, logger, *name, *heartbeat, *leaseTTL, *deadLetter, *serverID)
+			if err != nil {
+				return err
+			}
+			break
+		}
 		if target.Dialect != sqldb.Postgres {
-			return fmt.Errorf("relay: -mode tail supports PostgreSQL; for %s use -mode poll", target.Dialect)
+			return fmt.Errorf("relay: -mode tail supports PostgreSQL and MySQL/MariaDB; for %s use -mode poll", target.Dialect)
 		}
 		r, err := pgcdc.New(db, *dbURL, b, pgcdc.WithName(*name), pgcdc.WithSlot(*slot), pgcdc.WithPublication(*publication),
 			pgcdc.WithHeartbeat(*heartbeat), pgcdc.WithLeaseTTL(*leaseTTL), pgcdc.WithDeadLetterChannel(*deadLetter), pgcdc.WithLogger(logger))
@@ -180,6 +193,35 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 	}
 	logger.Info("courier: relay stopped")
 	return err
+}
+
+// binlogRelay is -mode tail on MySQL/MariaDB.
+func binlogRelay(db *sql.DB, dsn string, b broker.Producer, logger *slog.Logger, name string, heartbeat, leaseTTL time.Duration,
+	deadLetter string, serverID uint) (func(context.Context) error, func() relayStats, prometheus.Collector, error) {
+	opts := []mysqlcdc.Option{mysqlcdc.WithName(name), mysqlcdc.WithHeartbeat(heartbeat), mysqlcdc.WithLeaseTTL(leaseTTL),
+		mysqlcdc.WithDeadLetterChannel(deadLetter), mysqlcdc.WithLogger(logger)}
+	if serverID != 0 {
+		if serverID > math.MaxUint32 {
+			return nil, nil, nil, fmt.Errorf("relay: -server-id %d is over %d", serverID, uint32(math.MaxUint32))
+		}
+		opts = append(opts, mysqlcdc.WithServerID(uint32(serverID)))
+	}
+	r, err := mysqlcdc.New(db, dsn, b, opts...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stats := func() relayStats {
+		s := r.Stats()
+		return relayStats{s.Leader, s.Published, s.DeadLettered, s.Errors}
+	}
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_bytes",
+		Help: "Binary log the relay has not stored as published yet."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, _ := r.Lag(ctx)
+		return float64(n)
+	})
+	return r.Run, stats, lag, nil
 }
 
 func serveRelayHTTP(addr string, db *sql.DB, stats func() relayStats, lag prometheus.Collector, running *atomic.Bool) (*http.Server, string, error) {
