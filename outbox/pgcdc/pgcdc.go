@@ -80,8 +80,9 @@ func WithPublication(name string) Option {
 	return func(c *config) error { c.publication = name; return validIdent("publication", name) }
 }
 
-// WithHeartbeat sets how often the relay renews its lease and writes a
-// heartbeat to the log (default 10s).
+// WithHeartbeat sets how often the relay writes a heartbeat to the log
+// (default 10s), so that an idle outbox still lets the slot move on. The
+// lease is renewed on its own cadence, every quarter of its TTL.
 func WithHeartbeat(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 10*time.Millisecond {
@@ -93,7 +94,8 @@ func WithHeartbeat(d time.Duration) Option {
 }
 
 // WithLeaseTTL sets the leader lease's time to live (default 10s): the
-// bound on a takeover after the leader dies.
+// bound on a takeover after the leader dies. The leader renews it every
+// quarter of the TTL.
 func WithLeaseTTL(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 100*time.Millisecond {

@@ -449,3 +449,56 @@ func TestRelayProcessKilledMidStream(t *testing.T) {
 	t.Logf("leader killed at %d messages; survivor published %v later; %d messages, %d duplicates",
 		100, takeover.Round(time.Millisecond), len(committed), len(s.Messages())-s.Unique())
 }
+
+// TestLeaseOutlivesTheHeartbeat streams for several lease lifetimes with
+// a heartbeat interval longer than the lease: the relay must renew the
+// lease on its own cadence and keep one stream, so no row is published
+// twice (a lapsed lease ends the stream, which restarts from the position
+// last confirmed to the server and publishes the rows since again).
+func TestLeaseOutlivesTheHeartbeat(t *testing.T) {
+	db := testdb.Postgres(t)
+	name := names(t, db)
+	b, _ := memory.New()
+	defer b.Close(context.Background())
+	var mu sync.Mutex
+	deliveries := map[string]int{}
+	sub, err := b.Subscribe(context.Background(), "test", []string{"orders"}, broker.HandlerFunc(func(_ context.Context, m *message.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		deliveries[m.ID]++
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(context.Background())
+	const ttl = 400 * time.Millisecond
+	relay, err := pgcdc.New(db.DB, db.DSN, b, options(name, pgcdc.WithHeartbeat(time.Minute), pgcdc.WithLeaseTTL(ttl))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, relay)
+	eventually(t, "leadership", func() bool { return relay.Stats().Leader })
+	w := outbox.NewWriter(sqldb.Postgres)
+	committed := 0
+	for end := time.Now().Add(5 * ttl); time.Now().Before(end); committed++ {
+		write(t, db, w, committed, 1, true)
+		time.Sleep(5 * time.Millisecond)
+	}
+	eventually(t, "every committed message", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(deliveries) == committed
+	})
+	time.Sleep(ttl) // a late restart would redeliver now
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range deliveries {
+		if n > 1 {
+			t.Fatalf("message %s delivered %d times (of %d committed): the stream restarted", id, n, committed)
+		}
+	}
+	if s := relay.Stats(); !s.Leader || s.Published != uint64(committed) {
+		t.Fatalf("stats = %+v, want leader with %d published", s, committed)
+	}
+}

@@ -44,6 +44,9 @@ func (s *session) run(ctx context.Context) error {
 		if s.nextBeat.Before(deadline) {
 			deadline = s.nextBeat
 		}
+		if renew := time.Now().Add(s.r.lease.UntilRenew()); renew.Before(deadline) {
+			deadline = renew
+		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		raw, err := s.conn.ReceiveMessage(rctx)
 		cancel()
@@ -66,16 +69,25 @@ func (s *session) run(ctx context.Context) error {
 
 // tick renews the lease and writes a heartbeat when they are due, and
 // reports the confirmed position to the server.
+//
+// The lease is renewed on its own cadence (every quarter of its TTL), not
+// the heartbeat's: with a heartbeat interval longer than three quarters of
+// the TTL (the defaults are both 10s) the lease would lapse between
+// heartbeats, the stream would end and restart from the last position
+// confirmed to the server, and every row published since would be
+// published again.
 func (s *session) tick(ctx context.Context) error {
 	now := time.Now()
-	if !now.Before(s.nextBeat) {
-		s.nextBeat = now.Add(s.r.cfg.heartbeat)
+	if s.r.lease.RenewDue() {
 		if err := s.r.lease.Renew(ctx); err != nil {
 			if errors.Is(err, sqldb.ErrLeaseLost) || !s.r.lease.Valid() {
 				return err
 			}
 			s.r.fail(err)
 		}
+	}
+	if !now.Before(s.nextBeat) {
+		s.nextBeat = now.Add(s.r.cfg.heartbeat)
 		// A logical message in the log: its position can be confirmed
 		// when it arrives, so the slot moves on even while the outbox
 		// is idle and other tables fill the WAL.
