@@ -1,0 +1,224 @@
+package fooddelivery
+
+// The services' public contracts: channel names, commands, replies and
+// events. Each service owns its tables; these types are all the others
+// know of it.
+
+// Service names, also their subscriber ids and registry names.
+const (
+	OrderService        = "order-service"
+	ConsumerService     = "consumer-service"
+	KitchenService      = "kitchen-service"
+	AccountingService   = "accounting-service"
+	RestaurantService   = "restaurant-service"
+	NotificationService = "notification-service"
+	DeliveryService     = "delivery-service"
+)
+
+// Channels.
+const (
+	ConsumerCommands     = "consumer-service.commands"
+	KitchenCommands      = "kitchen-service.commands"
+	AccountingCommands   = "accounting-service.commands"
+	NotificationCommands = "notification-service.commands"
+	OrderReplies         = "order-service.replies"
+	// CourierQuotes is a publish-subscribe channel: every courier fleet
+	// answers each quote request.
+	CourierQuotes = "courier-quotes"
+	// OrderAggregate and RestaurantAggregate are the aggregate types, and
+	// so the channels, of the domain events.
+	OrderAggregate      = "Order"
+	RestaurantAggregate = "Restaurant"
+)
+
+// Order states.
+const (
+	ApprovalPending = "APPROVAL_PENDING"
+	Approved        = "APPROVED"
+	Rejected        = "REJECTED"
+)
+
+// LineItem is one line of an order.
+type LineItem struct {
+	MenuItem string `json:"menuItem"`
+	Quantity int    `json:"quantity"`
+}
+
+// MenuItem is an item of a restaurant's menu with its price in cents.
+type MenuItem struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Price int    `json:"price"`
+}
+
+// Commands to the consumer service.
+type (
+	// VerifyConsumer asks whether a consumer may place an order.
+	VerifyConsumer struct {
+		ConsumerID string `json:"consumerId"`
+		OrderID    string `json:"orderId"`
+	}
+	// ConsumerVerified is VerifyConsumer's success reply.
+	ConsumerVerified struct {
+		Name string `json:"name"`
+	}
+	// ConsumerNotValid is VerifyConsumer's failure reply.
+	ConsumerNotValid struct {
+		Reason string `json:"reason"`
+	}
+)
+
+// Commands to the kitchen service.
+type (
+	// CreateTicket asks the kitchen to accept an order; the kitchen checks
+	// it against its replica of the restaurant's menu.
+	CreateTicket struct {
+		OrderID      string     `json:"orderId"`
+		RestaurantID string     `json:"restaurantId"`
+		Items        []LineItem `json:"items"`
+	}
+	// TicketCreated is CreateTicket's success reply.
+	TicketCreated struct {
+		TicketID string `json:"ticketId"`
+		Total    int    `json:"total"` // priced with the kitchen's replica
+	}
+	// TicketRefused is CreateTicket's failure reply.
+	TicketRefused struct {
+		Reason string `json:"reason"`
+	}
+	// ApproveTicket confirms a ticket once the payment is authorized.
+	ApproveTicket struct {
+		OrderID string `json:"orderId"`
+	}
+	// TicketApproved is ApproveTicket's reply.
+	TicketApproved struct {
+		TicketID string `json:"ticketId"`
+	}
+	// CancelTicket cancels a ticket of a rejected order.
+	CancelTicket struct {
+		OrderID string `json:"orderId"`
+	}
+	// TicketCancelled is CancelTicket's reply.
+	TicketCancelled struct {
+		TicketID string `json:"ticketId"`
+	}
+)
+
+// Commands to the accounting service.
+type (
+	// AuthorizeCard reserves an order's total on the consumer's card.
+	AuthorizeCard struct {
+		OrderID    string `json:"orderId"`
+		ConsumerID string `json:"consumerId"`
+		Amount     int    `json:"amount"`
+	}
+	// CardAuthorized is AuthorizeCard's success reply.
+	CardAuthorized struct {
+		AuthorizationID string `json:"authorizationId"`
+	}
+	// CardDeclined is AuthorizeCard's failure reply.
+	CardDeclined struct {
+		Reason string `json:"reason"`
+	}
+)
+
+// NotifyConsumer is a one-way notification: it takes no reply.
+type NotifyConsumer struct {
+	ConsumerID string `json:"consumerId"`
+	OrderID    string `json:"orderId"`
+	State      string `json:"state"`
+	Text       string `json:"text"`
+}
+
+// Publish / asynchronous responses: quotes from courier fleets.
+type (
+	// RequestQuote asks every courier fleet for a delivery price.
+	RequestQuote struct {
+		OrderID    string `json:"orderId"`
+		DistanceKM int    `json:"distanceKm"`
+	}
+	// Quote is one fleet's answer.
+	Quote struct {
+		Fleet string `json:"fleet"`
+		Price int    `json:"price"`
+		ETA   int    `json:"etaMinutes"`
+	}
+)
+
+// Order events, published through the order service's outbox. Seq numbers
+// the events of one order from 1, so that consumers can check the
+// per-order ordering of the sharded channel.
+type (
+	// OrderCreated is published with the pending order.
+	OrderCreated struct {
+		Seq          int        `json:"seq"`
+		ConsumerID   string     `json:"consumerId"`
+		RestaurantID string     `json:"restaurantId"`
+		Items        []LineItem `json:"items"`
+		Total        int        `json:"total"`
+	}
+	// OrderApproved ends an order that the saga approved.
+	OrderApproved struct {
+		Seq int `json:"seq"`
+	}
+	// OrderRejected ends an order that the saga rejected.
+	OrderRejected struct {
+		Seq    int    `json:"seq"`
+		Reason string `json:"reason"`
+	}
+)
+
+// Restaurant events, which the kitchen replicates.
+type (
+	// RestaurantCreated carries the whole restaurant.
+	RestaurantCreated struct {
+		Name string     `json:"name"`
+		Menu []MenuItem `json:"menu"`
+	}
+	// MenuRevised replaces the restaurant's menu.
+	MenuRevised struct {
+		Menu []MenuItem `json:"menu"`
+	}
+)
+
+// Synchronous APIs.
+type (
+	// ConsumerInfo is what GET /consumers/{id} of the consumer service
+	// answers (REST).
+	ConsumerInfo struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	// MenuRequest asks the restaurant service's gRPC method
+	// Restaurants/GetMenu for a menu.
+	MenuRequest struct {
+		RestaurantID string `json:"restaurantId"`
+	}
+	// MenuResponse is GetMenu's answer.
+	MenuResponse struct {
+		RestaurantID string     `json:"restaurantId"`
+		Name         string     `json:"name"`
+		Menu         []MenuItem `json:"menu"`
+	}
+	// CreateOrderRequest is the body of POST /orders.
+	CreateOrderRequest struct {
+		ID           string     `json:"id,omitempty"` // idempotency key; generated when empty
+		ConsumerID   string     `json:"consumerId"`
+		RestaurantID string     `json:"restaurantId"`
+		Items        []LineItem `json:"items"`
+	}
+	// OrderView is the order service's answer to POST /orders and
+	// GET /orders/{id}.
+	OrderView struct {
+		ID           string `json:"id"`
+		State        string `json:"state"`
+		ConsumerID   string `json:"consumerId"`
+		ConsumerName string `json:"consumerName,omitempty"`
+		RestaurantID string `json:"restaurantId"`
+		Total        int    `json:"total"`
+		Reason       string `json:"reason,omitempty"`
+		// PricedBy says where the prices came from: "restaurant-service"
+		// (gRPC) or "cached menu" (the fallback).
+		PricedBy string `json:"pricedBy,omitempty"`
+	}
+)

@@ -1,0 +1,102 @@
+package fooddelivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/commands"
+	"github.com/courier-go/courier/events"
+	"github.com/courier-go/courier/message"
+)
+
+// The notification service tells consumers about their orders. It handles
+// NotifyConsumer, a one-way notification (a command that takes no reply),
+// and keeps a history of every order from the Order events, checking
+// that the events of each order arrive in order (their Seq numbers follow
+// each other) on the sharded channel.
+
+var notificationSchema = []string{
+	`CREATE TABLE IF NOT EXISTS fd_notifications (order_id VARCHAR(64) NOT NULL, state VARCHAR(32) NOT NULL, consumer_id VARCHAR(64) NOT NULL, text VARCHAR(255) NOT NULL, PRIMARY KEY (order_id, state))`,
+	`CREATE TABLE IF NOT EXISTS fd_order_history (order_id VARCHAR(64) NOT NULL PRIMARY KEY, last_seq INTEGER NOT NULL, state VARCHAR(32) NOT NULL, events INTEGER NOT NULL, out_of_order INTEGER NOT NULL)`,
+}
+
+func startNotification(ctx context.Context, env *Env, notify func(NotifyConsumer)) (*node, error) {
+	n, err := startNode(ctx, env, NotificationService, notificationSchema...)
+	if err != nil {
+		return nil, err
+	}
+	cmds := commands.NewDispatcher(outboxProducer{n}, commands.WithLogger(env.Logger))
+	commands.Handle(cmds, func(ctx context.Context, c commands.Command[NotifyConsumer]) (commands.Reply, error) {
+		tx, err := txFrom(ctx)
+		if err != nil {
+			return commands.Reply{}, err
+		}
+		p := c.Payload
+		if _, err := tx.ExecContext(ctx, n.d.InsertIgnore("fd_notifications", "order_id", "state", "consumer_id", "text"),
+			p.OrderID, p.State, p.ConsumerID, p.Text); err != nil {
+			return commands.Reply{}, commands.Retryable(err)
+		}
+		n.trace.Printf(n.name, "NotifyConsumer %s → %s: %q (one-way, no reply)", p.OrderID, p.ConsumerID, p.Text)
+		if notify != nil {
+			notify(p)
+		}
+		return commands.Success(nil), nil // ignored: a notification has no reply channel
+	})
+	evs := events.NewDispatcher(events.WithDispatcherLogger(env.Logger))
+	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderCreated]) error {
+		return recordHistory(ctx, n, e.AggregateID, e.Payload.Seq, ApprovalPending)
+	})
+	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderApproved]) error {
+		return recordHistory(ctx, n, e.AggregateID, e.Payload.Seq, Approved)
+	})
+	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderRejected]) error {
+		return recordHistory(ctx, n, e.AggregateID, e.Payload.Seq, Rejected)
+	})
+	route := broker.HandlerFunc(func(ctx context.Context, m *message.Message) error {
+		if m.Header(message.HeaderEventType) != "" {
+			return evs.HandleMessage(ctx, m)
+		}
+		return cmds.HandleMessage(ctx, m)
+	})
+	if err := n.subscribe(ctx, NotificationService, []string{NotificationCommands, OrderAggregate}, route); err != nil {
+		n.kill()
+		return nil, err
+	}
+	return n, nil
+}
+
+// recordHistory applies one order event to the history, counting events
+// whose Seq does not follow the last one seen.
+func recordHistory(ctx context.Context, n *node, orderID string, seq int, state string) error {
+	tx, err := txFrom(ctx)
+	if err != nil {
+		return err
+	}
+	last := 0
+	err = tx.QueryRowContext(ctx, n.d.Rebind("SELECT last_seq FROM fd_order_history WHERE order_id = ?"), orderID).Scan(&last)
+	switch {
+	case err == nil:
+		bad := 0
+		if seq != last+1 {
+			bad = 1
+			n.trace.Printf(n.name, "OUT OF ORDER: %s event %d after %d", orderID, seq, last)
+		}
+		_, err = tx.ExecContext(ctx, n.d.Rebind("UPDATE fd_order_history SET last_seq = ?, state = ?, events = events + 1, out_of_order = out_of_order + ? WHERE order_id = ?"),
+			seq, state, bad, orderID)
+	case errors.Is(err, sql.ErrNoRows):
+		bad := 0
+		if seq != 1 {
+			bad = 1
+			n.trace.Printf(n.name, "OUT OF ORDER: %s starts with event %d", orderID, seq)
+		}
+		_, err = tx.ExecContext(ctx, n.d.Rebind("INSERT INTO fd_order_history (order_id, last_seq, state, events, out_of_order) VALUES (?, ?, ?, 1, ?)"),
+			orderID, seq, state, bad)
+	}
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", orderID, err)
+	}
+	return nil
+}

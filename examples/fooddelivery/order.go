@@ -1,0 +1,373 @@
+package fooddelivery
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/courier-go/courier/commands"
+	"github.com/courier-go/courier/discovery"
+	"github.com/courier-go/courier/events"
+	"github.com/courier-go/courier/message"
+)
+
+// The order service owns orders. POST /orders answers at once with an
+// order in APPROVAL_PENDING ("respond first, finish later") and starts a
+// saga that it orchestrates through commands and asynchronous replies:
+//
+//	VerifyConsumer → consumer   CreateTicket → kitchen   AuthorizeCard → accounting
+//	ApproveTicket → kitchen (or CancelTicket when the card is declined)
+//
+// Every state change, the events it publishes and the next command are
+// written in one transaction through the outbox; every reply is handled
+// once through the inbox. The client polls GET /orders/{id} or is told by
+// the notification service. Pricing calls the restaurant service over
+// gRPC and the name of the consumer comes from the consumer service over
+// REST, both found through the registry, each with a fallback.
+
+var orderSchema = []string{
+	`CREATE TABLE IF NOT EXISTS fd_orders (id VARCHAR(64) NOT NULL PRIMARY KEY, consumer_id VARCHAR(64) NOT NULL, consumer_name VARCHAR(255) NOT NULL,
+	restaurant_id VARCHAR(64) NOT NULL, items TEXT NOT NULL, total INTEGER NOT NULL, state VARCHAR(32) NOT NULL, step VARCHAR(32) NOT NULL,
+	reason VARCHAR(255) NOT NULL, seq INTEGER NOT NULL, priced_by VARCHAR(64) NOT NULL)`,
+}
+
+// Saga steps: which reply the order waits for.
+const (
+	stepVerifyConsumer = "VERIFY_CONSUMER"
+	stepCreateTicket   = "CREATE_TICKET"
+	stepAuthorizeCard  = "AUTHORIZE_CARD"
+	stepApproveTicket  = "APPROVE_TICKET"
+	stepCancelTicket   = "CANCEL_TICKET"
+	stepDone           = "DONE"
+)
+
+// orderService is the order service's state besides its node.
+type orderService struct {
+	n         *node
+	consumers ConsumerDirectory
+	menus     MenuSource
+}
+
+func startOrder(ctx context.Context, env *Env) (*node, error) {
+	n, err := startNode(ctx, env, OrderService, orderSchema...)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*node, error) { n.kill(); return nil, err }
+	resolver, err := discovery.NewResolver(env.Registry, discovery.WithLogger(env.Logger))
+	if err != nil {
+		return fail(err)
+	}
+	n.onStop(func(context.Context) error { return resolver.Close() })
+	rest, err := newRESTConsumers(resolver)
+	if err != nil {
+		return fail(err)
+	}
+	menus, err := newGRPCMenus(resolver)
+	if err != nil {
+		return fail(err)
+	}
+	n.onStop(func(context.Context) error { return menus.Close() })
+	s := &orderService{n: n,
+		consumers: consumerFallback{next: rest, trace: n.trace},
+		menus:     &menuFallback{next: menus, trace: n.trace, cache: map[string]MenuResponse{}}}
+
+	rd := commands.NewReplyDispatcher()
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v ConsumerVerified) error {
+		return s.advance(ctx, r, stepVerifyConsumer, func(o *orderRow) (any, error) {
+			if o.ConsumerName == "" {
+				o.ConsumerName = v.Name // the REST call's fallback left it empty
+			}
+			o.Step = stepCreateTicket
+			return CreateTicket{OrderID: o.ID, RestaurantID: o.RestaurantID, Items: o.Items}, nil
+		})
+	})
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v ConsumerNotValid) error {
+		return s.advance(ctx, r, stepVerifyConsumer, func(o *orderRow) (any, error) { return nil, o.reject(v.Reason) })
+	})
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v TicketCreated) error {
+		return s.advance(ctx, r, stepCreateTicket, func(o *orderRow) (any, error) {
+			o.Step = stepAuthorizeCard
+			return AuthorizeCard{OrderID: o.ID, ConsumerID: o.ConsumerID, Amount: o.Total}, nil
+		})
+	})
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v TicketRefused) error {
+		return s.advance(ctx, r, stepCreateTicket, func(o *orderRow) (any, error) { return nil, o.reject(v.Reason) })
+	})
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v CardAuthorized) error {
+		return s.advance(ctx, r, stepAuthorizeCard, func(o *orderRow) (any, error) {
+			o.Step = stepApproveTicket
+			return ApproveTicket{OrderID: o.ID}, nil
+		})
+	})
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v CardDeclined) error {
+		return s.advance(ctx, r, stepAuthorizeCard, func(o *orderRow) (any, error) {
+			o.Step, o.Reason = stepCancelTicket, "card declined: "+v.Reason
+			return CancelTicket{OrderID: o.ID}, nil // compensation
+		})
+	})
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v TicketApproved) error {
+		return s.advance(ctx, r, stepApproveTicket, func(o *orderRow) (any, error) { return nil, o.approve() })
+	})
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v TicketCancelled) error {
+		return s.advance(ctx, r, stepCancelTicket, func(o *orderRow) (any, error) { return nil, o.reject(o.Reason) })
+	})
+	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v commands.HandlerFailure) error {
+		return s.advance(ctx, r, "", func(o *orderRow) (any, error) { return nil, o.reject("step failed: " + v.Error) })
+	})
+	if err := n.subscribe(ctx, OrderService, []string{OrderReplies}, rd); err != nil {
+		return fail(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", s.create)
+	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		o, err := loadOrder(r.Context(), n.db, n.d, r.PathValue("id"))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such order"})
+		case err != nil:
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		default:
+			writeJSON(w, http.StatusOK, o.view())
+		}
+	})
+	api, err := serveHTTP(ctx, env.Registry, OrderService, mux)
+	if err != nil {
+		return fail(err)
+	}
+	n.api = api
+	n.onStop(api.stop)
+	return n, nil
+}
+
+// create handles POST /orders: it prices the order, stores it as pending
+// with its OrderCreated event and the saga's first command, and answers
+// 202 Accepted without waiting for the saga.
+func (s *orderService) create(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var req CreateOrderRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ConsumerID == "" || req.RestaurantID == "" || len(req.Items) == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want consumerId, restaurantId and items"})
+		return
+	}
+	if req.ID == "" {
+		req.ID = message.NewID()
+	}
+	if o, err := loadOrder(ctx, s.n.db, s.n.d, req.ID); err == nil {
+		writeJSON(w, http.StatusOK, o.view()) // a retried POST: the same order
+		return
+	}
+	consumer := s.consumers.Consumer(ctx, req.ConsumerID)
+	menu, pricedBy, err := s.menus.Menu(ctx, req.RestaurantID)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	total, missing := price(menu.Menu, req.Items)
+	if missing != "" {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": missing + " is not on the menu"})
+		return
+	}
+	o := &orderRow{ID: req.ID, ConsumerID: req.ConsumerID, ConsumerName: consumer.Name, RestaurantID: req.RestaurantID,
+		Items: req.Items, Total: total, State: ApprovalPending, Step: stepVerifyConsumer, Seq: 1, PricedBy: pricedBy}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := o.insert(ctx, tx, s.n.d); err != nil {
+			return err
+		}
+		if err := events.NewPublisher(s.n.w.Producer(tx)).Publish(ctx, OrderAggregate, o.ID, OrderCreated{Seq: 1,
+			ConsumerID: o.ConsumerID, RestaurantID: o.RestaurantID, Items: o.Items, Total: o.Total}); err != nil {
+			return err
+		}
+		return s.send(ctx, tx, o, VerifyConsumer{ConsumerID: o.ConsumerID, OrderID: o.ID})
+	})
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	s.n.trace.Printf(s.n.name, "POST /orders %s → 202 %s %s; outbox: OrderCreated, VerifyConsumer", o.ID, o.State, cents(o.Total))
+	writeJSON(w, http.StatusAccepted, o.view())
+}
+
+func (s *orderService) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.n.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// commandChannels says where each saga command goes.
+var commandChannels = map[string]string{
+	commands.TypeName[VerifyConsumer](): ConsumerCommands,
+	commands.TypeName[CreateTicket]():   KitchenCommands,
+	commands.TypeName[ApproveTicket]():  KitchenCommands,
+	commands.TypeName[CancelTicket]():   KitchenCommands,
+	commands.TypeName[AuthorizeCard]():  AccountingCommands,
+	commands.TypeName[NotifyConsumer](): NotificationCommands,
+}
+
+// send writes a saga command into the outbox through tx. Commands of one
+// order share its partition key: they are handled in order.
+func (s *orderService) send(ctx context.Context, tx *sql.Tx, o *orderRow, cmd any) error {
+	m, err := commands.NewProducer(nil).Message(cmd, commands.WithHeader("order_id", o.ID), commands.WithPartitionKey(o.ID))
+	if err != nil {
+		return err
+	}
+	channel := commandChannels[m.Header(message.HeaderCommandType)]
+	if channel == "" {
+		return fmt.Errorf("order: no channel for %T", cmd)
+	}
+	if channel != NotificationCommands { // a notification is one-way
+		m.Headers[message.HeaderCommandReplyTo] = OrderReplies
+	}
+	return s.n.w.Send(ctx, tx, channel, m)
+}
+
+// advance applies one saga reply: in the reply's inbox transaction it
+// loads the order, checks it waits for this step (want; "" for any), lets
+// step change it and choose the next command, and stores it all.
+func (s *orderService) advance(ctx context.Context, r commands.ReplyMessage, want string, step func(o *orderRow) (any, error)) error {
+	tx, err := txFrom(ctx)
+	if err != nil {
+		return err
+	}
+	id := r.Header("commandreply_order_id")
+	o, err := loadOrder(ctx, tx, s.n.d, id)
+	if err != nil {
+		return fmt.Errorf("order %s: %w", id, err)
+	}
+	if o.Step == stepDone || (want != "" && o.Step != want) {
+		return nil // a late reply for a step the order has left
+	}
+	before := o.State
+	next, err := step(o)
+	if err != nil {
+		return err
+	}
+	if next != nil {
+		if err := s.send(ctx, tx, o, next); err != nil {
+			return err
+		}
+	}
+	for _, e := range o.pending {
+		if err := events.NewPublisher(s.n.w.Producer(tx)).Publish(ctx, OrderAggregate, o.ID, e); err != nil {
+			return err
+		}
+	}
+	if o.State != before {
+		text := fmt.Sprintf("order %s is %s", o.ID, o.State)
+		if o.Reason != "" {
+			text += ": " + o.Reason
+		}
+		if err := s.send(ctx, tx, o, NotifyConsumer{ConsumerID: o.ConsumerID, OrderID: o.ID, State: o.State, Text: text}); err != nil {
+			return err
+		}
+	}
+	if err := o.update(ctx, tx, s.n.d); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("%s %s", shortType(r.Message), id)
+	switch {
+	case o.State != before:
+		s.n.trace.Printf(s.n.name, "%s → order %s; outbox: %s, NotifyConsumer", what, o.State, eventNames(o.pending))
+	case next != nil:
+		s.n.trace.Printf(s.n.name, "%s → outbox: %s", what, typeName(next))
+	}
+	return nil
+}
+
+// orderRow is an order as stored.
+type orderRow struct {
+	ID, ConsumerID, ConsumerName, RestaurantID string
+	Items                                      []LineItem
+	Total                                      int
+	State, Step, Reason, PricedBy              string
+	Seq                                        int
+	pending                                    []any // events to publish
+}
+
+func (o *orderRow) approve() error {
+	o.State, o.Step, o.Seq = Approved, stepDone, o.Seq+1
+	o.pending = append(o.pending, OrderApproved{Seq: o.Seq})
+	return nil
+}
+
+func (o *orderRow) reject(reason string) error {
+	o.State, o.Step, o.Reason, o.Seq = Rejected, stepDone, reason, o.Seq+1
+	o.pending = append(o.pending, OrderRejected{Seq: o.Seq, Reason: reason})
+	return nil
+}
+
+func (o *orderRow) view() OrderView {
+	return OrderView{ID: o.ID, State: o.State, ConsumerID: o.ConsumerID, ConsumerName: o.ConsumerName,
+		RestaurantID: o.RestaurantID, Total: o.Total, Reason: o.Reason, PricedBy: o.PricedBy}
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func loadOrder(ctx context.Context, q querier, d interface{ Rebind(string) string }, id string) (*orderRow, error) {
+	o := &orderRow{ID: id}
+	var items string
+	err := q.QueryRowContext(ctx, d.Rebind("SELECT consumer_id, consumer_name, restaurant_id, items, total, state, step, reason, seq, priced_by FROM fd_orders WHERE id = ?"), id).
+		Scan(&o.ConsumerID, &o.ConsumerName, &o.RestaurantID, &items, &o.Total, &o.State, &o.Step, &o.Reason, &o.Seq, &o.PricedBy)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(items), &o.Items); err != nil {
+		return nil, fmt.Errorf("items of order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+func (o *orderRow) insert(ctx context.Context, tx *sql.Tx, d interface{ Rebind(string) string }) error {
+	items, err := json.Marshal(o.Items)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, d.Rebind("INSERT INTO fd_orders (id, consumer_id, consumer_name, restaurant_id, items, total, state, step, reason, seq, priced_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		o.ID, o.ConsumerID, o.ConsumerName, o.RestaurantID, string(items), o.Total, o.State, o.Step, o.Reason, o.Seq, o.PricedBy)
+	if err != nil {
+		return fmt.Errorf("insert order %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+func (o *orderRow) update(ctx context.Context, tx *sql.Tx, d interface{ Rebind(string) string }) error {
+	_, err := tx.ExecContext(ctx, d.Rebind("UPDATE fd_orders SET consumer_name = ?, state = ?, step = ?, reason = ?, seq = ? WHERE id = ?"),
+		o.ConsumerName, o.State, o.Step, o.Reason, o.Seq, o.ID)
+	if err != nil {
+		return fmt.Errorf("update order %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+func typeName(v any) string {
+	s := fmt.Sprintf("%T", v)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' {
+			return s[i+1:]
+		}
+	}
+	return s
+}
+
+func eventNames(evs []any) string {
+	out := ""
+	for i, e := range evs {
+		if i > 0 {
+			out += ", "
+		}
+		out += typeName(e)
+	}
+	return out
+}

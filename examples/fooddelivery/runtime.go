@@ -1,0 +1,277 @@
+package fooddelivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/discovery"
+	"github.com/courier-go/courier/inbox"
+	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/sqldb"
+)
+
+// Env is what a service needs from its surroundings: its database, a
+// broker connection, the service registry and the trace. The same services
+// run in one process (System) or one per process (RunService).
+type Env struct {
+	// OpenDB opens the service's own database (a SQLite file, or a
+	// PostgreSQL schema or MySQL database of its own).
+	OpenDB func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error)
+	// OpenBroker opens a broker connection for the service.
+	OpenBroker func(ctx context.Context, service string) (broker.Broker, error)
+	// Registry is where REST and gRPC servers register and clients look
+	// them up.
+	Registry discovery.Registry
+	// ExternalRelay leaves the outboxes to `courier relay` processes
+	// instead of running a polling relay inside each service.
+	ExternalRelay bool
+	// Trace receives one line per message handled and per call made.
+	Trace *Trace
+	// Logger receives the services' logs (default: discarded).
+	Logger *slog.Logger
+}
+
+func (e *Env) validate() error {
+	switch {
+	case e.OpenDB == nil:
+		return errors.New("fooddelivery: Env.OpenDB is nil")
+	case e.OpenBroker == nil:
+		return errors.New("fooddelivery: Env.OpenBroker is nil")
+	case e.Registry == nil:
+		return errors.New("fooddelivery: Env.Registry is nil")
+	}
+	if e.Trace == nil {
+		e.Trace = NewTrace(io.Discard)
+	}
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return nil
+}
+
+// Trace prints a readable line per message and call, with the time since
+// the trace started. It is safe for concurrent use.
+type Trace struct {
+	mu     sync.Mutex
+	out    io.Writer
+	start  time.Time
+	muted  bool
+	hidden int
+}
+
+// NewTrace returns a Trace writing to out.
+func NewTrace(out io.Writer) *Trace { return &Trace{out: out, start: time.Now()} }
+
+// Printf writes one line for service.
+func (t *Trace) Printf(service, format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.muted && service != "scenario" && !strings.HasPrefix(format, "KILLED") && !strings.HasPrefix(format, "restarted") {
+		t.hidden++
+		return
+	}
+	ms := float64(time.Since(t.start).Microseconds()) / 1000
+	fmt.Fprintf(t.out, "%8.1fms  %-13s %s\n", ms, strings.TrimSuffix(service, "-service"), fmt.Sprintf(format, args...))
+}
+
+// mute hides the services' lines (not the scenario's, nor kills and
+// restarts) while on, and returns how many it hid since the last call.
+func (t *Trace) mute(on bool) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.muted = on
+	n := t.hidden
+	t.hidden = 0
+	return n
+}
+
+// Elapsed returns the time since the trace started.
+func (t *Trace) Elapsed() time.Duration { return time.Since(t.start) }
+
+// node is the running infrastructure of one service: its database with
+// the outbox and inbox tables, its broker connection, its outbox relay and
+// its subscriptions.
+type node struct {
+	name  string
+	env   *Env
+	db    *sql.DB
+	d     *sqldb.Dialect
+	b     broker.Broker
+	w     *outbox.Writer
+	ib    *inbox.Inbox
+	trace *Trace
+	// api is the service's REST or gRPC endpoint, if it has one.
+	api *endpoint
+
+	ctx    context.Context // ends when the node stops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	subs   []broker.Subscription
+	stops  []func(ctx context.Context) error
+}
+
+// startNode opens the service's database, creates its schema (Courier's
+// tables and the service's own), connects to the broker and starts the
+// outbox relay.
+func startNode(ctx context.Context, env *Env, name string, schema ...string) (*node, error) {
+	db, d, err := env.OpenDB(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open database: %w", name, err)
+	}
+	if err := sqldb.Migrate(ctx, db, d); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for _, stmt := range schema {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: schema: %w", name, err)
+		}
+	}
+	b, err := env.OpenBroker(ctx, name)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: open broker: %w", name, err)
+	}
+	n := &node{name: name, env: env, db: db, d: d, b: b, w: outbox.NewWriter(d), trace: env.Trace}
+	n.ib = inbox.New(db, d, inbox.OnDuplicate(func(_ context.Context, m *message.Message) {
+		n.trace.Printf(name, "skips duplicate %s %s (inbox)", shortType(m), key(m))
+	}))
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if !env.ExternalRelay {
+		relay, err := outbox.NewRelay(db, d, b, outbox.WithName(name), outbox.WithOwner(name),
+			outbox.WithPollInterval(10*time.Millisecond), outbox.WithLeaseTTL(2*time.Second),
+			outbox.WithRelayLogger(env.Logger))
+		if err != nil {
+			n.kill()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		n.wg.Go(func() {
+			if err := relay.Run(n.ctx); err != nil && n.ctx.Err() == nil {
+				env.Logger.Error("outbox relay stopped", slog.String("service", name), slog.Any("error", err))
+			}
+		})
+	}
+	return n, nil
+}
+
+type txKey struct{}
+
+// txFrom returns the transaction the inbox opened for the message being
+// handled.
+func txFrom(ctx context.Context) (*sql.Tx, error) {
+	tx, ok := ctx.Value(txKey{}).(*sql.Tx)
+	if !ok {
+		return nil, errors.New("fooddelivery: no transaction in the handler's context")
+	}
+	return tx, nil
+}
+
+// outboxProducer is a broker.Producer that writes into the outbox through
+// the transaction of the message being handled, so that replies, commands
+// and events commit or roll back with the handler's own changes.
+type outboxProducer struct{ n *node }
+
+func (p outboxProducer) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	tx, err := txFrom(ctx)
+	if err != nil {
+		return err
+	}
+	return p.n.w.Send(ctx, tx, channel, msgs...)
+}
+
+// subscribe subscribes h, as the service's subscriber id, to channels. h
+// runs inside an inbox transaction (find it with txFrom), so each message
+// changes the service's data once however often it is delivered.
+func (n *node) subscribe(ctx context.Context, subscriberID string, channels []string, h broker.Handler) error {
+	handler := n.ib.Handler(func(ctx context.Context, tx *sql.Tx, m *message.Message) error {
+		return h.HandleMessage(context.WithValue(ctx, txKey{}, tx), m)
+	})
+	sub, err := n.b.Subscribe(ctx, subscriberID, channels, handler,
+		broker.WithLogger(n.env.Logger), broker.WithMaxAttempts(20),
+		broker.WithBackoff(broker.ExponentialBackoff(20*time.Millisecond, 500*time.Millisecond)))
+	if err != nil {
+		return fmt.Errorf("%s: subscribe to %v: %w", n.name, channels, err)
+	}
+	n.mu.Lock()
+	n.subs = append(n.subs, sub)
+	n.mu.Unlock()
+	return nil
+}
+
+// onStop registers f to run when the node stops, before its
+// subscriptions close.
+func (n *node) onStop(f func(ctx context.Context) error) {
+	n.mu.Lock()
+	n.stops = append(n.stops, f)
+	n.mu.Unlock()
+}
+
+// stop shuts the node down cleanly: servers, subscriptions (waiting for
+// in-flight handlers), relay, broker connection and database.
+func (n *node) stop(ctx context.Context) error {
+	n.mu.Lock()
+	stops, subs := n.stops, n.subs
+	n.mu.Unlock()
+	var errs []error
+	for i := len(stops) - 1; i >= 0; i-- {
+		errs = append(errs, stops[i](ctx))
+	}
+	errs = append(errs, broker.CloseAll(ctx, subs))
+	n.cancel()
+	n.wg.Wait()
+	errs = append(errs, n.b.Close(ctx), n.db.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: stop: %w", n.name, err)
+	}
+	return nil
+}
+
+// kill stops the node abruptly, as a crash would: in-flight handlers are
+// cancelled, nothing is drained, and in-memory state is lost. What was
+// committed stays in the database; what was not acknowledged is delivered
+// again.
+func (n *node) kill() {
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.mu.Lock()
+	stops, subs := n.stops, n.subs
+	n.mu.Unlock()
+	for _, f := range stops {
+		_ = f(dead)
+	}
+	n.cancel()
+	_ = broker.CloseAll(dead, subs)
+	n.wg.Wait()
+	_ = n.b.Close(dead)
+	_ = n.db.Close()
+}
+
+// shortType names a message for the trace: its command, reply or event
+// type without the package.
+func shortType(m *message.Message) string {
+	t := m.Header(message.HeaderCommandType)
+	if t == "" {
+		t = m.Header(message.HeaderReplyType)
+	}
+	if t == "" {
+		t = m.Header(message.HeaderEventType)
+	}
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		t = t[i+1:]
+	}
+	return t
+}
+
+// key is the message's partition key: the order or restaurant id.
+func key(m *message.Message) string { return m.PartitionKey() }

@@ -1,0 +1,518 @@
+package fooddelivery
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/courier-go/courier/commands"
+	"github.com/courier-go/courier/discovery"
+	"github.com/courier-go/courier/discovery/httplb"
+)
+
+// Client is a client of the order service's REST API, which it finds
+// through the registry.
+type Client struct {
+	http     *http.Client
+	resolver *discovery.Resolver
+}
+
+// NewClient returns a client resolving order-service through reg.
+func NewClient(reg discovery.Registry) (*Client, error) {
+	r, err := discovery.NewResolver(reg)
+	if err != nil {
+		return nil, err
+	}
+	t, err := httplb.New(r)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &Client{http: &http.Client{Transport: t, Timeout: 5 * time.Second}, resolver: r}, nil
+}
+
+// Close releases the client's resolver.
+func (c *Client) Close() error { return c.resolver.Close() }
+
+func (c *Client) do(ctx context.Context, method, path string, body any) (OrderView, int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return OrderView{}, 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+OrderService+path, rd)
+	if err != nil {
+		return OrderView{}, 0, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return OrderView{}, 0, err
+	}
+	defer resp.Body.Close()
+	var v OrderView
+	if resp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return v, resp.StatusCode, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return v, resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return v, resp.StatusCode, nil
+}
+
+// CreateOrder posts an order; the answer comes before the saga ends.
+func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (OrderView, error) {
+	v, _, err := c.do(ctx, http.MethodPost, "/orders", req)
+	return v, err
+}
+
+// Order gets an order's current state.
+func (c *Client) Order(ctx context.Context, id string) (OrderView, error) {
+	v, _, err := c.do(ctx, http.MethodGet, "/orders/"+id, nil)
+	return v, err
+}
+
+// AwaitFinal polls the order until it leaves APPROVAL_PENDING. Transient
+// failures (the order service restarting) are retried until ctx ends.
+func (c *Client) AwaitFinal(ctx context.Context, id string) (OrderView, error) {
+	for {
+		v, err := c.Order(ctx, id)
+		if err == nil && v.State != ApprovalPending {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("order %s still %s: %w (last error: %v)", id, v.State, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Scenario is the scripted run of the demo and of the end-to-end tests.
+type Scenario struct {
+	Env *Env
+	// System, when the services run in this process, lets the scenario
+	// revise a menu, stop the synchronous callees to show the fallbacks,
+	// and wait for notifications. Without it those steps are skipped.
+	System *System
+	// Bulk is the number of orders placed at once in the last phase
+	// (default 12).
+	Bulk int
+	// Verbose traces the bulk orders' messages too.
+	Verbose bool
+	// Midway runs while the bulk orders are in flight, e.g. to kill and
+	// restart a service.
+	Midway func(ctx context.Context) error
+}
+
+// Report is what a scenario run ends with: the final states, read from
+// every service's own database.
+type Report struct {
+	Orders        []OrderView
+	Expected      map[string]string
+	Tickets       map[string]string // order id → ticket state
+	Authorized    map[string]int    // order id → amount
+	Notifications map[string]string // order id → notified state
+	History       map[string]string // order id → "events/out of order/state"
+	Quotes        []Quote
+	Elapsed       time.Duration
+}
+
+// Run runs the scenario and returns its report once every order is final
+// and every service agrees, or an error saying what did not hold.
+func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
+	if err := sc.Env.validate(); err != nil {
+		return nil, err
+	}
+	tr := sc.Env.Trace
+	start := time.Now()
+	client, err := NewClient(sc.Env.Registry)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	rep := &Report{Expected: map[string]string{}}
+
+	// The kitchen prices tickets from its replica: wait for the
+	// restaurant events to have reached it.
+	if err := waitReplica(ctx, sc.Env, len(seedRestaurants), len(seedRestaurants)); err != nil {
+		return nil, err
+	}
+	tr.Printf("scenario", "phase 1: four orders at once; each answer is immediate, each saga finishes later")
+	first := []struct {
+		req  CreateOrderRequest
+		want string
+	}{
+		{CreateOrderRequest{ID: "o-1", ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"curry", 2}, {"samosa", 1}}}, Approved},
+		{CreateOrderRequest{ID: "o-2", ConsumerID: "c-bob", RestaurantID: "r-bella", Items: []LineItem{{"pizza", 2}}}, Rejected},
+		{CreateOrderRequest{ID: "o-3", ConsumerID: "c-zed", RestaurantID: "r-ajanta", Items: []LineItem{{"samosa", 1}}}, Rejected},
+		{CreateOrderRequest{ID: "o-4", ConsumerID: "c-bob", RestaurantID: "r-bella", Items: []LineItem{{"pizza", 1}}}, Approved},
+	}
+	var reqs []CreateOrderRequest
+	for _, o := range first {
+		reqs = append(reqs, o.req)
+		rep.Expected[o.req.ID] = o.want
+	}
+	if err := placeAll(ctx, client, reqs); err != nil {
+		return nil, err
+	}
+	if sc.System != nil {
+		// The client of o-1 waits to be told rather than polling.
+		if err := awaitNotification(ctx, sc.System, "o-1"); err != nil {
+			return nil, err
+		}
+		tr.Printf("scenario", "client of o-1 notified; the others poll GET /orders/{id}")
+	}
+	if err := awaitAll(ctx, client, reqs); err != nil {
+		return nil, err
+	}
+
+	caller, closeCaller, err := newCaller(ctx, sc.Env)
+	if err != nil {
+		return nil, err
+	}
+	defer closeCaller()
+	tr.Printf("scenario", "publish a RequestQuote for o-1 to every courier fleet, gather the answers")
+	if rep.Quotes, err = QuoteDelivery(ctx, caller, "o-1", 4, 2*time.Second); err != nil {
+		return nil, err
+	}
+	if len(rep.Quotes) > 0 {
+		tr.Printf("scenario", "%d quotes gathered; cheapest: %s at %s", len(rep.Quotes), rep.Quotes[0].Fleet, cents(rep.Quotes[0].Price))
+	}
+
+	if sc.System != nil {
+		tr.Printf("scenario", "phase 2: the curry gets dearer; the kitchen's replica follows from the event")
+		if err := sc.System.ReviseMenu(ctx, "r-ajanta", []MenuItem{{ID: "samosa", Name: "Samosa", Price: 450}, {ID: "curry", Name: "Chicken curry", Price: 1350}}); err != nil {
+			return nil, err
+		}
+		if err := waitReplica(ctx, sc.Env, len(seedRestaurants), len(seedRestaurants)+1); err != nil {
+			return nil, err
+		}
+		tr.Printf("scenario", "the consumer service's REST API and the restaurant service's gRPC API stop answering")
+		if err := sc.System.StopAPI(ctx, ConsumerService); err != nil {
+			return nil, err
+		}
+		if err := sc.System.StopAPI(ctx, RestaurantService); err != nil {
+			return nil, err
+		}
+		o5 := CreateOrderRequest{ID: "o-5", ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"curry", 1}}}
+		rep.Expected[o5.ID] = Approved
+		if err := placeAll(ctx, client, []CreateOrderRequest{o5}); err != nil {
+			return nil, err
+		}
+		if err := awaitAll(ctx, client, []CreateOrderRequest{o5}); err != nil {
+			return nil, err
+		}
+		for _, name := range []string{ConsumerService, RestaurantService} {
+			if err := sc.System.StopService(ctx, name); err != nil {
+				return nil, err
+			}
+			if err := sc.System.Restart(ctx, name); err != nil {
+				return nil, err
+			}
+			tr.Printf(name, "restarted; serving and registered again")
+		}
+	}
+
+	bulk := sc.Bulk
+	if bulk <= 0 {
+		bulk = 12
+	}
+	tr.Printf("scenario", "phase 3: %d orders at once on the sharded channels (their messages are counted, not traced)", bulk)
+	reqs = reqs[:0]
+	for i := range bulk {
+		id := fmt.Sprintf("o-%d", 10+i)
+		reqs = append(reqs, CreateOrderRequest{ID: id, ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"samosa", 1}}})
+		rep.Expected[id] = Approved
+	}
+	tr.mute(!sc.Verbose)
+	var midErr error
+	var wg sync.WaitGroup
+	if sc.Midway != nil {
+		wg.Go(func() { midErr = sc.Midway(ctx) })
+	}
+	err = placeAll(ctx, client, reqs)
+	wg.Wait()
+	if err = errors.Join(err, midErr); err != nil {
+		return nil, err
+	}
+	if err := awaitAll(ctx, client, reqs); err != nil {
+		return nil, err
+	}
+	if muted := tr.mute(false); muted > 0 {
+		tr.Printf("scenario", "phase 3: %d orders final; %d trace lines not shown", bulk, muted)
+	}
+	if err := rep.collect(ctx, sc.Env, client); err != nil {
+		return nil, err
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+func placeAll(ctx context.Context, c *Client, reqs []CreateOrderRequest) error {
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Go(func() {
+			// A POST is idempotent by order id: retry while the order
+			// service is unreachable.
+			for {
+				_, err := c.CreateOrder(ctx, r)
+				if err == nil || ctx.Err() != nil {
+					errs[i] = err
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func awaitAll(ctx context.Context, c *Client, reqs []CreateOrderRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, r := range reqs {
+		if _, err := c.AwaitFinal(ctx, r.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func awaitNotification(ctx context.Context, s *System, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		select {
+		case n := <-s.Notifications():
+			if n.OrderID == id {
+				return nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("no notification for %s: %w", id, ctx.Err())
+		}
+	}
+}
+
+func newCaller(ctx context.Context, env *Env) (*commands.Caller, func(), error) {
+	b, err := env.OpenBroker(ctx, "client")
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := commands.NewCaller(ctx, b, "")
+	if err != nil {
+		b.Close(ctx)
+		return nil, nil, err
+	}
+	return c, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c.Close(ctx)
+		b.Close(ctx)
+	}, nil
+}
+
+// withDB runs f on the service's database.
+func withDB(ctx context.Context, env *Env, service string, f func(db *sql.DB, d interface{ Rebind(string) string }) error) error {
+	db, d, err := env.OpenDB(ctx, service)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return f(db, d)
+}
+
+// waitReplica waits until the kitchen's replica has n restaurants with
+// revisions adding up to at least rev.
+func waitReplica(ctx context.Context, env *Env, n, rev int) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return withDB(ctx, env, KitchenService, func(db *sql.DB, _ interface{ Rebind(string) string }) error {
+		for {
+			var count, sum int
+			err := db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(revision), 0) FROM fd_restaurant_replica").Scan(&count, &sum)
+			if err == nil && count >= n && sum >= rev {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("kitchen replica has %d restaurants (revisions %d), want %d (%d): %w (last error: %v)", count, sum, n, rev, ctx.Err(), err)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// collect reads the final states from every service's database, waiting
+// for the services that learn of the outcome asynchronously.
+func (r *Report) collect(ctx context.Context, env *Env, c *Client) error {
+	r.Orders = r.Orders[:0]
+	ids := make([]string, 0, len(r.Expected))
+	for id := range r.Expected {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if len(ids[i]) != len(ids[j]) {
+			return len(ids[i]) < len(ids[j])
+		}
+		return ids[i] < ids[j]
+	})
+	for _, id := range ids {
+		v, err := c.Order(ctx, id)
+		if err != nil {
+			return err
+		}
+		r.Orders = append(r.Orders, v)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := r.read(ctx, env)
+		if err == nil {
+			err = r.Check()
+		}
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *Report) read(ctx context.Context, env *Env) error {
+	r.Tickets, r.Authorized, r.Notifications, r.History = map[string]string{}, map[string]int{}, map[string]string{}, map[string]string{}
+	scan := func(service, query string, f func(rows *sql.Rows) error) error {
+		return withDB(ctx, env, service, func(db *sql.DB, _ interface{ Rebind(string) string }) error {
+			rows, err := db.QueryContext(ctx, query)
+			if err != nil {
+				return fmt.Errorf("%s: %w", service, err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if err := f(rows); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+	}
+	var id, state string
+	var n, bad int
+	return errors.Join(
+		scan(KitchenService, "SELECT order_id, state FROM fd_tickets", func(rows *sql.Rows) error {
+			err := rows.Scan(&id, &state)
+			r.Tickets[id] = state
+			return err
+		}),
+		scan(AccountingService, "SELECT order_id, amount FROM fd_authorizations", func(rows *sql.Rows) error {
+			err := rows.Scan(&id, &n)
+			r.Authorized[id] = n
+			return err
+		}),
+		scan(NotificationService, "SELECT order_id, state FROM fd_notifications", func(rows *sql.Rows) error {
+			err := rows.Scan(&id, &state)
+			if r.Notifications[id] != "" {
+				state = r.Notifications[id] + "+" + state // more than one: a failure
+			}
+			r.Notifications[id] = state
+			return err
+		}),
+		scan(NotificationService, "SELECT order_id, events, out_of_order, state FROM fd_order_history", func(rows *sql.Rows) error {
+			err := rows.Scan(&id, &n, &bad, &state)
+			r.History[id] = fmt.Sprintf("%d/%d/%s", n, bad, state)
+			return err
+		}),
+	)
+}
+
+// Check verifies that every service agrees on the outcome of every order:
+// nothing lost, nothing done twice, every order's events in order.
+func (r *Report) Check() error {
+	var errs []error
+	for _, o := range r.Orders {
+		want := r.Expected[o.ID]
+		if o.State != want {
+			errs = append(errs, fmt.Errorf("order %s is %s (%s), want %s", o.ID, o.State, o.Reason, want))
+		}
+		var wantTicket string
+		amount, authorized := r.Authorized[o.ID]
+		switch {
+		case o.State == Approved:
+			wantTicket = TicketAwaitingAcceptance
+			if !authorized || amount != o.Total {
+				errs = append(errs, fmt.Errorf("order %s: authorized %d (%v), want %d", o.ID, amount, authorized, o.Total))
+			}
+		case strings.HasPrefix(o.Reason, "card declined"):
+			wantTicket = TicketStateCancelled
+		}
+		if o.State != Approved && authorized {
+			errs = append(errs, fmt.Errorf("order %s is %s but its card was charged", o.ID, o.State))
+		}
+		if r.Tickets[o.ID] != wantTicket {
+			errs = append(errs, fmt.Errorf("order %s: ticket %q, want %q", o.ID, r.Tickets[o.ID], wantTicket))
+		}
+		if r.Notifications[o.ID] != o.State {
+			errs = append(errs, fmt.Errorf("order %s: notified %q, want %q once", o.ID, r.Notifications[o.ID], o.State))
+		}
+		if h := fmt.Sprintf("2/0/%s", o.State); r.History[o.ID] != h {
+			errs = append(errs, fmt.Errorf("order %s: history %q (events/out of order/state), want %q", o.ID, r.History[o.ID], h))
+		}
+	}
+	if len(r.Orders) != len(r.Expected) {
+		errs = append(errs, fmt.Errorf("%d orders, want %d", len(r.Orders), len(r.Expected)))
+	}
+	return errors.Join(errs...)
+}
+
+// Print writes the summary: a table of the orders and the totals.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDER\tCONSUMER\tSTATE\tTOTAL\tPRICED BY\tTICKET\tCARD\tNOTIFIED\tREASON")
+	approved := 0
+	for _, o := range r.Orders {
+		if o.State == Approved {
+			approved++
+		}
+		card := "-"
+		if a, ok := r.Authorized[o.ID]; ok {
+			card = cents(a)
+		}
+		ticket := r.Tickets[o.ID]
+		if ticket == "" {
+			ticket = "-"
+		}
+		name := o.ConsumerName
+		if name == "" {
+			name = o.ConsumerID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, name, o.State, cents(o.Total), o.PricedBy, ticket, card, r.Notifications[o.ID], o.Reason)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d orders: %d approved, %d rejected; every service agrees, each order's 2 events arrived in order, no effect applied twice\n",
+		len(r.Orders), approved, len(r.Orders)-approved)
+	if len(r.Quotes) > 0 {
+		var qs []string
+		for _, q := range r.Quotes {
+			qs = append(qs, fmt.Sprintf("%s %s", q.Fleet, cents(q.Price)))
+		}
+		fmt.Fprintf(w, "courier quotes for o-1: %s\n", strings.Join(qs, ", "))
+	}
+	fmt.Fprintf(w, "done in %s\n", r.Elapsed.Round(time.Millisecond))
+}

@@ -1,0 +1,154 @@
+package fooddelivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/courier-go/courier/discovery"
+)
+
+// endpoint is a REST or gRPC server of a service, registered in the
+// registry under the service's name while it runs.
+type endpoint struct {
+	addr  string
+	lease discovery.Lease
+	stopF func(ctx context.Context) error
+	once  sync.Once
+	err   error
+}
+
+// listen opens a loopback listener on a free port.
+func listen() (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return l, nil
+}
+
+// register self-registers the endpoint: a lease with a short TTL, so that
+// a crashed instance leaves the registry within seconds.
+func register(ctx context.Context, reg discovery.Registry, service, protocol, addr string) (discovery.Lease, error) {
+	inst := discovery.Instance{Service: service, ID: strings.NewReplacer(":", "-", ".", "-").Replace(addr), Address: addr,
+		Metadata: map[string]string{"protocol": protocol}}
+	lease, err := reg.Register(ctx, inst, discovery.WithTTL(3*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("register %s: %w", inst, err)
+	}
+	return lease, nil
+}
+
+// serveHTTP serves h and registers it as service.
+func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h http.Handler) (*endpoint, error) {
+	l, err := listen()
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(l) // returns when the server is shut down
+	}()
+	e := &endpoint{addr: l.Addr().String()}
+	e.stopF = func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			err = errors.Join(err, srv.Close())
+		}
+		<-done
+		return err
+	}
+	if e.lease, err = register(ctx, reg, service, "http", e.addr); err != nil {
+		_ = e.stop(ctx)
+		return nil, err
+	}
+	return e, nil
+}
+
+// serveGRPC serves desc's methods on impl and registers them as service.
+func serveGRPC(ctx context.Context, reg discovery.Registry, service string, desc *grpc.ServiceDesc, impl any) (*endpoint, error) {
+	l, err := listen()
+	if err != nil {
+		return nil, err
+	}
+	srv := grpc.NewServer(grpc.ForceServerCodec(jsonCodec{}))
+	srv.RegisterService(desc, impl)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(l) // returns when the server stops
+	}()
+	e := &endpoint{addr: l.Addr().String()}
+	e.stopF = func(ctx context.Context) error {
+		stopped := make(chan struct{})
+		go func() { srv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			srv.Stop()
+			<-stopped
+		}
+		<-done
+		return nil
+	}
+	if e.lease, err = register(ctx, reg, service, "grpc", e.addr); err != nil {
+		_ = e.stop(ctx)
+		return nil, err
+	}
+	return e, nil
+}
+
+// stop stops the server. When ctx is already done (a crash), the
+// registration is abandoned and expires with its lease; otherwise it is
+// removed at once.
+func (e *endpoint) stop(ctx context.Context) error {
+	e.once.Do(func() {
+		e.err = e.stopF(ctx)
+		if e.lease == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			// A crash: stop the heartbeats where the registry allows it,
+			// and let the registration expire.
+			if a, ok := e.lease.(interface{ Abandon() }); ok {
+				a.Abandon()
+			}
+			return
+		}
+		e.err = errors.Join(e.err, e.lease.Deregister(ctx))
+	})
+	return e.err
+}
+
+// stopServing stops the server but leaves its registration in place, as a
+// hung or crashed process would: clients still find it and their calls
+// fail, which is what circuit breakers and fallbacks are for.
+func (e *endpoint) stopServing(ctx context.Context) error {
+	return e.stopF(ctx)
+}
+
+// jsonCodec lets the gRPC services of the example exchange JSON instead of
+// protobuf, so that the example needs no generated code. gRPC's framing,
+// HTTP/2 transport, status codes, deadlines, resolvers and balancers are
+// unchanged.
+type jsonCodec struct{}
+
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+func (jsonCodec) Name() string                       { return "json" }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,166 @@
+package fooddelivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/courier-go/courier/discovery"
+	"github.com/courier-go/courier/discovery/grpcresolver"
+	"github.com/courier-go/courier/discovery/httplb"
+)
+
+// The order service's synchronous calls go through two small ports, each
+// with a REST or gRPC adapter that finds the callee through the registry,
+// and a fallback used when the call fails.
+
+// callTimeout bounds each synchronous call.
+const callTimeout = 500 * time.Millisecond
+
+// ConsumerDirectory looks consumers up. The fallback never fails.
+type ConsumerDirectory interface {
+	Consumer(ctx context.Context, id string) ConsumerInfo
+}
+
+// MenuSource gives restaurants' menus and says where the menu came from.
+type MenuSource interface {
+	Menu(ctx context.Context, restaurantID string) (MenuResponse, string, error)
+}
+
+// restConsumers calls GET http://consumer-service/consumers/{id}; the
+// host name is resolved through the registry by httplb.
+type restConsumers struct{ client *http.Client }
+
+func newRESTConsumers(r *discovery.Resolver) (*restConsumers, error) {
+	t, err := httplb.New(r)
+	if err != nil {
+		return nil, err
+	}
+	return &restConsumers{client: &http.Client{Transport: t, Timeout: callTimeout}}, nil
+}
+
+func (c *restConsumers) get(ctx context.Context, id string) (ConsumerInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ConsumerService+"/consumers/"+id, nil)
+	if err != nil {
+		return ConsumerInfo{}, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return ConsumerInfo{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ConsumerInfo{}, fmt.Errorf("GET /consumers/%s: %s", id, resp.Status)
+	}
+	var info ConsumerInfo
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return ConsumerInfo{}, fmt.Errorf("GET /consumers/%s: %w", id, err)
+	}
+	return info, nil
+}
+
+// consumerFallback answers with an unnamed consumer when the REST call
+// fails: the saga's VerifyConsumer reply fills the name in later.
+type consumerFallback struct {
+	next  *restConsumers
+	trace *Trace
+}
+
+func (f consumerFallback) Consumer(ctx context.Context, id string) ConsumerInfo {
+	start := time.Now()
+	info, err := f.next.get(ctx, id)
+	if err != nil {
+		f.trace.Printf(OrderService, "REST GET consumer-service/consumers/%s failed (%s) → fallback: name filled in later by the saga", id, shortErr(err))
+		return ConsumerInfo{ID: id}
+	}
+	f.trace.Printf(OrderService, "REST GET consumer-service/consumers/%s → %q in %s", id, info.Name, since(start))
+	return info
+}
+
+// grpcMenus calls fooddelivery.Restaurants/GetMenu at
+// courier:///restaurant-service, resolved through the registry.
+type grpcMenus struct{ conn *grpc.ClientConn }
+
+func newGRPCMenus(r *discovery.Resolver) (*grpcMenus, error) {
+	b, err := grpcresolver.NewBuilder(r)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient("courier:///"+RestaurantService, grpc.WithResolvers(b),
+		grpc.WithDefaultServiceConfig(grpcresolver.RoundRobin),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(jsonCodec{})))
+	if err != nil {
+		return nil, fmt.Errorf("gRPC client for %s: %w", RestaurantService, err)
+	}
+	return &grpcMenus{conn: conn}, nil
+}
+
+func (g *grpcMenus) get(ctx context.Context, id string) (MenuResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	var resp MenuResponse
+	if err := g.conn.Invoke(ctx, getMenuMethod, &MenuRequest{RestaurantID: id}, &resp); err != nil {
+		return MenuResponse{}, err
+	}
+	return resp, nil
+}
+
+func (g *grpcMenus) Close() error { return g.conn.Close() }
+
+// menuFallback keeps the last menu each restaurant sent and prices with it
+// when the gRPC call fails.
+type menuFallback struct {
+	next  *grpcMenus
+	trace *Trace
+	mu    sync.Mutex
+	cache map[string]MenuResponse
+}
+
+// errNoMenu means the call failed and no menu was cached.
+var errNoMenu = errors.New("restaurant service unavailable and no cached menu")
+
+func (f *menuFallback) Menu(ctx context.Context, id string) (MenuResponse, string, error) {
+	start := time.Now()
+	menu, err := f.next.get(ctx, id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		f.cache[id] = menu
+		f.trace.Printf(OrderService, "gRPC Restaurants/GetMenu %s → %d items in %s", id, len(menu.Menu), since(start))
+		return menu, RestaurantService, nil
+	}
+	cached, ok := f.cache[id]
+	if !ok {
+		f.trace.Printf(OrderService, "gRPC Restaurants/GetMenu %s failed (%s), nothing cached", id, shortErr(err))
+		return MenuResponse{}, "", fmt.Errorf("menu of %s: %w: %w", id, errNoMenu, err)
+	}
+	f.trace.Printf(OrderService, "gRPC Restaurants/GetMenu %s failed (%s) → fallback: cached menu", id, shortErr(err))
+	return cached, "cached menu", nil
+}
+
+func since(t time.Time) string {
+	return fmt.Sprintf("%.1fms", float64(time.Since(t).Microseconds())/1000)
+}
+
+// shortErr keeps the trace on one readable line.
+func shortErr(err error) string {
+	s := err.Error()
+	for _, cut := range []string{"connection refused", "Unavailable", "no available instance", "deadline exceeded", "unknown service"} {
+		if strings.Contains(s, cut) {
+			return cut
+		}
+	}
+	if len(s) > 60 {
+		s = s[:60] + "..."
+	}
+	return s
+}

@@ -1,0 +1,331 @@
+package fooddelivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/brokerurl"
+	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/discovery/etcd"
+	dmemory "github.com/courier-go/courier/discovery/memory"
+	"github.com/courier-go/courier/sqldb"
+	"github.com/courier-go/courier/sqldb/sqlurl"
+)
+
+// Services lists every service, in the order System starts them:
+// consumers of a channel before its producers, since a subscriber id's
+// first subscription starts with the messages sent after it.
+var Services = []string{KitchenService, NotificationService, ConsumerService, AccountingService, DeliveryService, RestaurantService, OrderService}
+
+// shards is the number of shards of every channel the example creates.
+const shards = 4
+
+// starters start one service each.
+func starter(name string, notify func(NotifyConsumer)) (func(ctx context.Context, env *Env) (*node, error), error) {
+	switch name {
+	case OrderService:
+		return startOrder, nil
+	case ConsumerService:
+		return startConsumer, nil
+	case KitchenService:
+		return startKitchen, nil
+	case AccountingService:
+		return startAccounting, nil
+	case RestaurantService:
+		return startRestaurant, nil
+	case NotificationService:
+		return func(ctx context.Context, env *Env) (*node, error) { return startNotification(ctx, env, notify) }, nil
+	case DeliveryService:
+		return startDelivery, nil
+	}
+	return nil, fmt.Errorf("fooddelivery: unknown service %q (known: %s)", name, strings.Join(Services, ", "))
+}
+
+// System runs services of the example in this process.
+type System struct {
+	env      *Env
+	mu       sync.Mutex
+	nodes    map[string]*node
+	notified chan NotifyConsumer
+}
+
+// Start starts the named services (every one when names is empty) on env.
+func Start(ctx context.Context, env *Env, names ...string) (*System, error) {
+	if err := env.validate(); err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		names = Services
+	}
+	s := &System{env: env, nodes: map[string]*node{}, notified: make(chan NotifyConsumer, 1024)}
+	for _, name := range names {
+		if err := s.Restart(ctx, name); err != nil {
+			return nil, errors.Join(err, s.Stop(ctx))
+		}
+	}
+	return s, nil
+}
+
+func (s *System) notify(n NotifyConsumer) {
+	select {
+	case s.notified <- n:
+	default: // nobody listens
+	}
+}
+
+// Notifications delivers the notifications the notification service
+// handled in this process: a client waiting to be told.
+func (s *System) Notifications() <-chan NotifyConsumer { return s.notified }
+
+// Restart starts the service name, which must not be running.
+func (s *System) Restart(ctx context.Context, name string) error {
+	start, err := starter(name, s.notify)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	_, running := s.nodes[name]
+	s.mu.Unlock()
+	if running {
+		return fmt.Errorf("fooddelivery: %s is running", name)
+	}
+	n, err := start(ctx, s.env)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.nodes[name] = n
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *System) take(name string) (*node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.nodes[name]
+	if n == nil {
+		return nil, fmt.Errorf("fooddelivery: %s is not running", name)
+	}
+	delete(s.nodes, name)
+	return n, nil
+}
+
+func (s *System) node(name string) (*node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.nodes[name]; n != nil {
+		return n, nil
+	}
+	return nil, fmt.Errorf("fooddelivery: %s is not running", name)
+}
+
+// Kill stops the service abruptly, as a crash would (see node.kill).
+func (s *System) Kill(name string) error {
+	n, err := s.take(name)
+	if err != nil {
+		return err
+	}
+	n.kill()
+	s.env.Trace.Printf(name, "KILLED: subscriptions, relay and database closed without draining")
+	return nil
+}
+
+// StopService stops the service cleanly: its servers deregister, its
+// handlers finish.
+func (s *System) StopService(ctx context.Context, name string) error {
+	n, err := s.take(name)
+	if err != nil {
+		return err
+	}
+	return n.stop(ctx)
+}
+
+// StopAPI stops the REST or gRPC server of the service and leaves its
+// registration, as a hung process would; StartAPI restarts the service to
+// bring it back.
+func (s *System) StopAPI(ctx context.Context, name string) error {
+	n, err := s.node(name)
+	if err != nil {
+		return err
+	}
+	if n.api == nil {
+		return fmt.Errorf("fooddelivery: %s has no API", name)
+	}
+	if err := n.api.stopServing(ctx); err != nil {
+		return err
+	}
+	s.env.Trace.Printf(name, "API server stopped (still registered at %s)", n.api.addr)
+	return nil
+}
+
+// ReviseMenu changes a menu through the restaurant service.
+func (s *System) ReviseMenu(ctx context.Context, restaurantID string, menu []MenuItem) error {
+	n, err := s.node(RestaurantService)
+	if err != nil {
+		return err
+	}
+	return reviseMenu(ctx, n, restaurantID, menu)
+}
+
+// Stop stops every running service cleanly, the order service first.
+func (s *System) Stop(ctx context.Context) error {
+	var errs []error
+	for i := len(Services) - 1; i >= 0; i-- {
+		if n, err := s.take(Services[i]); err == nil {
+			errs = append(errs, n.stop(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// EmbeddedEnv is the single-process default: a SQLite file per service and
+// an embedded NATS JetStream server, both under dir, and an in-process
+// registry. close stops the NATS server.
+func EmbeddedEnv(ctx context.Context, dir string, natsPort int) (env *Env, close func(ctx context.Context) error, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("fooddelivery: %w", err)
+	}
+	var opts []natsjs.EmbeddedOption
+	if natsPort >= 0 {
+		opts = append(opts, natsjs.WithListenPort(natsPort))
+	}
+	emb, err := natsjs.StartEmbedded(ctx, filepath.Join(dir, "nats"), opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := dmemory.New()
+	env = &Env{
+		OpenDB: func(_ context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
+			db, err := sql.Open("sqlite", SQLiteDSN(filepath.Join(dir, service+".db")))
+			return db, sqldb.SQLite, err
+		},
+		OpenBroker: func(ctx context.Context, _ string) (broker.Broker, error) {
+			return emb.Broker(ctx, natsjs.WithShards(shards), natsjs.WithAckWait(2*time.Second), natsjs.WithMembershipTTL(2*time.Second))
+		},
+		Registry: reg,
+	}
+	return env, func(ctx context.Context) error { return errors.Join(reg.Close(), emb.Shutdown(ctx)) }, nil
+}
+
+// SQLiteDSN is the DSN for a service's SQLite file: WAL journal, a busy
+// timeout and transactions that take the write lock at BEGIN.
+func SQLiteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// URLEnv opens services' databases, the broker and the registry from URLs,
+// for one process per service:
+//
+//   - db: postgres://... (a schema per service, created if needed),
+//     mysql://... (a database per service) or sqlite:///dir (a file per
+//     service in dir);
+//   - brokerURL: nats://host:port (JetStream), or any URL the brokerurl
+//     package opens;
+//   - registryURL: etcd://host:port[,host:port].
+func URLEnv(ctx context.Context, db, brokerURL, registryURL string) (env *Env, close func() error, err error) {
+	openDB, err := dbOpener(db)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := url.Parse(registryURL)
+	if err != nil || u.Scheme != "etcd" || u.Host == "" {
+		return nil, nil, fmt.Errorf("fooddelivery: registry URL %q: want etcd://host:port", registryURL)
+	}
+	var endpoints []string
+	for _, h := range strings.Split(u.Host, ",") {
+		endpoints = append(endpoints, "http://"+h)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return nil, nil, fmt.Errorf("fooddelivery: etcd %s: %w", registryURL, err)
+	}
+	reg, err := etcd.New(cli)
+	if err != nil {
+		cli.Close()
+		return nil, nil, err
+	}
+	env = &Env{
+		OpenDB: openDB,
+		OpenBroker: func(ctx context.Context, _ string) (broker.Broker, error) {
+			if strings.HasPrefix(brokerURL, "nats://") {
+				return natsjs.Open(ctx, brokerURL, natsjs.WithShards(shards), natsjs.WithAckWait(2*time.Second), natsjs.WithMembershipTTL(2*time.Second))
+			}
+			return brokerurl.Open(ctx, brokerURL)
+		},
+		Registry: reg,
+	}
+	return env, func() error { return errors.Join(reg.Close(), cli.Close()) }, nil
+}
+
+// dbOpener returns a function opening each service's own database under
+// the server or directory raw names.
+func dbOpener(raw string) (func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error), error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("fooddelivery: database URL: %w", err)
+	}
+	schemaName := func(service string) string { return "fd_" + strings.ReplaceAll(strings.TrimSuffix(service, "-service"), "-", "_") }
+	switch u.Scheme {
+	case "sqlite":
+		dir := u.Host + u.Path
+		return func(_ context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, nil, err
+			}
+			db, err := sql.Open("sqlite", SQLiteDSN(filepath.Join(dir, service+".db")))
+			return db, sqldb.SQLite, err
+		}, nil
+	case "postgres", "postgresql":
+		return func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
+			schema := schemaName(service)
+			admin, _, err := sqlurl.Open(raw)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer admin.Close()
+			if _, err := admin.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+				return nil, nil, fmt.Errorf("create schema %s: %w", schema, err)
+			}
+			su := *u
+			q := su.Query()
+			q.Set("search_path", schema)
+			su.RawQuery = q.Encode()
+			db, t, err := sqlurl.Open(su.String())
+			if err != nil {
+				return nil, nil, err
+			}
+			return db, t.Dialect, nil
+		}, nil
+	case "mysql", "mariadb":
+		return func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
+			name := schemaName(service)
+			admin, _, err := sqlurl.Open(raw)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer admin.Close()
+			if _, err := admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+name); err != nil {
+				return nil, nil, fmt.Errorf("create database %s: %w", name, err)
+			}
+			su := *u
+			su.Path = "/" + name
+			db, t, err := sqlurl.Open(su.String())
+			if err != nil {
+				return nil, nil, err
+			}
+			return db, t.Dialect, nil
+		}, nil
+	}
+	return nil, fmt.Errorf("fooddelivery: database URL %q: want postgres://, mysql:// or sqlite://", raw)
+}
