@@ -1,0 +1,36 @@
+package mysqlcdc_test
+
+import (
+	"context"
+	"database/sql"
+	"log"
+	"os"
+	"os/signal"
+
+	"github.com/courier-go/courier/broker/memory"
+	"github.com/courier-go/courier/outbox/mysqlcdc"
+)
+
+// A relay publishing a MariaDB outbox until interrupted. Run several
+// copies for high availability: one streams, the others stand by.
+func Example() {
+	dsn := "courier:courier@tcp(127.0.0.1:3306)/orders"
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	b, _ := memory.New()
+	defer b.Close(context.Background())
+
+	relay, err := mysqlcdc.New(db, dsn, b, mysqlcdc.WithName("orders"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := relay.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("published %d messages", relay.Stats().Published)
+}
