@@ -1,0 +1,57 @@
+// Package resilience guards synchronous remote calls with five policies —
+// fallback, retry, circuit breaker, bulkhead and timeout — written as
+// middleware around an Endpoint, in the manner of go-kit's endpoint layering
+// (without the dependency).
+//
+// # Order of composition
+//
+// A Chain always composes its policies in this fixed order, outermost first:
+//
+//	fallback → retry → circuit breaker → bulkhead → timeout → (balancer → instance) → endpoint
+//
+//   - fallback sees the final outcome, after every retry, and replaces a
+//     failure by a static value or the last good response;
+//   - retry repeats the whole inner chain, so every attempt asks the
+//     breaker again (an open breaker stops the retries at once) and gets
+//     its own bulkhead permit and its own timeout;
+//   - the circuit breaker counts each attempt's outcome, and rejects without
+//     a network call while open; breakers are keyed (per instance, per
+//     host), see Breakers;
+//   - the bulkhead bounds outstanding attempts; an excess attempt fails at
+//     once with ErrBulkheadFull;
+//   - the timeout bounds one attempt, cancelling the attempt's context.
+//
+// Service discovery adds a balancer and the instance below the timeout;
+// Breakers.Allow lets a balancer skip instances whose breaker is open.
+//
+// # Built on failsafe-go, without its executor
+//
+// The circuit breaker (count- and time-windowed failure thresholds, minimum
+// calls, half-open probes) and the bulkhead are failsafe-go policies. Courier
+// drives them through their standalone permit API (TryAcquirePermit,
+// RecordSuccess, RecordFailure, ReleasePermit) rather than through
+// failsafe.Executor: the executor allocates an execution object and closures
+// on every call, including a rejected one, while the permit API does not. So a
+// call rejected by an open breaker or a full bulkhead costs a mutex or a
+// channel operation and returns a preallocated sentinel error, with no
+// allocation. Timeout, retry and fallback are a few lines over
+// context.Context each and need no library.
+//
+// # What counts as a failure
+//
+// Policies see errors only. Adapters turn failed responses into errors
+// (rpc/httpx turns a 503 into a *httpx.StatusError) and classify them: the
+// breaker's classifier (WithFailureIf) decides what counts against an
+// instance, the retry's (RetryIf) what is worth repeating. An error marked
+// with Permanent is never retried and, by default, never counts as a
+// failure of the remote side. A caller's own cancellation never counts.
+//
+// # Observability
+//
+// Breaker transitions, rejections, retries, timeouts and fallbacks are
+// reported to an Observer (resilience/metrics exports them to Prometheus)
+// and logged with log/slog. Breakers.State, Breakers.Snapshot and
+// Bulkhead.InUse read the current state.
+//
+// All types are safe for concurrent use.
+package resilience
