@@ -63,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return (&registrarCommand{}).run(ctx, args[1:], stderr)
 	case "router":
 		return (&routerCommand{}).run(ctx, args[1:], stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "courier", version)
 		return nil

@@ -27,9 +27,9 @@ var kitchenSchema = []string{
 
 // Ticket states.
 const (
-	TicketCreatePending = "CREATE_PENDING"
+	TicketCreatePending      = "CREATE_PENDING"
 	TicketAwaitingAcceptance = "AWAITING_ACCEPTANCE"
-	TicketStateCancelled = "CANCELLED"
+	TicketStateCancelled     = "CANCELLED"
 )
 
 // kitchenInstances is how many competing instances serve the kitchen's

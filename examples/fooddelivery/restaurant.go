@@ -140,7 +140,9 @@ var restaurantsDesc = grpc.ServiceDesc{
 			if err := dec(in); err != nil {
 				return nil, err
 			}
-			call := func(ctx context.Context, req any) (any, error) { return srv.(menuServer).GetMenu(ctx, req.(*MenuRequest)) }
+			call := func(ctx context.Context, req any) (any, error) {
+				return srv.(menuServer).GetMenu(ctx, req.(*MenuRequest))
+			}
 			if interceptor == nil {
 				return call(ctx, in)
 			}

@@ -275,7 +275,9 @@ func dbOpener(raw string) (func(ctx context.Context, service string) (*sql.DB, *
 	if err != nil {
 		return nil, fmt.Errorf("fooddelivery: database URL: %w", err)
 	}
-	schemaName := func(service string) string { return "fd_" + strings.ReplaceAll(strings.TrimSuffix(service, "-service"), "-", "_") }
+	schemaName := func(service string) string {
+		return "fd_" + strings.ReplaceAll(strings.TrimSuffix(service, "-service"), "-", "_")
+	}
 	switch u.Scheme {
 	case "sqlite":
 		dir := u.Host + u.Path
