@@ -7,19 +7,21 @@
 //
 // A Chain always composes its policies in this fixed order, outermost first:
 //
-//		fallback → retry → circuit breaker → bulkhead → timeout → (balancer → instance) → endpoint
+//	fallback → retry → circuit breaker → bulkhead → timeout → (balancer → instance) → endpoint
 //
-//	  - fallback sees the final outcome, after every retry, and replaces a
-//	    failure by a static value or the last good response;
-//	  - retry repeats the whole inner chain, so every attempt asks the
-//	    breaker again (an open breaker stops the retries at once) and gets
-//	    its own bulkhead permit and its own timeout;
-//	  - the circuit breaker counts each attempt's outcome, and rejects without
-//	    a network call while open; breakers are keyed (per instance, per
-//	    host), see Breakers;
-//	  - the bulkhead bounds outstanding attempts; an excess attempt fails at
-//	    once with ErrBulkheadFull;
-//	  - the timeout bounds one attempt, cancelling the attempt's context.
+// Each policy's place is chosen for what it must see:
+//
+//   - fallback sees the final outcome, after every retry, and replaces a
+//     failure by a static value or the last good response;
+//   - retry repeats the whole inner chain, so every attempt asks the
+//     breaker again (an open breaker stops the retries at once) and gets
+//     its own bulkhead permit and its own timeout;
+//   - the circuit breaker counts each attempt's outcome, and rejects without
+//     a network call while open; breakers are keyed (per instance, per
+//     host), see Breakers;
+//   - the bulkhead bounds outstanding attempts; an excess attempt fails at
+//     once with ErrBulkheadFull;
+//   - the timeout bounds one attempt, cancelling the attempt's context.
 //
 // Service discovery adds a balancer and the instance below the timeout;
 // Breakers.Allow lets a balancer skip instances whose breaker is open.
