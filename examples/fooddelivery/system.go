@@ -229,7 +229,8 @@ func SQLiteDSN(path string) string {
 //
 //   - db: postgres://... (a schema per service, created if needed),
 //     mysql://... (a database per service) or sqlite:///dir (a file per
-//     service in dir);
+//     service in dir); the schemas and databases are named fd_<service>,
+//     or with the prefix the query parameter schema_prefix gives;
 //   - brokerURL: nats://host:port (JetStream), or any URL the brokerurl
 //     package opens;
 //   - registryURL: etcd://host:port[,host:port].
