@@ -111,6 +111,9 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
+	if err := validateTopic(channel); err != nil {
+		return fmt.Errorf("kafka: send to %q: %w", channel, err)
+	}
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -197,6 +200,15 @@ func (b *Broker) checkTopics(ctx context.Context, topics []string) error {
 		}
 	}
 	b.remember(topics)
+	return nil
+}
+
+// validateTopic refuses the names Kafka reserves for its internal topics,
+// which message.ValidateChannel lets through.
+func validateTopic(name string) error {
+	if strings.HasPrefix(name, "__") {
+		return fmt.Errorf("%w: %q: names starting with \"__\" are reserved for Kafka's internal topics", message.ErrInvalidChannel, name)
+	}
 	return nil
 }
 

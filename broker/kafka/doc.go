@@ -10,7 +10,11 @@
 // first time it sends to it or subscribes to it, with the partition count,
 // replication factor and topic configuration of its options, through the
 // admin API; a topic that exists is used as it is. WithoutTopicCreation
-// leaves topic creation to the cluster's administrators.
+// leaves topic creation to the cluster's administrators. A Broker does not
+// notice a topic deleted while it runs: sends to it fail until the process
+// opens a new Broker, which creates the topic again. Kafka refuses topic
+// names that differ only in '.' and '_' ("order.events", "order_events"),
+// and names starting with "__" are refused as Kafka's own.
 //
 // A message's partition key (its PARTITION_ID header) is the record key, so
 // Kafka's default partitioner (murmur2 of the key, the same as the Java

@@ -131,10 +131,20 @@ func TestTopicNames(t *testing.T) {
 	if err := b.Send(ctx, longest, message.New(nil)); err != nil {
 		t.Errorf("Send to a %d-character channel: %v", len(longest), err)
 	}
-	for _, bad := range []string{longest + "t", ".", "..", "a/b", "a:b", "ä"} {
-		if err := b.Send(ctx, bad, message.New(nil)); !errors.Is(err, message.ErrInvalidChannel) && !errors.Is(err, message.ErrEmptyDestination) {
+	ok := broker.HandlerFunc(func(context.Context, *message.Message) error { return nil })
+	for _, bad := range []string{longest + "t", ".", "..", "a/b", "a:b", "ä", "__consumer_offsets", "__x"} {
+		if err := b.Send(ctx, bad, message.New(nil)); !errors.Is(err, message.ErrInvalidChannel) {
 			t.Errorf("Send to %q = %v, want message.ErrInvalidChannel", bad, err)
 		}
+		if _, err := b.Subscribe(ctx, "names", []string{bad}, ok); !errors.Is(err, broker.ErrInvalidSubscription) {
+			t.Errorf("Subscribe to %q = %v, want broker.ErrInvalidSubscription", bad, err)
+		}
+		if _, err := b.Subscribe(ctx, bad, []string{"names.ch"}, ok); !errors.Is(err, broker.ErrInvalidSubscription) {
+			t.Errorf("Subscribe as %q = %v, want broker.ErrInvalidSubscription", bad, err)
+		}
+	}
+	if _, err := b.Subscribe(ctx, "names", []string{"names.ch"}, ok, broker.WithDeadLetterChannel("__dead")); !errors.Is(err, broker.ErrInvalidSubscription) {
+		t.Errorf("Subscribe with dead-letter channel __dead = %v, want broker.ErrInvalidSubscription", err)
 	}
 }
 

@@ -34,6 +34,11 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
+	for _, name := range append([]string{subscriberID, cfg.DeadLetterChannel}, cfg.Channels...) {
+		if err := validateTopic(name); err != nil {
+			return nil, fmt.Errorf("kafka: %w: subscriber %q: %w", broker.ErrInvalidSubscription, subscriberID, err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("kafka: subscribe %q: %w", subscriberID, err)
 	}
