@@ -215,3 +215,103 @@ func TestLongPacketsAreJoined(t *testing.T) {
 		t.Fatalf("read %d bytes, %v", len(got), err)
 	}
 }
+
+// dumpServer greets, accepts every command until COM_BINLOG_DUMP, then
+// sends events and leaves the connection open and silent until the client
+// goes.
+func dumpServer(t *testing.T, events ...[]byte) string {
+	return fakeServer(t, func(pc *packetConn) error {
+		pc.writePacket(greeting(nativePassword))
+		if _, _, _, err := readResponse(pc); err != nil {
+			return err
+		}
+		ok(pc)
+		for {
+			pc.seq = 0
+			cmd, err := pc.readPacket()
+			if err != nil {
+				return err
+			}
+			if cmd[0] != comBinlogDump {
+				ok(pc)
+				continue
+			}
+			for _, ev := range events {
+				if err := pc.writePacket(append([]byte{okPacket}, ev...)); err != nil {
+					return err
+				}
+			}
+			// Wait for the client to hang up.
+			pc.readPacket()
+			return nil
+		}
+	})
+}
+
+func TestSilentSourceIsDetectedDead(t *testing.T) {
+	addr := dumpServer(t, event(XIDEvent, binary.LittleEndian.AppendUint64(nil, 1)))
+	c, err := dialFake(addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := c.Dump(ctx, DumpConfig{ServerID: 9, File: "f", Position: 4, Heartbeat: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Next(ctx)
+	if err == nil || !strings.Contains(err.Error(), "presumed dead") || time.Since(start) > 2*time.Second {
+		t.Fatalf("Next on a silent source = %v after %v", err, time.Since(start))
+	}
+}
+
+func TestStreamErrorAndClose(t *testing.T) {
+	errEv := append([]byte{errPacket, 0xd4, 0x04, '#'}, "HY000Could not find first log file name in binary log index file"...)
+	addr := fakeServer(t, func(pc *packetConn) error {
+		pc.writePacket(greeting(nativePassword))
+		readResponse(pc)
+		ok(pc)
+		for {
+			pc.seq = 0
+			cmd, err := pc.readPacket()
+			if err != nil {
+				return err
+			}
+			if cmd[0] == comBinlogDump {
+				return pc.writePacket(errEv)
+			}
+			ok(pc)
+		}
+	})
+	c, err := dialFake(addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Dump(ctx, DumpConfig{}); err == nil {
+		t.Fatal("server id 0 accepted")
+	}
+	if _, err := c.Dump(ctx, DumpConfig{ServerID: 3, GTID: "0-1-1'"}); err == nil {
+		t.Fatal("a GTID with a quote was accepted")
+	}
+	st, err := c.Dump(ctx, DumpConfig{ServerID: 3, GTID: "0-1-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = st.Next(ctx)
+	var se *ServerError
+	if !errors.As(err, &se) || se.Code != 1236 {
+		t.Fatalf("Next after the source refused = %v", err)
+	}
+	st.Close()
+	if _, err := st.Next(ctx); !errors.Is(err, net.ErrClosed) && err == nil {
+		t.Fatalf("Next after Close = %v", err)
+	}
+}
