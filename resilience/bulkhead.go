@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/failsafe-go/failsafe-go/bulkhead"
@@ -13,6 +14,15 @@ type Bulkhead struct {
 	max    int
 	inUse  atomic.Int64
 	permit bulkhead.Bulkhead[any]
+}
+
+// NewBulkhead builds a standalone bulkhead of max permits, for servers
+// that limit concurrent requests; a Chain builds its own with WithBulkhead.
+func NewBulkhead(max int) (*Bulkhead, error) {
+	if max < 1 {
+		return nil, fmt.Errorf("resilience: bulkhead: maximum outstanding calls must be at least 1, got %d", max)
+	}
+	return newBulkhead(max), nil
 }
 
 func newBulkhead(max int) *Bulkhead {

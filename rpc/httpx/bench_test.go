@@ -1,0 +1,96 @@
+package httpx_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/courier-go/courier/resilience"
+	"github.com/courier-go/courier/rpc/httpx"
+)
+
+// benchLoopback measures sequential GETs to a loopback server through rt and
+// reports the median round trip as p50-ns.
+func benchLoopback(b *testing.B, rt http.RoundTripper) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: rt}
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	lat := make([]time.Duration, 0, 1<<16)
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if len(lat) < cap(lat) {
+			lat = append(lat, time.Since(start))
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+}
+
+func benchChain(b *testing.B) *resilience.Chain {
+	c, err := resilience.NewChain(resilience.WithLogger(quiet()), resilience.WithTimeout(5*time.Second),
+		resilience.WithBulkhead(100), resilience.WithCircuitBreaker(resilience.FailureIf(httpx.Failure)),
+		resilience.WithRetry(resilience.RetryIf(httpx.Retryable)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkLoopbackBare is a plain net/http client on loopback.
+func BenchmarkLoopbackBare(b *testing.B) {
+	benchLoopback(b, &http.Transport{})
+}
+
+// BenchmarkLoopbackPolicies is the same client through the whole chain:
+// fallback, retry, breaker, bulkhead and timeout.
+func BenchmarkLoopbackPolicies(b *testing.B) {
+	tr, err := httpx.NewTransport(benchChain(b), httpx.WithBase(&http.Transport{}),
+		httpx.WithFallback(httpx.StaticResponse(200, nil, []byte("fallback"))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchLoopback(b, tr)
+}
+
+// BenchmarkRoundTripRejectedOpenBreaker is a RoundTrip refused by an open
+// breaker: no network call.
+func BenchmarkRoundTripRejectedOpenBreaker(b *testing.B) {
+	c := benchChain(b)
+	tr, _ := httpx.NewTransport(c)
+	req, _ := http.NewRequest("GET", "http://orders-1:8080/orders/1", nil)
+	c.Breakers().Get("orders-1:8080").Open()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tr.RoundTrip(req); err != resilience.ErrBreakerOpen {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRoundTripRejectedFullBulkhead is a RoundTrip refused by a full
+// bulkhead.
+func BenchmarkRoundTripRejectedFullBulkhead(b *testing.B) {
+	c, _ := resilience.NewChain(resilience.WithLogger(quiet()), resilience.WithBulkhead(1), resilience.WithTimeout(time.Second))
+	tr, _ := httpx.NewTransport(c)
+	req, _ := http.NewRequest("GET", "http://orders-1:8080/orders/1", nil)
+	_ = c.Bulkhead().Acquire()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tr.RoundTrip(req); err != resilience.ErrBulkheadFull {
+			b.Fatal(err)
+		}
+	}
+}
