@@ -21,11 +21,11 @@ import (
 type mode int32
 
 const (
-	healthy mode = iota
-	failing      // 503 with Retry-After
-	hanging      // until the request's context ends
-	resetting    // hijack and reset the connection
-	slow         // 50ms, then 200
+	healthy   mode = iota
+	failing        // 503 with Retry-After
+	hanging        // until the request's context ends
+	resetting      // hijack and reset the connection
+	slow           // 50ms, then 200
 )
 
 // faultServer is a loopback HTTP server whose behaviour the test switches.
