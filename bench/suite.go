@@ -46,6 +46,10 @@ type Options struct {
 	RequireServers bool
 	// Progress, if not nil, receives a line per measured run.
 	Progress io.Writer
+	// Soak, if positive, makes the outbox suite run only its soak phase:
+	// each Courier relay at 1,000 messages a second for this long, with
+	// the heap sampled every 10 s (see OutboxSuite).
+	Soak time.Duration
 }
 
 func (o Options) sizes() []int {
