@@ -276,8 +276,23 @@ func dbOpener(raw string) (func(ctx context.Context, service string) (*sql.DB, *
 	if err != nil {
 		return nil, fmt.Errorf("fooddelivery: database URL: %w", err)
 	}
+	// schema_prefix (default "fd_") names the schemas or databases, so
+	// that several systems can share one server.
+	q := u.Query()
+	prefix := "fd_"
+	if p := q.Get("schema_prefix"); p != "" {
+		prefix = p
+	}
+	q.Del("schema_prefix")
+	u.RawQuery = q.Encode()
+	raw = u.String()
+	for _, r := range prefix {
+		if r != '_' && (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return nil, fmt.Errorf("fooddelivery: schema_prefix %q: want lower-case letters, digits and '_'", prefix)
+		}
+	}
 	schemaName := func(service string) string {
-		return "fd_" + strings.ReplaceAll(strings.TrimSuffix(service, "-service"), "-", "_")
+		return prefix + strings.ReplaceAll(strings.TrimSuffix(service, "-service"), "-", "_")
 	}
 	switch u.Scheme {
 	case "sqlite":
