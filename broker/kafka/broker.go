@@ -68,7 +68,6 @@ func Open(ctx context.Context, seeds []string, opts ...Option) (*Broker, error) 
 	cl, err := kgo.NewClient(b.clientOptions(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytes(cfg.maxRecordBytes()),
-		kgo.ProducerLinger(0),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
