@@ -13,7 +13,7 @@ import (
 // wantStates are the final states the scenario must reach.
 var wantStates = map[string]string{
 	"o-1": fooddelivery.Approved, "o-2": fooddelivery.Rejected, "o-3": fooddelivery.Rejected,
-	"o-4": fooddelivery.Approved, "o-5": fooddelivery.Approved,
+	"o-4": fooddelivery.Approved, "o-5": fooddelivery.Approved, "o-6": fooddelivery.Approved, "o-7": fooddelivery.Approved,
 }
 
 func checkStates(t *testing.T, rep *fooddelivery.Report, bulk int) {
@@ -64,11 +64,12 @@ func TestDemo(t *testing.T) {
 		"POST /orders o-1 → 202 APPROVAL_PENDING",
 		"replica updated",
 		"fallback: cached menu",
+		"circuit breaker open",
 		"fallback: name filled in later by the saga",
 		"NotifyConsumer o-1",
 		"one-way, no reply",
 		"3 quotes gathered; cheapest: scooters",
-		"13 orders: 11 approved, 2 rejected",
+		"15 orders: 13 approved, 2 rejected",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("trace lacks %q:\n%s", want, out.String())

@@ -62,11 +62,11 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 		return fail(err)
 	}
 	n.onStop(func(context.Context) error { return resolver.Close() })
-	rest, err := newRESTConsumers(resolver)
+	rest, err := newRESTConsumers(resolver, env.Logger)
 	if err != nil {
 		return fail(err)
 	}
-	menus, err := newGRPCMenus(resolver)
+	menus, err := newGRPCMenus(resolver, env.Logger)
 	if err != nil {
 		return fail(err)
 	}

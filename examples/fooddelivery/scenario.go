@@ -208,13 +208,17 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 		if err := sc.System.StopAPI(ctx, RestaurantService); err != nil {
 			return nil, err
 		}
-		o5 := CreateOrderRequest{ID: "o-5", ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"curry", 1}}}
-		rep.Expected[o5.ID] = Approved
-		if err := placeAll(ctx, client, []CreateOrderRequest{o5}); err != nil {
-			return nil, err
-		}
-		if err := awaitAll(ctx, client, []CreateOrderRequest{o5}); err != nil {
-			return nil, err
+		// One after the other: two failed calls open each breaker, the
+		// third is rejected without a network call; all use the fallbacks.
+		for _, id := range []string{"o-5", "o-6", "o-7"} {
+			o := CreateOrderRequest{ID: id, ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"curry", 1}}}
+			rep.Expected[id] = Approved
+			if err := placeAll(ctx, client, []CreateOrderRequest{o}); err != nil {
+				return nil, err
+			}
+			if err := awaitAll(ctx, client, []CreateOrderRequest{o}); err != nil {
+				return nil, err
+			}
 		}
 		for _, name := range []string{ConsumerService, RestaurantService} {
 			if err := sc.System.StopService(ctx, name); err != nil {
@@ -225,6 +229,7 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 			}
 			tr.Printf(name, "restarted; serving and registered again")
 		}
+		time.Sleep(openDelay) // the breakers let a probe through
 	}
 
 	bulk := sc.Bulk

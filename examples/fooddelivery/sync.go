@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/courier-go/courier/discovery"
 	"github.com/courier-go/courier/discovery/grpcresolver"
 	"github.com/courier-go/courier/discovery/httplb"
+	"github.com/courier-go/courier/resilience"
 )
 
 // The order service's synchronous calls go through two small ports, each
@@ -35,19 +37,46 @@ type MenuSource interface {
 	Menu(ctx context.Context, restaurantID string) (MenuResponse, string, error)
 }
 
-// restConsumers calls GET http://consumer-service/consumers/{id}; the
-// host name is resolved through the registry by httplb.
-type restConsumers struct{ client *http.Client }
+// guard returns the resilience policies of one synchronous client: a
+// timeout per call and a circuit breaker that opens after two failures in
+// a row and lets a probe through after openDelay. The order service's
+// fallbacks sit outside it and see both failed calls and rejections.
+func guard(name string, logger *slog.Logger) (*resilience.Chain, error) {
+	return resilience.NewChain(resilience.WithName(name), resilience.WithLogger(logger),
+		resilience.WithTimeout(callTimeout),
+		resilience.WithCircuitBreaker(resilience.FailureCount(2, 2), resilience.OpenDelay(openDelay)))
+}
 
-func newRESTConsumers(r *discovery.Resolver) (*restConsumers, error) {
+// openDelay is how long a breaker stays open before a probe.
+const openDelay = 250 * time.Millisecond
+
+// restConsumers calls GET http://consumer-service/consumers/{id}; the
+// host name is resolved through the registry by httplb, and the call is
+// guarded by a circuit breaker.
+type restConsumers struct {
+	client *http.Client
+	call   resilience.Endpoint[string, ConsumerInfo]
+}
+
+func newRESTConsumers(r *discovery.Resolver, logger *slog.Logger) (*restConsumers, error) {
 	t, err := httplb.New(r)
 	if err != nil {
 		return nil, err
 	}
-	return &restConsumers{client: &http.Client{Transport: t, Timeout: callTimeout}}, nil
+	chain, err := guard(ConsumerService, logger)
+	if err != nil {
+		return nil, err
+	}
+	c := &restConsumers{client: &http.Client{Transport: t}}
+	c.call = resilience.Wrap(chain, resilience.Spec[string, ConsumerInfo]{
+		Key: func(string) string { return ConsumerService },
+	}, c.do)
+	return c, nil
 }
 
-func (c *restConsumers) get(ctx context.Context, id string) (ConsumerInfo, error) {
+func (c *restConsumers) get(ctx context.Context, id string) (ConsumerInfo, error) { return c.call(ctx, id) }
+
+func (c *restConsumers) do(ctx context.Context, id string) (ConsumerInfo, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ConsumerService+"/consumers/"+id, nil)
 	if err != nil {
 		return ConsumerInfo{}, err
@@ -58,7 +87,11 @@ func (c *restConsumers) get(ctx context.Context, id string) (ConsumerInfo, error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return ConsumerInfo{}, fmt.Errorf("GET /consumers/%s: %s", id, resp.Status)
+		err := fmt.Errorf("GET /consumers/%s: %s", id, resp.Status)
+		if resp.StatusCode < 500 {
+			err = resilience.Permanent(err) // the callee is fine: no strike against it
+		}
+		return ConsumerInfo{}, err
 	}
 	var info ConsumerInfo
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
@@ -86,10 +119,18 @@ func (f consumerFallback) Consumer(ctx context.Context, id string) ConsumerInfo 
 }
 
 // grpcMenus calls fooddelivery.Restaurants/GetMenu at
-// courier:///restaurant-service, resolved through the registry.
-type grpcMenus struct{ conn *grpc.ClientConn }
+// courier:///restaurant-service, resolved through the registry and guarded
+// by a circuit breaker.
+type grpcMenus struct {
+	conn *grpc.ClientConn
+	call resilience.Endpoint[string, MenuResponse]
+}
 
-func newGRPCMenus(r *discovery.Resolver) (*grpcMenus, error) {
+func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger) (*grpcMenus, error) {
+	chain, err := guard(RestaurantService, logger)
+	if err != nil {
+		return nil, err
+	}
 	b, err := grpcresolver.NewBuilder(r)
 	if err != nil {
 		return nil, err
@@ -101,12 +142,16 @@ func newGRPCMenus(r *discovery.Resolver) (*grpcMenus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gRPC client for %s: %w", RestaurantService, err)
 	}
-	return &grpcMenus{conn: conn}, nil
+	g := &grpcMenus{conn: conn}
+	g.call = resilience.Wrap(chain, resilience.Spec[string, MenuResponse]{
+		Key: func(string) string { return RestaurantService },
+	}, g.do)
+	return g, nil
 }
 
-func (g *grpcMenus) get(ctx context.Context, id string) (MenuResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
+func (g *grpcMenus) get(ctx context.Context, id string) (MenuResponse, error) { return g.call(ctx, id) }
+
+func (g *grpcMenus) do(ctx context.Context, id string) (MenuResponse, error) {
 	var resp MenuResponse
 	if err := g.conn.Invoke(ctx, getMenuMethod, &MenuRequest{RestaurantID: id}, &resp); err != nil {
 		return MenuResponse{}, err
@@ -154,7 +199,7 @@ func since(t time.Time) string {
 // shortErr keeps the trace on one readable line.
 func shortErr(err error) string {
 	s := err.Error()
-	for _, cut := range []string{"connection refused", "Unavailable", "no available instance", "deadline exceeded", "unknown service"} {
+	for _, cut := range []string{"circuit breaker open", "connection refused", "Unavailable", "no available instance", "deadline exceeded", "unknown service"} {
 		if strings.Contains(s, cut) {
 			return cut
 		}
