@@ -86,6 +86,9 @@ func (c *Chain) Breakers() *Breakers { return c.breakers }
 // Bulkhead returns the chain's bulkhead, or nil without WithBulkhead.
 func (c *Chain) Bulkhead() *Bulkhead { return c.bulkhead }
 
+// Retries reports whether the chain may make more than one attempt.
+func (c *Chain) Retries() bool { return c.retry != nil && c.retry.attempts > 1 }
+
 // Timeout returns the per-attempt timeout, or 0 without WithTimeout.
 func (c *Chain) Timeout() time.Duration { return c.timeout }
 
