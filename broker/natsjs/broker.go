@@ -31,7 +31,7 @@ type Broker struct {
 	cfg     config
 	rr      atomic.Uint32 // round-robin shard for messages without a key
 
-	cacheMu  sync.Mutex
+	cacheMu  sync.RWMutex
 	channels map[string]*channelStream
 	members  *membership // nil until the first Subscribe
 
@@ -45,9 +45,10 @@ var _ broker.Broker = (*Broker)(nil)
 
 // channelStream is what a Broker knows of a channel's stream.
 type channelStream struct {
-	channel string
-	stream  string
-	shards  int
+	channel  string
+	stream   string
+	shards   int
+	subjects []string // per shard
 }
 
 // membership is the key-value bucket of instances, with its heartbeat
@@ -152,6 +153,13 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 		return err
 	}
 	date := message.FormatDate(time.Now())
+	if len(msgs) == 1 {
+		f, err := b.publish(cs, date, msgs[0])
+		if err != nil {
+			return err
+		}
+		return b.awaitAck(ctx, cs, f)
+	}
 	pending := make([]jetstream.PubAckFuture, 0, min(len(msgs), publishWindow))
 	for _, m := range msgs {
 		if len(pending) == publishWindow {
@@ -160,20 +168,9 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 			}
 			pending = append(pending[:0], pending[1:]...)
 		}
-		shard := 0
-		if key := m.PartitionKey(); key != "" {
-			shard = shardOf(key, cs.shards)
-		} else {
-			shard = int(b.rr.Add(1) % uint32(cs.shards))
-		}
-		nm := encode(channel, shardSubject(channel, shard), date, m)
-		f, err := b.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(cs.stream))
+		f, err := b.publish(cs, date, m)
 		if err != nil {
-			if errors.Is(err, nats.ErrMaxPayload) {
-				return fmt.Errorf("natsjs: send to %q: %w: message %s does not fit the server's max_payload of %d bytes: %w",
-					channel, message.ErrPayloadTooLarge, m.ID, b.nc.MaxPayload(), err)
-			}
-			return fmt.Errorf("natsjs: send to %q: message %s: %w", channel, m.ID, b.sendErr(err))
+			return err
 		}
 		pending = append(pending, f)
 	}
@@ -183,6 +180,27 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 		}
 	}
 	return nil
+}
+
+// publish sends m to its shard of the channel's stream without waiting for
+// JetStream's acknowledgement. The message carries its ID as Nats-Msg-Id
+// and the stream it must land in (see encode).
+func (b *Broker) publish(cs *channelStream, date string, m *message.Message) (jetstream.PubAckFuture, error) {
+	var shard int
+	if key := m.PartitionKey(); key != "" {
+		shard = shardOf(key, cs.shards)
+	} else {
+		shard = int(b.rr.Add(1) % uint32(cs.shards))
+	}
+	f, err := b.js.PublishMsgAsync(encode(cs, shard, date, m))
+	if err != nil {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return nil, fmt.Errorf("natsjs: send to %q: %w: message %s does not fit the server's max_payload of %d bytes: %w",
+				cs.channel, message.ErrPayloadTooLarge, m.ID, b.nc.MaxPayload(), err)
+		}
+		return nil, fmt.Errorf("natsjs: send to %q: message %s: %w", cs.channel, m.ID, b.sendErr(err))
+	}
+	return f, nil
 }
 
 // awaitAck waits for JetStream's acknowledgement of one published message.
@@ -210,9 +228,9 @@ func (b *Broker) sendErr(err error) error {
 
 // channelStream returns the channel's stream, creating it if needed.
 func (b *Broker) channelStream(ctx context.Context, channel string) (*channelStream, error) {
-	b.cacheMu.Lock()
+	b.cacheMu.RLock()
 	cs, ok := b.channels[channel]
-	b.cacheMu.Unlock()
+	b.cacheMu.RUnlock()
 	if ok {
 		return cs, nil
 	}
@@ -249,6 +267,10 @@ func (b *Broker) channelStream(ctx context.Context, channel string) (*channelStr
 		}
 		cs.shards = n
 	}
+	cs.subjects = make([]string, cs.shards)
+	for shard := range cs.subjects {
+		cs.subjects[shard] = shardSubject(channel, shard)
+	}
 	want := channelSubjects(channel)
 	found := false
 	for _, s := range info.Config.Subjects {
@@ -271,9 +293,9 @@ func (b *Broker) forgetChannel(channel string) {
 
 // membership returns the membership bucket, creating it if needed.
 func (b *Broker) membership(ctx context.Context) (*membership, error) {
-	b.cacheMu.Lock()
+	b.cacheMu.RLock()
 	m := b.members
-	b.cacheMu.Unlock()
+	b.cacheMu.RUnlock()
 	if m != nil {
 		return m, nil
 	}

@@ -117,31 +117,55 @@ func plainValue(v string) bool {
 	return textproto.TrimString(v) == v && !strings.ContainsAny(v, "\r\n")
 }
 
-// setHeader writes one Courier header into h, escaping it if needed.
-func setHeader(h nats.Header, k, v string) {
-	if plainKey(k) && plainValue(v) {
-		h[k] = []string{v}
-		return
-	}
-	h[escapedPrefix+url.QueryEscape(k)] = []string{url.QueryEscape(v)}
+// headerWriter fills a NATS header map whose values share one backing
+// array, so that encoding a message allocates the map and one slice rather
+// than a slice per header.
+type headerWriter struct {
+	h    nats.Header
+	vals []string
 }
 
-// encode builds the NATS message for m, sent to channel on subject; date
-// is the DATE header to add if m has none.
-func encode(channel, subject, date string, m *message.Message) *nats.Msg {
-	h := make(nats.Header, len(m.Headers)+4)
+func newHeaderWriter(n int) headerWriter {
+	return headerWriter{h: make(nats.Header, n), vals: make([]string, 0, n)}
+}
+
+// raw sets header k to v as it is.
+func (w *headerWriter) raw(k, v string) {
+	w.vals = append(w.vals, v)
+	i := len(w.vals)
+	w.h[k] = w.vals[i-1 : i : i]
+}
+
+// set writes one Courier header, escaping it if needed.
+func (w *headerWriter) set(k, v string) {
+	if plainKey(k) && plainValue(v) {
+		w.raw(k, v)
+		return
+	}
+	w.raw(escapedPrefix+url.QueryEscape(k), url.QueryEscape(v))
+}
+
+// encode builds the NATS message for m, sent to the channel's shard; date
+// is the DATE header to add if m has none. Besides the Courier headers it
+// carries Nats-Msg-Id (m.ID, for JetStream's duplicate detection) and
+// Nats-Expected-Stream (the channel's stream, so that a stream that
+// captured the subject by mistake refuses the message).
+func encode(cs *channelStream, shard int, date string, m *message.Message) *nats.Msg {
+	w := newHeaderWriter(len(m.Headers) + 5)
 	for k, v := range m.Headers {
 		if k == message.HeaderID || k == message.HeaderDestination {
 			continue // the wire ID is m.ID; the destination is channel
 		}
-		setHeader(h, k, v)
+		w.set(k, v)
 	}
-	setHeader(h, message.HeaderID, m.ID)
-	h[message.HeaderDestination] = []string{channel}
+	w.set(message.HeaderID, m.ID)
+	w.raw(message.HeaderDestination, cs.channel)
 	if _, ok := m.Headers[message.HeaderDate]; !ok {
-		h[message.HeaderDate] = []string{date}
+		w.raw(message.HeaderDate, date)
 	}
-	return &nats.Msg{Subject: subject, Header: h, Data: m.Payload}
+	w.raw(jetstream.MsgIDHeader, m.ID)
+	w.raw(jetstream.ExpectedStreamHeader, cs.stream)
+	return &nats.Msg{Subject: cs.subjects[shard], Header: w.h, Data: m.Payload}
 }
 
 // decode turns a delivered JetStream message back into a Courier message:
