@@ -40,7 +40,12 @@ func TestRelayCommandPublishesAndServesMetrics(t *testing.T) {
 // instructions outside CI when a server is missing).
 func TestRelayCommandTailsPostgres(t *testing.T) {
 	db := testdb.Postgres(t)
-	testRelayCommand(t, db.DB, db.Dialect, db.DSN, "-mode", "tail", "-name", "cmdtest"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	slot := "courier_cmdtest_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	t.Cleanup(func() {
+		// A slot outlives the schema and would hold WAL back for good.
+		db.Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+	})
+	testRelayCommand(t, db.DB, db.Dialect, db.DSN, "-mode", "tail", "-slot", slot, "-publication", slot)
 }
 
 func TestRelayCommandTailsMySQL(t *testing.T) {
