@@ -165,7 +165,9 @@ func WithCircuitBreaker(opts ...BreakerOption) Option {
 }
 
 // WithBreakers makes the chain use an existing registry of breakers, shared
-// with other chains or with a balancer.
+// with other chains or with a balancer. Its transitions and rejections are
+// reported to the registry's own observer and logger (BreakerObserver,
+// BreakerLogger), not the chain's.
 func WithBreakers(b *Breakers) Option {
 	return func(c *chainConfig) error {
 		if b == nil {

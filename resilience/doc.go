@@ -47,6 +47,10 @@
 // instance, the retry's (RetryIf) what is worth repeating. An error marked
 // with Permanent is never retried and, by default, never counts as a
 // failure of the remote side. A caller's own cancellation never counts.
+// An outcome that does not count as a failure is recorded as a success:
+// the breaker has no neutral outcome, and a half-open breaker must get its
+// probe permit back. So a probe cancelled by its caller closes a half-open
+// breaker; the next failures reopen it.
 //
 // # Observability
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -502,3 +503,35 @@ func TestRejectionDoesNotAllocate(t *testing.T) {
 		t.Fatal("a rejected call reached the endpoint")
 	}
 }
+
+func TestTransitionsAreLogged(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := mustChain(t, resilience.WithName("orders"), resilience.WithLogger(logger),
+		resilience.WithCircuitBreaker(resilience.FailureCount(1, 1), resilience.OpenDelay(time.Minute)))
+	s := &scripted{}
+	s.fail.Store(true)
+	e := resilience.Wrap(c, resilience.Spec[string, string]{Key: func(string) string { return "orders-1" }}, s.call)
+	_, _ = e(context.Background(), "x")
+	_, _ = e(context.Background(), "x")
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{
+		`level=WARN msg="circuit breaker open" chain=orders key=orders-1 from=closed`,
+		`level=DEBUG msg="call rejected" chain=orders key=orders-1 reason="resilience: circuit breaker open"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -41,6 +41,8 @@ func NewHealth(timeout time.Duration) (*Health, error) {
 func (h *Health) SetReady(ready bool) { h.ready.Store(ready) }
 
 // AddCheck adds a readiness check (a database ping, a broker connection).
+// Checks run concurrently on each /readyz request and must return when
+// their context ends.
 func (h *Health) AddCheck(name string, check func(ctx context.Context) error) error {
 	if name == "" || check == nil {
 		return errors.New("httpx: AddCheck: need a name and a check")
