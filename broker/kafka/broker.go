@@ -31,6 +31,8 @@ type Broker struct {
 	topicsMu sync.Mutex
 	topics   map[string]bool // topics known to exist
 
+	lastDate atomic.Pointer[dateStamp] // the DATE header of the current second
+
 	mu      sync.Mutex
 	subs    map[*subscription]struct{}
 	closing bool        // Close began: no new subscriptions
@@ -119,7 +121,7 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	if err := b.ensureTopics(ctx, channel); err != nil {
 		return err
 	}
-	date := message.FormatDate(time.Now())
+	date := b.date(time.Now())
 	recs := make([]*kgo.Record, len(msgs))
 	for i, m := range msgs {
 		recs[i] = encode(channel, date, m)
@@ -130,6 +132,24 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 		}
 	}
 	return nil
+}
+
+// dateStamp is the DATE header value of one second.
+type dateStamp struct {
+	unix  int64
+	value string
+}
+
+// date returns the DATE header value of now, formatted once per second
+// rather than once per Send.
+func (b *Broker) date(now time.Time) string {
+	sec := now.Unix()
+	if d := b.lastDate.Load(); d != nil && d.unix == sec {
+		return d.value
+	}
+	d := &dateStamp{unix: sec, value: message.FormatDate(now)}
+	b.lastDate.Store(d)
+	return d.value
 }
 
 // sendErr classifies a produce error: a record over the topic's
