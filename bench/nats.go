@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +16,7 @@ import (
 	wmessage "github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/courier-go/courier/broker/natsjs"
 )
@@ -31,6 +34,7 @@ func natsSuite() Suite {
 			return []System{
 				CourierBroker{Label: "courier-natsjs", Open: newCourierEmbeddedNATS},
 				RawNATS(),
+				RawNATSOrdered(rawOrderedShards),
 				WatermillNATS(),
 			}
 		},
@@ -39,6 +43,7 @@ func natsSuite() Suite {
 		Checks: []Check{
 			{System: "courier-natsjs", Peer: "raw-nats.go", Min: 0.8, Goal: "issue 3: >= 80% of raw nats.go"},
 			{System: "courier-natsjs", Peer: "watermill-nats", Min: 1, Goal: "issue 3: >= Watermill's NATS adapter"},
+			{System: "courier-natsjs", Peer: "raw-nats.go-ordered", Min: 0.8, Goal: ">= 80% of raw nats.go with the same guarantees"},
 		},
 	}
 }
@@ -74,16 +79,7 @@ const rawStream = "bench_events"
 func RawNATS() System {
 	return funcSystem{name: "raw-nats.go", start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
 		var c cleanup
-		srv, err := embeddedNATS(ctx, &c)
-		if err != nil {
-			return nil, c.fail(ctx, err)
-		}
-		nc, err := srv.Connect()
-		if err != nil {
-			return nil, c.fail(ctx, err)
-		}
-		c.add(func(context.Context) error { nc.Close(); return nil })
-		js, err := jetstream.New(nc)
+		js, err := rawJetStream(ctx, &c)
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}
@@ -99,29 +95,115 @@ func RawNATS() System {
 		}
 		var ackErrs atomic.Int64
 		for range consumers {
-			cc, err := cons.Consume(func(m jetstream.Msg) {
-				deliver(m.Data())
-				if m.Ack() != nil {
-					ackErrs.Add(1)
-				}
-			})
-			if err != nil {
+			if err := rawConsume(&c, cons, deliver, &ackErrs); err != nil {
 				return nil, c.fail(ctx, err)
 			}
-			c.add(func(context.Context) error { cc.Stop(); return nil })
 		}
 		return funcSession{
 			publish: func(ctx context.Context, _ string, payload []byte) error {
 				_, err := js.Publish(ctx, rawStream, payload)
 				return err
 			},
-			close: func(ctx context.Context) error {
-				err := c.run(ctx)
-				if n := ackErrs.Load(); n > 0 {
-					err = errors.Join(err, fmt.Errorf("raw nats.go: %d acks failed", n))
-				}
+			close: rawClose(c, "raw nats.go", &ackErrs),
+		}, nil
+	}}
+}
+
+// rawConsume consumes cons with a callback that delivers and acknowledges
+// each message, counting the acks that fail, and registers its stop in c.
+func rawConsume(c *cleanup, cons jetstream.Consumer, deliver func([]byte), ackErrs *atomic.Int64) error {
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		deliver(m.Data())
+		if m.Ack() != nil {
+			ackErrs.Add(1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	c.add(func(context.Context) error { cc.Stop(); return nil })
+	return nil
+}
+
+// rawClose runs c and reports the acks that failed.
+func rawClose(c cleanup, name string, ackErrs *atomic.Int64) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := c.run(ctx)
+		if n := ackErrs.Load(); n > 0 {
+			err = errors.Join(err, fmt.Errorf("%s: %d acks failed", name, n))
+		}
+		return err
+	}
+}
+
+// rawJetStream starts an embedded server and connects to it, registering
+// the shutdown and the close in c.
+func rawJetStream(ctx context.Context, c *cleanup) (jetstream.JetStream, error) {
+	srv, err := embeddedNATS(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := srv.Connect()
+	if err != nil {
+		return nil, err
+	}
+	c.add(func(context.Context) error { nc.Close(); return nil })
+	return jetstream.New(nc)
+}
+
+// rawOrderedShards is the number of shards of RawNATSOrdered: Courier's
+// default.
+const rawOrderedShards = natsjs.DefaultShards
+
+// RawNATSOrdered is the workload on nats.go's jetstream package with the
+// guarantees Courier's adapter gives, and nothing else: each message is
+// published with a Nats-Msg-Id (JetStream's duplicate detection) to the
+// subject of its key's shard (FNV-1a of the key), and each shard is a
+// durable pull consumer with explicit acks and MaxAckPending 1, so that a
+// key's messages are handled one at a time and in order. Each shard has
+// one Consume callback (the consumers instances would share the shards out;
+// on one connection, as every system here, that is the same thing). There
+// is no membership, hand-over, retry or dead letter: it
+// is the ceiling of Courier's design on this server, where RawNATS is the
+// ceiling of the server itself.
+func RawNATSOrdered(shards int) System {
+	return funcSystem{name: "raw-nats.go-ordered", start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
+		var c cleanup
+		js, err := rawJetStream(ctx, &c)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: rawStream, Subjects: []string{rawStream + ".*"},
+			Storage: jetstream.FileStorage})
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		subjects := make([]string, shards)
+		var ackErrs atomic.Int64
+		for shard := range shards {
+			subjects[shard] = rawStream + "." + strconv.Itoa(shard)
+			cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+				Durable:       benchSubscriber + "-" + strconv.Itoa(shard),
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				MaxAckPending: 1,
+				FilterSubject: subjects[shard],
+			})
+			if err != nil {
+				return nil, c.fail(ctx, err)
+			}
+			if err := rawConsume(&c, cons, deliver, &ackErrs); err != nil {
+				return nil, c.fail(ctx, err)
+			}
+		}
+		return funcSession{
+			publish: func(ctx context.Context, key string, payload []byte) error {
+				h := fnv.New32a()
+				_, _ = h.Write([]byte(key))
+				_, err := js.PublishMsg(ctx, &nats.Msg{Subject: subjects[h.Sum32()%uint32(shards)], Data: payload},
+					jetstream.WithMsgID(nuid.Next()))
 				return err
 			},
+			close: rawClose(c, "raw nats.go ordered", &ackErrs),
 		}, nil
 	}}
 }
