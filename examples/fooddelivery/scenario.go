@@ -210,15 +210,17 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 		}
 		// One after the other: two failed calls open each breaker, the
 		// third is rejected without a network call; all use the fallbacks.
+		var outage []CreateOrderRequest
 		for _, id := range []string{"o-5", "o-6", "o-7"} {
 			o := CreateOrderRequest{ID: id, ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"curry", 1}}}
 			rep.Expected[id] = Approved
+			outage = append(outage, o)
 			if err := placeAll(ctx, client, []CreateOrderRequest{o}); err != nil {
 				return nil, err
 			}
-			if err := awaitAll(ctx, client, []CreateOrderRequest{o}); err != nil {
-				return nil, err
-			}
+		}
+		if err := awaitAll(ctx, client, outage); err != nil {
+			return nil, err
 		}
 		for _, name := range []string{ConsumerService, RestaurantService} {
 			if err := sc.System.StopService(ctx, name); err != nil {

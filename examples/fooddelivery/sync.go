@@ -48,7 +48,7 @@ func guard(name string, logger *slog.Logger) (*resilience.Chain, error) {
 }
 
 // openDelay is how long a breaker stays open before a probe.
-const openDelay = 250 * time.Millisecond
+const openDelay = time.Second
 
 // restConsumers calls GET http://consumer-service/consumers/{id}; the
 // host name is resolved through the registry by httplb, and the call is
@@ -74,7 +74,9 @@ func newRESTConsumers(r *discovery.Resolver, logger *slog.Logger) (*restConsumer
 	return c, nil
 }
 
-func (c *restConsumers) get(ctx context.Context, id string) (ConsumerInfo, error) { return c.call(ctx, id) }
+func (c *restConsumers) get(ctx context.Context, id string) (ConsumerInfo, error) {
+	return c.call(ctx, id)
+}
 
 func (c *restConsumers) do(ctx context.Context, id string) (ConsumerInfo, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ConsumerService+"/consumers/"+id, nil)
