@@ -88,3 +88,40 @@ func benchRejected(b *testing.B, c *resilience.Chain, reject func()) {
 		}
 	}
 }
+
+// BenchmarkLoopbackOverhead alternates a bare unary call and one through the
+// whole chain to the same loopback server, so that both see the same
+// machine load, and reports both medians and the added p50 latency in
+// percent.
+func BenchmarkLoopbackOverhead(b *testing.B) {
+	srv := startServer(b)
+	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	clients := [2]testpb.TestServiceClient{testpb.NewTestServiceClient(conn),
+		dial(b, srv.addr, fullChain(b), grpcx.WithIdempotentMethods(unaryMethod), grpcx.WithFallback(grpcx.StaticReplies(nil)))}
+	ctx, req := context.Background(), &testpb.SimpleRequest{}
+	var lat [2][]time.Duration
+	i := 0
+	for b.Loop() {
+		for k := range 2 {
+			which := (i + k) % 2
+			start := time.Now()
+			if _, err := clients[which].UnaryCall(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+			lat[which] = append(lat[which], time.Since(start))
+		}
+		i++
+	}
+	var p50 [2]float64
+	for k := range 2 {
+		slices.Sort(lat[k])
+		p50[k] = float64(lat[k][len(lat[k])/2].Nanoseconds())
+	}
+	b.ReportMetric(p50[0], "p50-bare-ns")
+	b.ReportMetric(p50[1], "p50-policies-ns")
+	b.ReportMetric(100*(p50[1]-p50[0])/p50[0], "p50-added-%")
+}

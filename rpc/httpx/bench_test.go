@@ -94,3 +94,49 @@ func BenchmarkRoundTripRejectedFullBulkhead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoopbackOverhead alternates a bare call and a call through the
+// whole chain to the same loopback server, so that both see the same
+// machine load, and reports both medians and the added p50 latency in
+// percent.
+func BenchmarkLoopbackOverhead(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	tr, err := httpx.NewTransport(benchChain(b), httpx.WithBase(&http.Transport{}),
+		httpx.WithFallback(httpx.StaticResponse(200, nil, []byte("fallback"))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	clients := [2]*http.Client{{Transport: &http.Transport{}}, {Transport: tr}}
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	var lat [2][]time.Duration
+	i := 0
+	for b.Loop() {
+		for k := range 2 {
+			which := (i + k) % 2 // alternate which goes first
+			start := time.Now()
+			resp, err := clients[which].Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			lat[which] = append(lat[which], time.Since(start))
+		}
+		i++
+	}
+	reportOverhead(b, lat)
+}
+
+func reportOverhead(b *testing.B, lat [2][]time.Duration) {
+	var p50 [2]float64
+	for k := range 2 {
+		slices.Sort(lat[k])
+		p50[k] = float64(lat[k][len(lat[k])/2].Nanoseconds())
+	}
+	b.ReportMetric(p50[0], "p50-bare-ns")
+	b.ReportMetric(p50[1], "p50-policies-ns")
+	b.ReportMetric(100*(p50[1]-p50[0])/p50[0], "p50-added-%")
+}
