@@ -122,9 +122,13 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 		return err
 	}
 	date := b.date(time.Now())
-	recs := make([]*kgo.Record, len(msgs))
-	for i, m := range msgs {
-		recs[i] = encode(channel, date, m)
+	var small [4]*kgo.Record // most Sends carry a message or a few
+	recs := small[:0]
+	if len(msgs) > len(small) {
+		recs = make([]*kgo.Record, 0, len(msgs))
+	}
+	for _, m := range msgs {
+		recs = append(recs, encode(channel, date, m))
 	}
 	for _, r := range b.cl.ProduceSync(ctx, recs...) {
 		if r.Err != nil {
