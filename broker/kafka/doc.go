@@ -51,11 +51,12 @@
 // # Offsets and rebalances
 //
 // Offsets are committed only for handled (or dead-lettered) records: a
-// worker marks each record once the Processor is done with it, and since a
-// partition's records are handled in order, the marked offset is always the
-// end of a contiguous run of handled records. Marked offsets are committed
-// every second (WithCommitInterval) and whenever partitions leave the
-// member.
+// worker marks the records the Processor is done with (after each batch it
+// takes from its queue, at least every 100ms, and when it stops), and since
+// a partition's records are handled in order, the marked offset is always
+// the end of a contiguous run of handled records. Marked offsets are
+// committed every second (WithCommitInterval) and whenever partitions leave
+// the member.
 //
 // Rebalances wait while the poller hands records out (franz-go's
 // BlockRebalanceOnPoll), so no record reaches a worker after its partition

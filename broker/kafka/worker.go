@@ -2,8 +2,17 @@ package kafka
 
 import (
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	// maxBatch bounds the records a worker takes from its queue at once.
+	maxBatch = 256
+	// markEvery bounds how long a worker holds handled records before
+	// marking them for the next commit, when a batch takes that long.
+	markEvery = 100 * time.Millisecond
 )
 
 // worker handles the records of one partition, one at a time and in
@@ -48,51 +57,88 @@ func (w *worker) push(recs []*kgo.Record) {
 	}
 }
 
-// next returns the next record, waiting for one, or nil once the worker
-// is stopped. A stop wins over a queued record.
-func (w *worker) next() *kgo.Record {
+// stopped reports whether the worker was told to stop.
+func (w *worker) stopped() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// take moves up to maxBatch queued records, in order, to batch, waiting
+// for one, and returns batch; it returns false once the worker is
+// stopped. A stop wins over a queued record.
+func (w *worker) take(batch []*kgo.Record) ([]*kgo.Record, bool) {
 	for {
-		select {
-		case <-w.stop:
-			return nil
-		default:
+		if w.stopped() {
+			return batch, false
 		}
 		w.mu.Lock()
-		if len(w.queue) > 0 {
-			r := w.queue[0]
-			w.queue[0] = nil
-			w.queue = w.queue[1:]
+		if n := min(len(w.queue), maxBatch); n > 0 {
+			batch = append(batch, w.queue[:n]...)
+			clear(w.queue[:n])
+			w.queue = w.queue[n:]
 			if w.paused && len(w.queue) <= maxQueued/2 {
 				w.paused = false
 				w.s.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
 			}
 			w.mu.Unlock()
-			return r
+			return batch, true
 		}
 		w.mu.Unlock()
 		select {
 		case <-w.stop:
-			return nil
+			return batch, false
 		case <-w.wake:
 		}
 	}
 }
 
 // run hands the partition's records to the Processor in order, and marks
-// each one handled (or dead-lettered) for the next commit. A record the
-// Processor abandoned, because the worker was stopped during its retries,
-// is left unmarked, and with it everything after it: its partition's next
-// owner starts there.
+// the handled (or dead-lettered) ones for the next commit: after each
+// batch taken from the queue, at least every markEvery, and before it
+// returns. A record the Processor abandoned, because the worker was
+// stopped during its retries, is left unmarked, and with it everything
+// after it: its partition's next owner starts there.
 func (w *worker) run() {
 	defer close(w.done)
+	var batch []*kgo.Record
 	for {
-		r := w.next()
-		if r == nil {
+		var ok bool
+		if batch, ok = w.take(batch[:0]); !ok {
 			return
 		}
-		if err := w.s.proc.Process(w.s.handlerCtx, w.stop, r.Topic, int(r.Partition), 0, decode(r)); err != nil {
-			return // broker.ErrAbandoned: stopped
+		if !w.handle(batch) {
+			return
 		}
-		w.s.cl.MarkCommitRecords(r)
+		clear(batch)
 	}
+}
+
+// handle runs batch through the Processor and marks what it handled. It
+// returns false when the worker was stopped.
+func (w *worker) handle(batch []*kgo.Record) bool {
+	var last *kgo.Record // handled, not yet marked
+	defer func() {
+		if last != nil {
+			w.s.cl.MarkCommitRecords(last)
+		}
+	}()
+	marked := time.Now()
+	for i, r := range batch {
+		if i > 0 && w.stopped() {
+			return false
+		}
+		if err := w.s.proc.Process(w.s.handlerCtx, w.stop, r.Topic, int(r.Partition), 0, decode(r)); err != nil {
+			return false // broker.ErrAbandoned: stopped
+		}
+		last = r
+		if now := time.Now(); now.Sub(marked) >= markEvery {
+			w.s.cl.MarkCommitRecords(last)
+			last, marked = nil, now
+		}
+	}
+	return true
 }
