@@ -9,7 +9,7 @@ import (
 )
 
 func TestDemoRunsTheScenario(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	if err := run(ctx, []string{"demo", "-bulk", "4"}, &out, &errOut); err != nil {
