@@ -28,7 +28,11 @@ func BenchmarkCall(b *testing.B) {
 		name string
 		cfg  CallConfig
 	}{{"paced-1000", paced}, {"saturated", saturated}} {
-		for _, sys := range callSystems() {
+		systems, notes := callSystemsFor(mode.cfg)
+		for _, n := range notes {
+			b.Logf("mode=%s: not run: %s", mode.name, n)
+		}
+		for _, sys := range systems {
 			b.Run(fmt.Sprintf("mode=%s/system=%s", mode.name, sys.Name()), func(b *testing.B) {
 				var rs []CallResult
 				for b.Loop() {

@@ -82,6 +82,7 @@ func (WatermillEvents) Name() string { return "watermill-cqrs-gochannel" }
 func (WatermillEvents) Start(ctx context.Context, _ int, deliver func([]byte)) (Session, error) {
 	logger := watermill.NopLogger{}
 	ps := gochannel.NewGoChannel(gochannel.Config{}, logger)
+	c := cleanup{func(context.Context) error { return ps.Close() }}
 	topic := func() (string, error) { return benchAggregate, nil }
 	bus, err := cqrs.NewEventBusWithConfig(ps, cqrs.EventBusConfig{
 		GeneratePublishTopic: func(cqrs.GenerateEventPublishTopicParams) (string, error) { return topic() },
@@ -89,11 +90,11 @@ func (WatermillEvents) Start(ctx context.Context, _ int, deliver func([]byte)) (
 		Logger:               logger,
 	})
 	if err != nil {
-		return nil, errors.Join(err, ps.Close())
+		return nil, c.fail(ctx, err)
 	}
 	router, err := wmessage.NewRouter(wmessage.RouterConfig{}, logger)
 	if err != nil {
-		return nil, errors.Join(err, ps.Close())
+		return nil, c.fail(ctx, err)
 	}
 	proc, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
 		GenerateSubscribeTopic: func(cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) { return topic() },
@@ -104,16 +105,16 @@ func (WatermillEvents) Start(ctx context.Context, _ int, deliver func([]byte)) (
 		Logger:    logger,
 	})
 	if err != nil {
-		return nil, errors.Join(err, ps.Close())
+		return nil, c.fail(ctx, err)
 	}
 	err = proc.AddHandlers(cqrs.NewEventHandler("bench", func(_ context.Context, e *BenchEvent) error {
 		deliver(e.Data)
 		return nil
 	}))
 	if err != nil {
-		return nil, errors.Join(err, ps.Close())
+		return nil, c.fail(ctx, err)
 	}
-	rr, err := startRouter(ctx, ps, router)
+	rr, err := startRouter(ctx, router, c)
 	if err != nil {
 		return nil, err
 	}

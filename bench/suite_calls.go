@@ -12,8 +12,24 @@ func callSystems() []CallSystem {
 	return []CallSystem{
 		CourierCall{Label: "courier-memory", Open: newCourierMemory},
 		CourierCall{Label: "courier-natsjs-embedded", Open: newCourierEmbeddedNATS},
-		WatermillCall{},
+		WatermillCall{Transport: goChannelTransport},
+		WatermillCall{Transport: natsTransport},
 	}
+}
+
+// callSystemsFor returns the call systems that can run cfg, and a note for
+// each that cannot (see WatermillCall.Unsupported).
+func callSystemsFor(cfg CallConfig) (run []CallSystem, notes []string) {
+	for _, sys := range callSystems() {
+		if u, ok := sys.(interface{ Unsupported(CallConfig) string }); ok {
+			if why := u.Unsupported(cfg); why != "" {
+				notes = append(notes, sys.Name()+": "+why)
+				continue
+			}
+		}
+		run = append(run, sys)
+	}
+	return run, notes
 }
 
 // eventSystems are the domain-event publishers and dispatchers
@@ -61,7 +77,11 @@ func (callSuiteT) Run(ctx context.Context, o Options) ([]Table, error) {
 		if mode.Cfg.Rate == 0 {
 			label = fmt.Sprintf("saturated, %d callers", mode.Cfg.Concurrency)
 		}
-		for _, sys := range callSystems() {
+		systems, notes := callSystemsFor(mode.Cfg)
+		for _, n := range notes {
+			t.Note("%s, %s not run: %s", label, mode.Name, n)
+		}
+		for _, sys := range systems {
 			r, err := RunCalls(ctx, sys, mode.Cfg)
 			if err != nil {
 				errs = append(errs, err)
