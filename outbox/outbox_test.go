@@ -212,21 +212,28 @@ func TestRelayPublishesCommittedMessagesInOrder(t *testing.T) {
 }
 
 func TestKeepPublishedMarksRows(t *testing.T) {
-	db := testdb.SQLite(t)
-	b := newBroker(t)
-	got := collect(t, b, "orders")
-	relay, err := outbox.NewRelay(db.DB, db.Dialect, b, outbox.WithKeepPublished(), outbox.WithRelayLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runRelay(t, relay)
-	writeOrders(t, db, outbox.NewWriter(db.Dialect), 0, 3, true)
-	eventually(t, "3 messages", func() bool { return got.count() == 3 })
-	eventually(t, "rows marked", func() bool { return unpublished(t, db) == 0 })
-	var kept int
-	db.QueryRow("SELECT COUNT(*) FROM message WHERE published = 1").Scan(&kept)
-	if kept != 3 {
-		t.Fatalf("%d rows marked published, want 3", kept)
+	for _, d := range testdb.Dialects {
+		t.Run(d.Name(), func(t *testing.T) {
+			db := testdb.Open(t, d)
+			b := newBroker(t)
+			got := collect(t, b, "orders")
+			relay, err := outbox.NewRelay(db.DB, db.Dialect, b, outbox.WithKeepPublished(), outbox.WithRelayLogger(quiet()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			runRelay(t, relay)
+			writeOrders(t, db, outbox.NewWriter(db.Dialect), 0, 3, true)
+			eventually(t, "3 messages", func() bool { return got.count() == 3 })
+			eventually(t, "rows marked", func() bool { return unpublished(t, db) == 0 })
+			var kept int
+			db.QueryRow("SELECT COUNT(*) FROM message WHERE published = 1").Scan(&kept)
+			if kept != 3 {
+				t.Fatalf("%d rows marked published, want 3", kept)
+			}
+			if s := relay.Stats(); s.Published != 3 || s.Errors != 0 {
+				t.Fatalf("stats = %+v, want 3 published and no error", s)
+			}
+		})
 	}
 }
 

@@ -177,6 +177,9 @@ type Relay struct {
 	cfg   relayConfig
 	lease *sqldb.Lease
 	rows  *RowPublisher
+	// keeper renews the lease while this relay leads; only Run's
+	// goroutine touches it.
+	keeper *LeaseKeeper
 
 	running      atomic.Bool
 	leader       atomic.Bool
@@ -218,7 +221,7 @@ func NewRelay(db *sql.DB, d *sqldb.Dialect, pub broker.Producer, opts ...RelayOp
 	r := &Relay{db: db, d: d, pub: pub, cfg: cfg,
 		lease: sqldb.NewLease(db, d, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
 	r.rows = &RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
-		Limits: cfg.limits, Logger: cfg.logger, Valid: r.lease.Valid}
+		Limits: cfg.limits, Logger: cfg.logger, Valid: r.valid}
 	return r, nil
 }
 
@@ -264,6 +267,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		defer func() { stop(); wg.Wait() }()
 	}
 	defer func() {
+		r.stopKeeping()
+		r.leader.Store(false) // before another relay can take the released lease
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := r.lease.Release(rctx); err != nil {
@@ -296,29 +301,30 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
-// step takes or keeps the lease and publishes one batch. It returns how
-// long to wait before the next step.
+// step takes the lease if it does not hold it and publishes one batch.
+// It returns how long to wait before the next step. While the relay
+// leads, a LeaseKeeper renews the lease in the background.
 func (r *Relay) step(ctx context.Context) (time.Duration, error) {
 	l := r.lease
 	switch {
-	case !l.Held():
+	case r.keeper == nil:
 		ok, err := l.Acquire(ctx)
 		if err != nil || !ok {
 			return l.TTL() / 4, err
 		}
+		r.keeper = KeepLease(ctx, l, func(err error) {
+			r.errs.Add(1)
+			r.cfg.logger.Warn("courier: renewing the outbox lease failed", slog.Any("error", err))
+		}, func() { r.leader.Store(false) })
 		r.leader.Store(true)
 		r.cfg.logger.Info("courier: outbox relay is now the leader", slog.Int64("token", l.Token()))
-	case l.RenewDue():
-		if err := l.Renew(ctx); err != nil {
-			if errors.Is(err, sqldb.ErrLeaseLost) {
-				r.leader.Store(false)
-				r.cfg.logger.Warn("courier: outbox relay lost the lease to another relay")
-				return 0, nil
-			}
-			return r.cfg.pollInterval, err
-		}
+	case r.keeper.Lost():
+		r.stopKeeping()
+		r.leader.Store(false)
+		r.cfg.logger.Warn("courier: outbox relay lost the lease to another relay")
+		return 0, nil
 	}
-	if !l.Valid() {
+	if !r.keeper.Valid() {
 		return r.cfg.pollInterval, nil
 	}
 	n, err := r.publishBatch(ctx)
@@ -328,7 +334,19 @@ func (r *Relay) step(ctx context.Context) (time.Duration, error) {
 	if n >= r.cfg.batchSize {
 		return 0, nil
 	}
-	return min(r.cfg.pollInterval, l.UntilRenew()), nil
+	return r.cfg.pollInterval, nil
+}
+
+// valid reports whether the relay may publish: it leads and its lease is
+// current.
+func (r *Relay) valid() bool { return r.keeper != nil && r.keeper.Valid() }
+
+// stopKeeping stops renewing the lease, which is then Run's own again.
+func (r *Relay) stopKeeping() {
+	if r.keeper != nil {
+		r.keeper.Stop()
+		r.keeper = nil
+	}
 }
 
 // publishBatch publishes the oldest unpublished rows and removes those the
@@ -371,14 +389,16 @@ func (r *Relay) readBatch(ctx context.Context) ([]Row, error) {
 // remove deletes (or marks) the published rows, but only while this relay
 // still holds the lease with the token it published under.
 func (r *Relay) remove(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if r.d == sqldb.Postgres {
+		return r.removePostgres(ctx, ids)
+	}
 	for start := 0; start < len(ids); start += maxRowsPerInsert {
 		chunk := ids[start:min(len(ids), start+maxRowsPerInsert)]
 		fence, args := r.lease.Fence()
-		stmt := "DELETE FROM message"
-		if r.cfg.keep {
-			stmt = "UPDATE message SET published = 1"
-		}
-		stmt += " WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ") AND " + fence
+		stmt := r.removeStatement() + " WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ") AND " + fence
 		all := make([]any, 0, len(chunk)+len(args))
 		for _, id := range chunk {
 			all = append(all, id)
@@ -388,13 +408,61 @@ func (r *Relay) remove(ctx context.Context, ids []string) error {
 		if err != nil {
 			return fmt.Errorf("removing %d published rows: %w", len(chunk), err)
 		}
-		if n, err := res.RowsAffected(); err == nil && n == 0 {
-			// Fenced off: another relay leads now and will publish
-			// these rows again; consumers absorb the duplicates.
-			r.lease.Drop()
-			r.leader.Store(false)
-			return fmt.Errorf("removing published rows: %w", sqldb.ErrLeaseLost)
+		if err := r.fenced(res); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+func (r *Relay) removeStatement() string {
+	if r.cfg.keep {
+		return "UPDATE message SET published = 1"
+	}
+	return "DELETE FROM message"
+}
+
+// fenced reports sqldb.ErrLeaseLost, and gives up the lease, when a
+// removal touched no row: another relay leads now and will publish these
+// rows again; consumers absorb the duplicates.
+func (r *Relay) fenced(res sql.Result) error {
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		r.stopKeeping()
+		r.lease.Drop()
+		r.leader.Store(false)
+		return fmt.Errorf("removing published rows: %w", sqldb.ErrLeaseLost)
+	}
+	return nil
+}
+
+// removePostgres removes the rows with one statement whose ids are one
+// array parameter (the same statement text for every batch, so the
+// driver's prepared statement is reused), in a transaction that does not
+// wait for its WAL flush (synchronous_commit off). A removal lost in a
+// server crash only makes the rows be published again, which
+// at-least-once delivery allows; without the flush, the relay's next
+// batch does not wait for the disk.
+func (r *Relay) removePostgres(ctx context.Context, ids []string) error {
+	fence, args := r.lease.Fence()
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("removing %d published rows: %w", len(ids), err)
+	}
+	if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO off"); err != nil {
+		return errors.Join(fmt.Errorf("removing %d published rows: %w", len(ids), err), tx.Rollback())
+	}
+	res, err := tx.ExecContext(ctx, r.d.Rebind(r.removeStatement()+" WHERE id = ANY(?) AND "+fence), append([]any{ids}, args...)...)
+	if err == nil {
+		err = r.fenced(res)
+	}
+	if err != nil {
+		if !errors.Is(err, sqldb.ErrLeaseLost) {
+			err = fmt.Errorf("removing %d published rows: %w", len(ids), err)
+		}
+		return errors.Join(err, tx.Rollback())
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("removing %d published rows: %w", len(ids), err)
 	}
 	return nil
 }

@@ -82,7 +82,8 @@ func WithPublication(name string) Option {
 
 // WithHeartbeat sets how often the relay writes a heartbeat to the log
 // (default 10s), so that an idle outbox still lets the slot move on. The
-// lease is renewed on its own cadence, every quarter of its TTL.
+// lease is renewed on its own cadence, every quarter of its TTL, beside
+// the stream (outbox.LeaseKeeper).
 func WithHeartbeat(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 10*time.Millisecond {
@@ -172,7 +173,10 @@ type Relay struct {
 	connString string
 	cfg        config
 	lease      *sqldb.Lease
-	rows       *outbox.RowPublisher
+	// keeper renews the lease while this relay leads; only Run's
+	// goroutine touches it.
+	keeper *outbox.LeaseKeeper
+	rows   *outbox.RowPublisher
 
 	leader       atomic.Bool
 	published    atomic.Uint64
@@ -213,7 +217,7 @@ func New(db *sql.DB, connString string, pub broker.Producer, opts ...Option) (*R
 	r := &Relay{db: db, connString: connString, cfg: cfg,
 		lease: sqldb.NewLease(db, sqldb.Postgres, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
 	r.rows = &outbox.RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
-		Limits: cfg.limits, Logger: cfg.logger, Valid: r.lease.Valid}
+		Limits: cfg.limits, Logger: cfg.logger, Valid: r.valid}
 	return r, nil
 }
 
@@ -275,6 +279,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		return err
 	}
 	defer func() {
+		r.stopKeeping()
+		r.leader.Store(false) // before another relay can take the released lease
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		r.lease.Release(rctx)
@@ -282,36 +288,39 @@ func (r *Relay) Run(ctx context.Context) error {
 	}()
 	failures := 0
 	for ctx.Err() == nil {
-		if !r.lease.Held() {
-			ok, err := r.lease.Acquire(ctx)
-			if err != nil {
-				r.fail(err)
-			}
-			if !ok {
-				sleep(ctx, r.lease.TTL()/4)
-				continue
-			}
-			r.leader.Store(true)
-			r.cfg.logger.Info("courier: log-tailing relay is now the leader", slog.Int64("token", r.lease.Token()))
-		}
-		if !r.lease.Valid() {
-			// Renewals failed for a while (e.g. the database restarted):
-			// renew before streaming, or learn that another relay leads.
-			if err := r.lease.Renew(ctx); err != nil {
-				if errors.Is(err, sqldb.ErrLeaseLost) {
-					r.leader.Store(false)
-				} else {
+		if r.keeper == nil {
+			if !r.lease.Held() {
+				ok, err := r.lease.Acquire(ctx)
+				if err != nil {
 					r.fail(err)
 				}
-				sleep(ctx, min(r.lease.TTL()/4, time.Second))
-				continue
+				if !ok {
+					sleep(ctx, r.lease.TTL()/4)
+					continue
+				}
+				r.cfg.logger.Info("courier: log-tailing relay is now the leader", slog.Int64("token", r.lease.Token()))
+			} else if !r.lease.Valid() {
+				// Renewals failed for a while (e.g. the database restarted):
+				// renew before streaming, or learn that another relay leads.
+				if err := r.lease.Renew(ctx); err != nil {
+					if !errors.Is(err, sqldb.ErrLeaseLost) {
+						r.fail(err)
+					}
+					sleep(ctx, min(r.lease.TTL()/4, time.Second))
+					continue
+				}
 			}
+			// Renewals run beside the stream, so that a slow commit of
+			// the lease row never holds the stream back.
+			r.keeper = outbox.KeepLease(ctx, r.lease, r.fail, func() { r.leader.Store(false) })
+			r.leader.Store(true)
 		}
 		err := r.stream(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if errors.Is(err, sqldb.ErrLeaseLost) {
+			r.stopKeeping()
 			r.leader.Store(false)
 			r.cfg.logger.Warn("courier: log-tailing relay lost the lease")
 			continue
@@ -324,6 +333,18 @@ func (r *Relay) Run(ctx context.Context) error {
 		sleep(ctx, min(100*time.Millisecond<<min(failures, 6), 5*time.Second))
 	}
 	return nil
+}
+
+// valid reports whether the relay may publish: it leads and its lease is
+// current.
+func (r *Relay) valid() bool { return r.keeper != nil && r.keeper.Valid() }
+
+// stopKeeping stops renewing the lease, which is then Run's own again.
+func (r *Relay) stopKeeping() {
+	if r.keeper != nil {
+		r.keeper.Stop()
+		r.keeper = nil
+	}
 }
 
 func (r *Relay) fail(err error) {

@@ -3,7 +3,6 @@ package pgcdc
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -44,9 +43,6 @@ func (s *session) run(ctx context.Context) error {
 		if s.nextBeat.Before(deadline) {
 			deadline = s.nextBeat
 		}
-		if renew := time.Now().Add(s.r.lease.UntilRenew()); renew.Before(deadline) {
-			deadline = renew
-		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		raw, err := s.conn.ReceiveMessage(rctx)
 		cancel()
@@ -67,25 +63,18 @@ func (s *session) run(ctx context.Context) error {
 	}
 }
 
-// tick renews the lease and writes a heartbeat when they are due, and
-// reports the confirmed position to the server.
+// tick writes a heartbeat when it is due, reports the confirmed position
+// to the server, and ends the session when the lease is no longer
+// certainly held.
 //
-// The lease is renewed on its own cadence (every quarter of its TTL), not
-// the heartbeat's: with a heartbeat interval longer than three quarters of
-// the TTL (the defaults are both 10s) the lease would lapse between
-// heartbeats, the stream would end and restart from the last position
-// confirmed to the server, and every row published since would be
-// published again.
+// The lease is renewed beside the stream (Relay.keeper), on its own
+// cadence of a quarter of its TTL, not the heartbeat's: renewed at each
+// heartbeat, with the defaults (both 10s) it lapsed after 7.5s, the
+// stream ended and restarted from the last position confirmed to the
+// server, and every row published since was published again; renewed
+// inline, a slow commit of the lease row held the stream back.
 func (s *session) tick(ctx context.Context) error {
 	now := time.Now()
-	if s.r.lease.RenewDue() {
-		if err := s.r.lease.Renew(ctx); err != nil {
-			if errors.Is(err, sqldb.ErrLeaseLost) || !s.r.lease.Valid() {
-				return err
-			}
-			s.r.fail(err)
-		}
-	}
 	if !now.Before(s.nextBeat) {
 		s.nextBeat = now.Add(s.r.cfg.heartbeat)
 		// A logical message in the log: its position can be confirmed
@@ -95,8 +84,8 @@ func (s *session) tick(ctx context.Context) error {
 			s.r.fail(fmt.Errorf("pgcdc: heartbeat: %w", err))
 		}
 	}
-	if !s.r.lease.Valid() {
-		return sqldb.ErrLeaseLost
+	if err := s.holdUntilValid(ctx); err != nil {
+		return err
 	}
 	if !now.Before(s.nextStatus) {
 		s.nextStatus = now.Add(s.r.cfg.status)
@@ -106,6 +95,31 @@ func (s *session) tick(ctx context.Context) error {
 			}); err != nil {
 				return fmt.Errorf("pgcdc: status update: %w", err)
 			}
+		}
+	}
+	return nil
+}
+
+// holdUntilValid returns at once while the lease is certainly held. When
+// a renewal is late (a slow commit of the lease row), it holds the stream,
+// publishing nothing, until the keeper renews the lease, for up to one
+// TTL: ending the stream would make the server send every row since the
+// last confirmed position again. It returns sqldb.ErrLeaseLost if the
+// lease was lost, or is still not renewed after the TTL.
+func (s *session) holdUntilValid(ctx context.Context) error {
+	var giveUp time.Time
+	for !s.r.valid() {
+		switch {
+		case s.r.keeper == nil || s.r.keeper.Lost():
+			return sqldb.ErrLeaseLost
+		case giveUp.IsZero():
+			giveUp = time.Now().Add(s.r.lease.TTL())
+		case time.Now().After(giveUp):
+			return sqldb.ErrLeaseLost
+		}
+		sleep(ctx, 5*time.Millisecond)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 	return nil
