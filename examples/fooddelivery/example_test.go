@@ -26,5 +26,5 @@ func ExampleRunDemo() {
 	}
 	fmt.Printf("%d orders, %d approved, %d courier quotes\n", len(rep.Orders), approved, len(rep.Quotes))
 	// Output:
-	// 9 orders, 7 approved, 3 courier quotes
+	// 10 orders, 8 approved, 3 courier quotes
 }

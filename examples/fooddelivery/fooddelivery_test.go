@@ -13,7 +13,7 @@ import (
 // wantStates are the final states the scenario must reach.
 var wantStates = map[string]string{
 	"o-1": fooddelivery.Approved, "o-2": fooddelivery.Rejected, "o-3": fooddelivery.Rejected,
-	"o-4": fooddelivery.Approved, "o-5": fooddelivery.Approved, "o-6": fooddelivery.Approved, "o-7": fooddelivery.Approved,
+	"o-4": fooddelivery.Approved, "o-5": fooddelivery.Approved, "o-6": fooddelivery.Approved, "o-7": fooddelivery.Approved, "o-8": fooddelivery.Approved,
 }
 
 func checkStates(t *testing.T, rep *fooddelivery.Report, bulk int) {
@@ -69,7 +69,7 @@ func TestDemo(t *testing.T) {
 		"NotifyConsumer o-1",
 		"one-way, no reply",
 		"3 quotes gathered; cheapest: scooters",
-		"11 orders: 9 approved, 2 rejected",
+		"12 orders: 10 approved, 2 rejected",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("trace lacks %q:\n%s", want, out.String())

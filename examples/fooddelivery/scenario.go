@@ -232,6 +232,15 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 			tr.Printf(name, "restarted; serving and registered again")
 		}
 		time.Sleep(openDelay) // the breakers let a probe through
+		tr.Printf("scenario", "one order alone: its calls are the half-open breakers' probes, which close them")
+		o8 := CreateOrderRequest{ID: "o-8", ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"samosa", 2}}}
+		rep.Expected[o8.ID] = Approved
+		if err := placeAll(ctx, client, []CreateOrderRequest{o8}); err != nil {
+			return nil, err
+		}
+		if err := awaitAll(ctx, client, []CreateOrderRequest{o8}); err != nil {
+			return nil, err
+		}
 	}
 
 	bulk := sc.Bulk
