@@ -85,11 +85,11 @@ func TestKitchenKilledAndRestarted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	rep, err := fooddelivery.RunDemo(ctx, fooddelivery.DemoConfig{Out: &out, Bulk: 16, KillKitchen: true, Verbose: true, Dir: t.TempDir()})
+	rep, err := fooddelivery.RunDemo(ctx, fooddelivery.DemoConfig{Out: &out, Bulk: 8, KillKitchen: true, Verbose: true, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	checkStates(t, rep, 16)
+	checkStates(t, rep, 8)
 	for _, want := range []string{"kitchen       KILLED", "kitchen       restarted"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("trace lacks %q:\n%s", want, out.String())
