@@ -12,6 +12,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,7 +151,7 @@ func (s outboxSystem) Probe(ctx context.Context) error { return probePostgres(ct
 
 // relayed reports whether the system has a relay or subscriber.
 func (s outboxSystem) relayed() bool {
-	return s.name != "postgres-commit" && s.name != "courier-outbox-insert"
+	return s.name != "postgres-commit" && !strings.HasPrefix(s.name, "courier-outbox-insert")
 }
 
 func (s outboxSystem) Start(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
@@ -206,6 +207,21 @@ func CourierOutboxInsert() System {
 			deliver(payload)
 			return nil
 		}}, nil
+	}}
+}
+
+// CourierOutboxInsertNoNotify is CourierOutboxInsert on an outbox table
+// without Courier's LISTEN/NOTIFY trigger (courier_outbox_notify, which
+// wakes polling relays): PostgreSQL serializes the commits of every
+// transaction that notified, flush included, so the trigger's cost is the
+// difference between the two rows.
+func CourierOutboxInsertNoNotify() System {
+	insert := CourierOutboxInsert().(outboxSystem)
+	return outboxSystem{name: "courier-outbox-insert-no-notify", build: func(ctx context.Context, env *pgEnv, c *cleanup, consumers int, deliver func([]byte)) (outboxRig, error) {
+		if _, err := env.db.ExecContext(ctx, "DROP TRIGGER courier_outbox_notify ON message"); err != nil {
+			return outboxRig{}, fmt.Errorf("drop the notify trigger: %w", err)
+		}
+		return insert.build(ctx, env, c, consumers, deliver)
 	}}
 }
 
@@ -412,8 +428,9 @@ func outboxSuite() Suite { return OutboxSuite{} }
 // Name implements Suite.
 func (OutboxSuite) Name() string { return "outbox" }
 
-// OutboxSystems returns the systems of the outbox suite's sustained
-// phase; the first two have no relay and are not paced or drained.
+// OutboxSystems returns the systems of the outbox suite's sustained and
+// paced phases; the first two have no relay and are not paced. (The
+// suite also runs CourierOutboxInsertNoNotify in its sustained phase.)
 func OutboxSystems() []System {
 	return []System{
 		PostgresCommit(),
@@ -477,7 +494,8 @@ func (s OutboxSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 			t.Note("%s failed: %v", name, err)
 		}
 	)
-	for _, sys := range OutboxSystems() {
+	all := OutboxSystems()
+	for _, sys := range slices.Concat(all[:2], []System{CourierOutboxInsertNoNotify()}, all[2:]) {
 		r, err := Measure(ctx, sys, sustainedCfg, o.warmup())
 		if err != nil {
 			failed(&sustained, sys.Name(), err)
@@ -499,8 +517,7 @@ func (s OutboxSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 		o.progress("%-12s %-34s drain %10s rows/s", "outbox", sys.Name(), fmtRate(r.rate))
 		drain.AddRow(sys.Name(), fmtRate(r.rate), m.of(r.rate, "postgres-commit"), groupThousands(r.duplicates), fmtMiB(r.peakHeap))
 	}
-	pacedSystems := append([]System{PostgresCommit()}, OutboxSystems()[2:]...)
-	for _, sys := range pacedSystems {
+	for _, sys := range slices.Concat(all[:1], all[2:]) {
 		r, err := pacedOutbox(ctx, sys.(outboxSystem), outboxPacedRate, pacedCfg.Messages, DefaultPublishers, 0, nil)
 		if err != nil {
 			failed(&paced, sys.Name(), err)
