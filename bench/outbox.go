@@ -958,7 +958,7 @@ func outboxSoak(ctx context.Context, o Options) ([]Table, error) {
 			fmtMiB(first.live), fmtMiB(last.live), fmtMiB(maxLive), fmtMiB(maxUsed), yesNo(heapFlat(r.samples)))
 	}
 	t.Note("flat: the live heap of the last third of the samples stays within 25%% (and 2 MiB) of the first third's highest; the first sample is taken %v after the writers start.", soakSampleEvery)
-	t.Note("The live heap is the whole process's: the harness keeps 40 bytes a message of bookkeeping, allocated before the run.")
+	t.Note("The live heap is the whole process's: the harness keeps about 30 bytes a message of bookkeeping, allocated before the run.")
 	return []Table{t}, errors.Join(errs...)
 }
 
