@@ -54,6 +54,7 @@ func reportCalls(b *testing.B, rs []CallResult) {
 		elapsed, p50, p9 time.Duration
 		worst            time.Duration
 		mallocs          uint64
+		lost             int
 	)
 	for _, r := range rs {
 		calls += r.Calls
@@ -62,13 +63,15 @@ func reportCalls(b *testing.B, rs []CallResult) {
 		p9 += r.P99
 		worst = max(worst, r.Max)
 		mallocs += r.Mallocs
+		lost += r.Lost
 	}
 	n := time.Duration(len(rs))
-	b.ReportMetric(float64(calls)/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(calls-lost)/elapsed.Seconds(), "calls/s")
 	b.ReportMetric(float64(p50/n)/1e6, "p50-ms")
 	b.ReportMetric(float64(p9/n)/1e6, "p99-ms")
 	b.ReportMetric(float64(worst)/1e6, "max-ms")
 	b.ReportMetric(float64(mallocs)/float64(calls), "allocs/call")
+	b.ReportMetric(float64(lost), "lost-calls")
 }
 
 // BenchmarkEventDispatch runs the end-to-end workload (Run: 64 publishers,

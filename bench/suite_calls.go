@@ -70,7 +70,7 @@ func (callSuiteT) Name() string { return "calls" }
 
 // Run implements Suite.
 func (callSuiteT) Run(ctx context.Context, o Options) ([]Table, error) {
-	t := Table{ID: "calls", Title: "request/reply", Columns: []string{"mode", "system", "calls/s", "p50", "p99", "max", "allocs/call"}}
+	t := Table{ID: "calls", Title: "request/reply", Columns: []string{"mode", "system", "calls/s", "p50", "p99", "max", "allocs/call", "lost"}}
 	var errs []error
 	for _, mode := range callModes(o.Quick) {
 		label := "paced 1,000/s"
@@ -88,10 +88,14 @@ func (callSuiteT) Run(ctx context.Context, o Options) ([]Table, error) {
 				t.Note("%s, %s failed: %v", sys.Name(), mode.Name, err)
 				continue
 			}
-			rate := float64(r.Calls) / r.Elapsed.Seconds()
+			rate := r.Rate()
 			o.progress("%-12s %-34s %-12s %10s calls/s  p99 %s", "calls", sys.Name(), mode.Name, fmtRate(rate), fmtLatency(r.P99))
 			t.AddRow(label, sys.Name(), fmtRate(rate), fmtLatency(r.P50), fmtLatency(r.P99), fmtLatency(r.Max),
-				fmt.Sprintf("%.0f", float64(r.Mallocs)/float64(r.Calls)))
+				fmt.Sprintf("%.0f", float64(r.Mallocs)/float64(r.Calls)), fmt.Sprint(r.Lost))
+			if r.Lost > 0 {
+				t.Note("%s, %s: %d of %d calls got no reply within %v: %s", sys.Name(), mode.Name, r.Lost, r.Calls,
+					mode.Cfg.timeout(), sys.(replyLoser).LosesReplies())
+			}
 		}
 	}
 	return []Table{t}, errors.Join(errs...)
