@@ -4,6 +4,7 @@
 //	courier registry  run a single-node etcd service registry for development
 //	courier registrar register other processes' instances (third-party registration)
 //	courier router    reverse proxy to registry-resolved instances (REST and gRPC)
+//	courier demo      run the example food-delivery system and its traced scenario
 //	courier version   print the version
 //
 // Every flag can also come from an environment variable (COURIER_ and the
@@ -44,6 +45,7 @@ commands:
   registry  run a single-node etcd service registry for development
   registrar health-check targets and register them on their behalf
   router    reverse proxy routing to registry-resolved instances (REST, gRPC)
+  demo      run the example food-delivery system (examples/fooddelivery)
   version   print the version
 
 Run 'courier <command> -h' for the flags of a command.
