@@ -18,6 +18,9 @@ const (
 	// DefaultPrefetch is how many unacknowledged messages RabbitMQ hands
 	// to the owner of a shard at once.
 	DefaultPrefetch = 1
+	// DefaultPublishChannels is how many confirm-mode AMQP channels a
+	// Broker keeps open for Sends.
+	DefaultPublishChannels = 64
 	// DefaultRebalanceInterval is how often an instance checks whether it
 	// owns more than its share of shards.
 	DefaultRebalanceInterval = 500 * time.Millisecond
@@ -48,6 +51,7 @@ type config struct {
 	queueType         QueueType
 	queueExpiry       time.Duration
 	prefetch          int
+	publishChannels   int
 	rebalanceInterval time.Duration
 	reconnectMin      time.Duration
 	reconnectMax      time.Duration
@@ -60,6 +64,7 @@ func defaultConfig() config {
 		logger:            slog.Default(),
 		queueType:         QuorumQueue,
 		prefetch:          DefaultPrefetch,
+		publishChannels:   DefaultPublishChannels,
 		rebalanceInterval: DefaultRebalanceInterval,
 		reconnectMin:      DefaultReconnectMin,
 		reconnectMax:      DefaultReconnectMax,
@@ -141,6 +146,22 @@ func WithPrefetch(n int) Option {
 			return fmt.Errorf("prefetch must be between 1 and 65535, got %d", n)
 		}
 		c.prefetch = n
+		return nil
+	}
+}
+
+// WithPublishChannels sets how many confirm-mode AMQP channels the Broker
+// keeps open between Sends (default DefaultPublishChannels). A Send holds
+// one channel until its messages are confirmed, so this is the number of
+// concurrent Sends served without opening a channel; a Send beyond it
+// opens one and closes it afterwards, which costs two round trips to the
+// server. Set it to the number of goroutines that send at once.
+func WithPublishChannels(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 2047 {
+			return fmt.Errorf("publish channels must be between 1 and 2047, got %d", n)
+		}
+		c.publishChannels = n
 		return nil
 	}
 }

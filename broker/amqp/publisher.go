@@ -9,10 +9,6 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
-// maxIdleChannels is how many confirm-mode channels the publisher keeps
-// open between Sends.
-const maxIdleChannels = 16
-
 // maxChannelFailures bounds the retries of a Send after channel errors that
 // are not a lost connection (such as an exchange deleted behind our back).
 const maxChannelFailures = 2
@@ -147,7 +143,7 @@ func (p *publisher) acquire(ctx context.Context) (*pubChannel, error) {
 // release returns a healthy channel to the pool.
 func (p *publisher) release(pc *pubChannel) {
 	p.mu.Lock()
-	if !pc.ch.IsClosed() && len(p.idle) < maxIdleChannels {
+	if !pc.ch.IsClosed() && len(p.idle) < p.b.cfg.publishChannels {
 		p.idle = append(p.idle, pc)
 		pc = nil
 	}
