@@ -250,7 +250,7 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 	tr.Printf("scenario", "phase 3: %d orders at once on the sharded channels (their messages are counted, not traced)", bulk)
 	reqs = reqs[:0]
 	for i := range bulk {
-		id := fmt.Sprintf("o-%d", 10+i)
+		id := fmt.Sprintf("o-%d", 9+i) // o-1 to o-8 are the earlier phases'
 		reqs = append(reqs, CreateOrderRequest{ID: id, ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"samosa", 1}}})
 		rep.Expected[id] = Approved
 	}
