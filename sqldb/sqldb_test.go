@@ -23,11 +23,74 @@ func TestMigrateIsIdempotentAndCheckSchemaPasses(t *testing.T) {
 			if err := sqldb.CheckSchema(ctx, db.DB, d); err != nil {
 				t.Fatal(err)
 			}
+			migrations, err := d.Migrations()
+			if err != nil {
+				t.Fatal(err)
+			}
 			var n int
-			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+sqldb.MigrationsTable).Scan(&n); err != nil || n != 1 {
-				t.Fatalf("recorded migrations: %d, %v", n, err)
+			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+sqldb.MigrationsTable).Scan(&n); err != nil || n != len(migrations) {
+				t.Fatalf("recorded migrations: %d of %d, %v", n, len(migrations), err)
 			}
 		})
+	}
+}
+
+// Each dialect numbers its migrations on its own: versions start at 1 and
+// have no gaps, whatever the other dialects have.
+func TestMigrationVersions(t *testing.T) {
+	for _, d := range testdb.Dialects {
+		migrations, err := d.Migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range migrations {
+			if m.Version != i+1 {
+				t.Errorf("%s: migration %s has version %d, want %d", d, m.Name, m.Version, i+1)
+			}
+		}
+	}
+}
+
+// PostgreSQL's version 2 drops the LISTEN/NOTIFY trigger version 1 created
+// (pgnotify.Install creates it on demand), on new schemas and on schemas
+// that were at version 1.
+func TestPostgresMigrationDropsTheNotifyTrigger(t *testing.T) {
+	db := testdb.Postgres(t)
+	ctx := context.Background()
+	triggers := func() int {
+		t.Helper()
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'message'::regclass AND NOT tgisinternal").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := triggers(); n != 0 {
+		t.Fatalf("a new schema has %d triggers on message", n)
+	}
+	migrations, err := sqldb.Postgres.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to version 1.
+	if _, err := db.ExecContext(ctx, migrations[0].SQL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "DELETE FROM "+sqldb.MigrationsTable+" WHERE version > 1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := triggers(); n != 1 {
+		t.Fatalf("version 1 has %d triggers on message, want its notify trigger", n)
+	}
+	if err := sqldb.Migrate(ctx, db.DB, sqldb.Postgres); err != nil {
+		t.Fatal(err)
+	}
+	if n := triggers(); n != 0 {
+		t.Fatalf("after the upgrade from version 1, %d triggers on message", n)
+	}
+	var fns int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_proc WHERE proname = 'courier_outbox_notify' AND pronamespace = current_schema()::regnamespace").Scan(&fns); err != nil || fns != 0 {
+		t.Fatalf("after the upgrade from version 1, %d notify functions, %v", fns, err)
 	}
 }
 
