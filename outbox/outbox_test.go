@@ -100,11 +100,17 @@ func runRelay(t *testing.T, r *outbox.Relay) context.CancelFunc {
 	return cancel
 }
 
-func wakeup(db *testdb.DB) []outbox.RelayOption {
-	if db.Dialect == sqldb.Postgres {
-		return []outbox.RelayOption{outbox.WithWakeup(pgnotify.New(db.DB))}
+// wakeup installs, on PostgreSQL, the LISTEN/NOTIFY trigger (opt-in) and
+// returns the option that makes the relay listen for it.
+func wakeup(t *testing.T, db *testdb.DB) []outbox.RelayOption {
+	t.Helper()
+	if db.Dialect != sqldb.Postgres {
+		return nil
 	}
-	return nil
+	if err := pgnotify.Install(context.Background(), db.DB); err != nil {
+		t.Fatal(err)
+	}
+	return []outbox.RelayOption{outbox.WithWakeup(pgnotify.New(db.DB))}
 }
 
 // writeOrders writes, in one transaction, one message per key for keys
@@ -170,7 +176,7 @@ func TestRelayPublishesCommittedMessagesInOrder(t *testing.T) {
 			b := newBroker(t)
 			got := collect(t, b, "orders")
 			w := outbox.NewWriter(d)
-			relay, err := outbox.NewRelay(db.DB, d, b, append(wakeup(db), outbox.WithRelayLogger(quiet()), outbox.WithBatchSize(7))...)
+			relay, err := outbox.NewRelay(db.DB, d, b, append(wakeup(t, db), outbox.WithRelayLogger(quiet()), outbox.WithBatchSize(7))...)
 			if err != nil {
 				t.Fatal(err)
 			}
