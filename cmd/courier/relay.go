@@ -45,7 +45,10 @@ const relayUsage = `usage: courier relay -db URL -broker URL [flags]
 Publishes the messages a service writes into its transactional outbox.
 
   -mode poll   reads unpublished rows and deletes them once the broker
-               confirmed them (SQLite, PostgreSQL, MySQL/MariaDB)
+               confirmed them (SQLite, PostgreSQL, MySQL/MariaDB), every
+               -poll-interval when idle; on PostgreSQL, -notify installs a
+               LISTEN/NOTIFY trigger and polls as soon as outbox rows
+               commit, at a cost to every writer's commit throughput
   -mode tail   follows the database's log: PostgreSQL logical replication,
                or the MySQL/MariaDB binary log (log_bin, binlog_format=ROW,
                binlog_row_image=FULL)
@@ -70,6 +73,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		name        = fs.String("name", outbox.DefaultRelayName, "outbox name; relays with the same name share one lease")
 		batch       = fs.Int("batch-size", outbox.DefaultBatchSize, "rows per poll (poll mode)")
 		poll        = fs.Duration("poll-interval", outbox.DefaultPollInterval, "wait between polls when idle (poll mode)")
+		notify      = fs.Bool("notify", false, "poll as soon as outbox rows commit, through a LISTEN/NOTIFY trigger it installs; costs the writers commit throughput (poll mode, PostgreSQL; env COURIER_NOTIFY)")
 		leaseTTL    = fs.Duration("lease-ttl", outbox.DefaultLeaseTTL, "leader lease time to live: the takeover bound")
 		heartbeat   = fs.Duration("heartbeat", pgcdc.DefaultHeartbeatInterval, "log heartbeat interval (tail mode)")
 		serverID    = fs.Uint("server-id", 0, "replica server id (tail mode, MySQL/MariaDB; default derived from -name)")
@@ -98,6 +102,12 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		return fmt.Errorf("relay: %w", err)
 	}
 	defer db.Close()
+	if *notify && *mode == "tail" {
+		return errors.New("relay: -notify is for -mode poll: the tailing relay follows the log and needs no NOTIFY trigger")
+	}
+	if *notify && target.Dialect != sqldb.Postgres {
+		return fmt.Errorf("relay: -notify needs PostgreSQL (LISTEN/NOTIFY); on %s the relay polls every -poll-interval", target.Dialect)
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
@@ -127,7 +137,10 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 	case "poll":
 		opts := []outbox.RelayOption{outbox.WithName(*name), outbox.WithBatchSize(*batch), outbox.WithPollInterval(*poll),
 			outbox.WithLeaseTTL(*leaseTTL), outbox.WithDeadLetterChannel(*deadLetter), outbox.WithRelayLogger(logger)}
-		if target.Dialect == sqldb.Postgres {
+		if *notify {
+			if err := pgnotify.Install(ctx, db); err != nil {
+				return withMigrateHint(fmt.Errorf("relay: -notify: %w", err))
+			}
 			opts = append(opts, outbox.WithWakeup(pgnotify.New(db)))
 		}
 		r, err := outbox.NewRelay(db, target.Dialect, b, opts...)
@@ -184,14 +197,21 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 			srv.Shutdown(sctx)
 		}()
 	}
-	logger.Info("courier: relay starting", slog.String("mode", *mode), slog.String("database", target.Dialect.Name()), slog.String("name", *name))
+	logger.Info("courier: relay starting", slog.String("mode", *mode), slog.String("database", target.Dialect.Name()), slog.String("name", *name),
+		slog.Bool("notify", *notify))
 	running.Store(true)
 	err = runRelay(ctx)
 	running.Store(false)
-	if errors.Is(err, sqldb.ErrSchemaMissing) {
-		err = fmt.Errorf("%w (or start the relay with -migrate)", err)
-	}
 	logger.Info("courier: relay stopped")
+	return withMigrateHint(err)
+}
+
+// withMigrateHint adds to an error about a missing schema that -migrate
+// creates it.
+func withMigrateHint(err error) error {
+	if errors.Is(err, sqldb.ErrSchemaMissing) {
+		return fmt.Errorf("%w (or start the relay with -migrate)", err)
+	}
 	return err
 }
 

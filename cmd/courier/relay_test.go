@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"github.com/courier-go/courier/internal/testdb"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/outbox/pgnotify"
 	"github.com/courier-go/courier/sqldb"
 )
 
@@ -46,6 +48,30 @@ func TestRelayCommandTailsPostgres(t *testing.T) {
 		db.Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
 	})
 	testRelayCommand(t, db.DB, db.Dialect, db.DSN, "-mode", "tail", "-slot", slot, "-publication", slot)
+}
+
+// The polling relay on PostgreSQL listens for NOTIFY only with -notify,
+// which installs the trigger: with a poll interval of an hour, only a
+// notification makes it publish.
+func TestRelayCommandPollsPostgres(t *testing.T) {
+	for _, notify := range []bool{false, true} {
+		t.Run(fmt.Sprint("notify=", notify), func(t *testing.T) {
+			db := testdb.Postgres(t)
+			args := []string{"-mode", "poll"}
+			if notify {
+				args = append(args, "-notify", "-poll-interval", "1h")
+			}
+			testRelayCommand(t, db.DB, db.Dialect, db.DSN, args...)
+			var triggers int
+			if err := db.QueryRow("SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'message'::regclass AND tgname = $1",
+				pgnotify.TriggerName).Scan(&triggers); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{false: 0, true: 1}[notify]; triggers != want {
+				t.Fatalf("%d notify triggers on the outbox table, want %d", triggers, want)
+			}
+		})
+	}
 }
 
 func TestRelayCommandTailsMySQL(t *testing.T) {
@@ -196,6 +222,38 @@ func TestRelayCommandRefusesBadInput(t *testing.T) {
 			t.Errorf("%s: took %v to fail", name, time.Since(start))
 		}
 		t.Logf("%s: %v", name, err)
+	}
+}
+
+// -notify (COURIER_NOTIFY) is refused before connecting where it cannot
+// work: in tail mode, and on databases without LISTEN/NOTIFY.
+func TestRelayCommandRefusesNotifyOutsidePostgresPolling(t *testing.T) {
+	ctx := context.Background()
+	sqliteURL := "sqlite://" + filepath.Join(t.TempDir(), "x.db")
+	unreachable := "postgres://u:p@127.0.0.1:1/db"
+	cases := map[string]struct {
+		args []string
+		env  bool
+		want string
+	}{
+		"sqlite":          {[]string{"-db", sqliteURL}, false, "-notify needs PostgreSQL"},
+		"mysql":           {[]string{"-db", "mysql://u:p@127.0.0.1:1/db"}, false, "-notify needs PostgreSQL"},
+		"tail":            {[]string{"-db", unreachable, "-mode", "tail"}, false, "-notify is for -mode poll"},
+		"sqlite from env": {[]string{"-db", sqliteURL}, true, "-notify needs PostgreSQL"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"-broker", "memory://", "-listen", ""}, c.args...)
+			if c.env {
+				t.Setenv("COURIER_NOTIFY", "true")
+			} else {
+				args = append(args, "-notify")
+			}
+			err := (&relayCommand{}).run(ctx, args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one saying %q", err, c.want)
+			}
+		})
 	}
 }
 
