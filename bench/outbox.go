@@ -210,28 +210,21 @@ func CourierOutboxInsert() System {
 	}}
 }
 
-// CourierOutboxInsertNoNotify is CourierOutboxInsert on an outbox table
-// without Courier's LISTEN/NOTIFY trigger (courier_outbox_notify, which
-// wakes polling relays): PostgreSQL serializes the commits of every
-// transaction that notified, flush included, so the trigger's cost is the
-// difference between the two rows.
-func CourierOutboxInsertNoNotify() System {
-	return withoutNotify(CourierOutboxInsert().(outboxSystem))
+// CourierOutboxInsertNotify is CourierOutboxInsert on an outbox table
+// with the LISTEN/NOTIFY trigger that wakes polling relays
+// (pgnotify.Install, courier relay -notify): PostgreSQL serializes the
+// commits of every transaction that notified, flush included, so the
+// trigger's cost is the difference between the two rows.
+func CourierOutboxInsertNotify() System {
+	return withNotify(CourierOutboxInsert().(outboxSystem))
 }
 
-// CourierTailingRelayNoNotify is CourierTailingRelay on an outbox table
-// without the LISTEN/NOTIFY trigger, which only polling relays use: what
-// a deployment that tails the log and drops the trigger gets.
-func CourierTailingRelayNoNotify() System {
-	return withoutNotify(CourierTailingRelay().(outboxSystem))
-}
-
-// withoutNotify is sys on an outbox table without Courier's
-// courier_outbox_notify trigger.
-func withoutNotify(sys outboxSystem) outboxSystem {
-	return outboxSystem{name: sys.name + "-no-notify", build: func(ctx context.Context, env *pgEnv, c *cleanup, consumers int, deliver func([]byte)) (outboxRig, error) {
-		if _, err := env.db.ExecContext(ctx, "DROP TRIGGER courier_outbox_notify ON message"); err != nil {
-			return outboxRig{}, fmt.Errorf("drop the notify trigger: %w", err)
+// withNotify is sys on an outbox table with the LISTEN/NOTIFY trigger
+// installed (pgnotify.Install) before it is built.
+func withNotify(sys outboxSystem) outboxSystem {
+	return outboxSystem{name: sys.name + "-notify", build: func(ctx context.Context, env *pgEnv, c *cleanup, consumers int, deliver func([]byte)) (outboxRig, error) {
+		if err := pgnotify.Install(ctx, env.db); err != nil {
+			return outboxRig{}, err
 		}
 		return sys.build(ctx, env, c, consumers, deliver)
 	}}
@@ -288,23 +281,35 @@ func goRun(ctx context.Context, f func(context.Context) error) func() error {
 	return func() error { cancel(); return <-done }
 }
 
-// CourierPollingRelay is outbox.Relay (the polling publisher) with
-// LISTEN/NOTIFY wake-ups (pgnotify), its default batch of 500 rows and
-// poll interval of 100 ms, publishing into Courier's memory broker, so
-// that the figure is the relay's and the database's, not a broker's.
-func CourierPollingRelay() System { return courierPollingRelay("courier-relay-polling") }
+// CourierPollingRelay is outbox.Relay (the polling publisher) with its
+// default batch of 500 rows and poll interval of 100 ms and no wake-ups,
+// publishing into Courier's memory broker, so that the figure is the
+// relay's and the database's, not a broker's.
+func CourierPollingRelay() System { return courierPollingRelay("courier-relay-polling", false) }
+
+// CourierPollingRelayNotify is CourierPollingRelay woken by LISTEN/NOTIFY
+// (pgnotify) as soon as outbox rows commit, with the trigger installed:
+// courier relay -notify.
+func CourierPollingRelayNotify() System {
+	return withNotify(courierPollingRelay("courier-relay-polling", true))
+}
 
 // CourierPollingRelayBatch is CourierPollingRelay reading batch rows a
 // poll (outbox.WithBatchSize).
 func CourierPollingRelayBatch(batch int) System {
-	return courierPollingRelay(fmt.Sprintf("courier-relay-polling-batch%d", batch), outbox.WithBatchSize(batch))
+	return courierPollingRelay(fmt.Sprintf("courier-relay-polling-batch%d", batch), false, outbox.WithBatchSize(batch))
 }
 
-func courierPollingRelay(name string, opts ...outbox.RelayOption) outboxSystem {
+// courierPollingRelay is the polling relay with opts, listening for
+// NOTIFY wake-ups if listen.
+func courierPollingRelay(name string, listen bool, opts ...outbox.RelayOption) outboxSystem {
 	return outboxSystem{name: name, build: func(ctx context.Context, env *pgEnv, c *cleanup, consumers int, deliver func([]byte)) (outboxRig, error) {
 		return courierRelayed(ctx, c, env, consumers, deliver, func(_ context.Context, b *memory.Broker) (func(context.Context) (func() error, error), error) {
-			r, err := outbox.NewRelay(env.db, sqldb.Postgres, b, append([]outbox.RelayOption{outbox.WithWakeup(pgnotify.New(env.db)),
-				outbox.WithRelayLogger(quietLogger)}, opts...)...)
+			opts := append([]outbox.RelayOption{outbox.WithRelayLogger(quietLogger)}, opts...)
+			if listen {
+				opts = append(opts, outbox.WithWakeup(pgnotify.New(env.db)))
+			}
+			r, err := outbox.NewRelay(env.db, sqldb.Postgres, b, opts...)
 			if err != nil {
 				return nil, err
 			}
@@ -412,7 +417,9 @@ func WatermillSQL(batch int) System {
 //     and a message) as fast as they can while the relay or subscriber
 //     delivers; end-to-end msgs/s against postgres-commit (the same
 //     transactions without a message: the database's single-row commit
-//     rate) and courier-outbox-insert (the writers alone, no relay). On
+//     rate) and courier-outbox-insert (the writers alone, no relay; its
+//     -notify row has the LISTEN/NOTIFY trigger, which only
+//     courier-relay-polling-notify uses, installed). On
 //     a small machine this mostly measures writers, database and relay
 //     sharing the CPUs; it answers "does the relay keep up".
 //   - drain: the rows are committed first, with the relay stopped (the
@@ -442,12 +449,15 @@ func (OutboxSuite) Name() string { return "outbox" }
 
 // OutboxSystems returns the systems of the outbox suite's sustained and
 // paced phases; the first two have no relay and are not paced. (The
-// suite also runs CourierOutboxInsertNoNotify in its sustained phase.)
+// suite also runs CourierOutboxInsertNotify in its sustained phase.) Only
+// the -notify systems have the LISTEN/NOTIFY trigger, as only
+// courier relay -notify installs it.
 func OutboxSystems() []System {
 	return []System{
 		PostgresCommit(),
 		CourierOutboxInsert(),
 		CourierPollingRelay(),
+		CourierPollingRelayNotify(),
 		CourierTailingRelay(),
 		WatermillSQL(1),
 		WatermillSQL(100),
@@ -507,7 +517,7 @@ func (s OutboxSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 		}
 	)
 	all := OutboxSystems()
-	for _, sys := range slices.Concat(all[:2], []System{CourierOutboxInsertNoNotify()}, all[2:4], []System{CourierTailingRelayNoNotify()}, all[4:]) {
+	for _, sys := range slices.Concat(all[:2], []System{CourierOutboxInsertNotify()}, all[2:]) {
 		r, err := Measure(ctx, sys, sustainedCfg, o.warmup())
 		if err != nil {
 			failed(&sustained, sys.Name(), err)
@@ -529,7 +539,7 @@ func (s OutboxSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 		o.progress("%-12s %-34s drain %10s rows/s", "outbox", sys.Name(), fmtRate(r.rate))
 		drain.AddRow(sys.Name(), fmtRate(r.rate), m.of(r.rate, "postgres-commit"), groupThousands(r.duplicates), fmtMiB(r.peakHeap))
 	}
-	for _, sys := range slices.Concat(all[:1], all[2:4], []System{CourierTailingRelayNoNotify()}, all[4:]) {
+	for _, sys := range slices.Concat(all[:1], all[2:]) {
 		r, err := pacedOutbox(ctx, sys.(outboxSystem), outboxPacedRate, pacedCfg.Messages, DefaultPublishers, 0, nil)
 		if err != nil {
 			failed(&paced, sys.Name(), err)
@@ -612,13 +622,11 @@ func (m outboxMeasured) targets() Table {
 		b, okB := m.drain["watermill-sql-batch100"]
 		ratio("issue 4: polling relay >= 5x watermill-sql at batch 100", "drain rows/s, both", a, b, okA, okB, 5)
 	}
-	latency("issue 4 (c): polling relay p99 < 100 ms at 1,000 msgs/s", "courier-relay-polling", 100*time.Millisecond)
+	latency("issue 4 (c): polling relay with NOTIFY wake-ups p99 < 100 ms at 1,000 msgs/s", "courier-relay-polling-notify", 100*time.Millisecond)
 	keepsUp("issue 5: polling relay sustains >= 90% of the writers' rate", "courier-relay-polling", "courier-outbox-insert")
 	keepsUp("issue 5: tailing relay sustains >= 90% of the writers' rate", "courier-relay-tailing", "courier-outbox-insert")
-	keepsUp("issue 5, no NOTIFY trigger: tailing relay sustains >= 90% of the writers' rate", "courier-relay-tailing-no-notify", "courier-outbox-insert-no-notify")
 	drain("issue 5: tailing relay >= 90% of the commit rate (own throughput)", "courier-relay-tailing", "postgres-commit", 0.9)
 	latency("issue 5: tailing relay p99 < 50 ms at 1,000 msgs/s", "courier-relay-tailing", 50*time.Millisecond)
-	latency("issue 5, no NOTIFY trigger: tailing relay p99 < 50 ms at 1,000 msgs/s", "courier-relay-tailing-no-notify", 50*time.Millisecond)
 	t.AddRow("issue 5: relay memory flat over 5 minutes", "-soak 5m (outbox-soak table)", "-", "not measured in this run")
 	return t
 }
