@@ -1,14 +1,13 @@
 package pgcdc_test
 
 import (
-	"context"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"testing"
-	"time"
 
+	"github.com/courier-go/courier/internal/relaytest"
 	"github.com/courier-go/courier/internal/testdb"
 	"github.com/courier-go/courier/internal/testsink"
 	"github.com/courier-go/courier/outbox"
@@ -43,37 +42,18 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 	committed := 0
 	writeSome := func(from, to int) {
 		for seq := from; seq < to; seq++ {
-			for attempt := 0; ; attempt++ {
-				// The server may still be starting: retry a transaction
-				// that failed before commit.
-				tx, err := db.Begin()
-				if err == nil {
-					err = w.Send(context.Background(), tx, "orders", orderMessage(seq))
-					if err == nil {
-						err = tx.Commit()
-					} else {
-						tx.Rollback()
-					}
-				}
-				if err == nil {
-					committed++
-					break
-				}
-				if attempt > 100 {
-					t.Fatalf("writing after the restart: %v", err)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			relaytest.WriteOrderRetrying(t, db.DB, w, seq)
+			committed++
 		}
 	}
 	writeSome(0, 50)
-	eventually(t, "the first 50 messages", func() bool { return s.Unique() == 50 })
+	relaytest.Eventually(t, "the first 50 messages", func() bool { return s.Unique() == 50 })
 	if out, err := restart.CombinedOutput(); err != nil {
 		t.Fatalf("restarting PostgreSQL: %v\n%s", err, out)
 	}
 	writeSome(50, 100)
-	eventually(t, "every message after the restart", func() bool { return s.Unique() == committed })
-	checkOrder(t, s.Messages())
+	relaytest.Eventually(t, "every message after the restart", func() bool { return s.Unique() == committed })
+	relaytest.CheckOrder(t, s.Messages())
 	t.Logf("%d messages delivered across a server restart, %d duplicates, %d relay errors",
 		committed, len(s.Messages())-s.Unique(), relay.Stats().Errors)
 }
