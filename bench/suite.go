@@ -100,6 +100,7 @@ func Suites() []Suite {
 		outboxSuite(),
 		callSuite(),
 		eventSuite(),
+		rpcSuite(),
 	}
 }
 

@@ -1,0 +1,402 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+
+	"github.com/courier-go/courier/resilience"
+	"github.com/courier-go/courier/rpc/grpcx"
+	"github.com/courier-go/courier/rpc/httpx"
+)
+
+// The rpc suite: Courier's resilience policies on synchronous calls
+// (rpc/httpx, rpc/grpcx) beside the bare clients, on loopback.
+
+// rpcChain is the policy chain every chained client uses, as the packages'
+// documentation composes it: retry, breaker, bulkhead and timeout, and a
+// fallback given to the adapter.
+func rpcChain(failure, retryable func(error) bool, opts ...resilience.Option) (*resilience.Chain, error) {
+	return resilience.NewChain(append([]resilience.Option{
+		resilience.WithLogger(slog.New(slog.DiscardHandler)),
+		resilience.WithTimeout(5 * time.Second),
+		resilience.WithBulkhead(100),
+		resilience.WithCircuitBreaker(resilience.FailureIf(failure), resilience.OpenDelay(time.Hour)),
+		resilience.WithRetry(resilience.RetryIf(retryable)),
+	}, opts...)...)
+}
+
+// rpcPair is a bare client and the same client through the chain, calling
+// one loopback server, and what stops them.
+type rpcPair struct {
+	Proto   string    // "HTTP" or "gRPC"
+	Names   [2]string // bare, chained
+	Calls   [2]caller
+	closers []func()
+}
+
+func (p *rpcPair) Close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+}
+
+// serveLoopback serves h on a fresh loopback port.
+func serveLoopback(h http.Handler) (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// httpCaller GETs url with c and checks that the server's two-byte body
+// came back (a fallback's would not).
+func httpCaller(c *http.Client, url string) caller {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ContentLength != 2 {
+			return fmt.Errorf("unexpected response: %s, %d bytes", resp.Status, resp.ContentLength)
+		}
+		return nil
+	}
+}
+
+// newHTTPPair starts a loopback HTTP server answering "ok", a bare
+// net/http client and one whose transport is httpx's with the whole chain
+// and a static fallback. Each client has its own connection pool, large
+// enough for conc callers.
+func newHTTPPair(conc int) (*rpcPair, error) {
+	addr, stop, err := serveLoopback(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	if err != nil {
+		return nil, err
+	}
+	p := &rpcPair{Proto: "HTTP", Names: [2]string{"net/http", "net/http + httpx policies"}, closers: []func(){stop}}
+	chain, err := rpcChain(httpx.Failure, httpx.Retryable)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	bare := &http.Transport{MaxIdleConnsPerHost: conc}
+	base := &http.Transport{MaxIdleConnsPerHost: conc}
+	tr, err := httpx.NewTransport(chain, httpx.WithBase(base),
+		httpx.WithFallback(httpx.StaticResponse(http.StatusOK, nil, []byte("fallback"))))
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.closers = append(p.closers, bare.CloseIdleConnections, base.CloseIdleConnections)
+	url := "http://" + addr + "/orders/1"
+	p.Calls = [2]caller{httpCaller(&http.Client{Transport: bare}, url), httpCaller(&http.Client{Transport: tr}, url)}
+	return p, nil
+}
+
+// rpcTestServer answers every unary call of the gRPC interop test service.
+type rpcTestServer struct {
+	testpb.UnimplementedTestServiceServer
+}
+
+func (rpcTestServer) UnaryCall(context.Context, *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	return &testpb.SimpleResponse{Username: "ok"}, nil
+}
+
+// unaryMethod is the full name of the measured gRPC method.
+const unaryMethod = "/grpc.testing.TestService/UnaryCall"
+
+// grpcCaller makes a unary call and checks the server's reply came back.
+func grpcCaller(c testpb.TestServiceClient) caller {
+	req := &testpb.SimpleRequest{}
+	return func(ctx context.Context) error {
+		resp, err := c.UnaryCall(ctx, req)
+		if err != nil {
+			return err
+		}
+		if resp.GetUsername() != "ok" {
+			return errors.New("unexpected reply")
+		}
+		return nil
+	}
+}
+
+// newGRPCPair starts a loopback gRPC server, a bare grpc-go client
+// connection and one with grpcx's interceptors applying the whole chain
+// (the method marked idempotent, so that it may be retried) and a
+// fallback.
+func newGRPCPair() (*rpcPair, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := grpc.NewServer()
+	testpb.RegisterTestServiceServer(srv, rpcTestServer{})
+	go func() { _ = srv.Serve(ln) }()
+	p := &rpcPair{Proto: "gRPC", Names: [2]string{"grpc-go", "grpc-go + grpcx policies"}, closers: []func(){srv.Stop}}
+	fail := func(err error) (*rpcPair, error) {
+		p.Close()
+		return nil, err
+	}
+	chain, err := rpcChain(grpcx.Failure, grpcx.Retryable)
+	if err != nil {
+		return fail(err)
+	}
+	unary, err := grpcx.UnaryClientInterceptor(chain, grpcx.WithIdempotentMethods(unaryMethod),
+		grpcx.WithFallback(grpcx.StaticReplies(nil)))
+	if err != nil {
+		return fail(err)
+	}
+	stream, err := grpcx.StreamClientInterceptor(chain)
+	if err != nil {
+		return fail(err)
+	}
+	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	var clients [2]testpb.TestServiceClient
+	for k, opts := range [][]grpc.DialOption{{creds},
+		{creds, grpc.WithChainUnaryInterceptor(unary), grpc.WithChainStreamInterceptor(stream)}} {
+		conn, err := grpc.NewClient(ln.Addr().String(), opts...)
+		if err != nil {
+			return fail(err)
+		}
+		p.closers = append(p.closers, func() { _ = conn.Close() })
+		clients[k] = testpb.NewTestServiceClient(conn)
+	}
+	p.Calls = [2]caller{grpcCaller(clients[0]), grpcCaller(clients[1])}
+	return p, nil
+}
+
+// rpcPairs are the protocols the suite compares bare and chained clients
+// on; New starts a pair for the given number of concurrent callers.
+func rpcPairs() []struct {
+	Proto string
+	New   func(conc int) (*rpcPair, error)
+} {
+	return []struct {
+		Proto string
+		New   func(conc int) (*rpcPair, error)
+	}{{"HTTP", newHTTPPair}, {"gRPC", func(int) (*rpcPair, error) { return newGRPCPair() }}}
+}
+
+// rpcModes are the rpc suite's two ways of calling: one caller, calls back
+// to back (the round trip's latency), and 16 callers at once (contention
+// on the policies' shared state).
+func rpcModes(quick bool) []struct {
+	Name string
+	Cfg  pairConfig
+} {
+	seq := pairConfig{Rounds: 20, Batch: 500, Concurrency: 1, Warmup: 500}
+	conc := pairConfig{Rounds: 20, Batch: 1600, Concurrency: 16, Warmup: 500}
+	if quick {
+		seq.Rounds, seq.Batch, seq.Warmup = 6, 200, 100
+		conc.Rounds, conc.Batch, conc.Warmup = 4, 320, 100
+	}
+	return []struct {
+		Name string
+		Cfg  pairConfig
+	}{{"sequential", seq}, {"16 concurrent callers", conc}}
+}
+
+// rpcRejection is a call refused by a policy without any network call.
+type rpcRejection struct {
+	System, Mode string
+	// New builds the refused call, returning an operation that reports
+	// whether the call was refused as it should be.
+	New func() (func() bool, error)
+}
+
+// rejectOpenBreaker builds a chain whose breaker for key is open.
+func rejectOpenBreaker(failure, retryable func(error) bool, key string) (*resilience.Chain, error) {
+	c, err := rpcChain(failure, retryable)
+	if err != nil {
+		return nil, err
+	}
+	c.Breakers().Get(key).Open()
+	return c, nil
+}
+
+// rejectFullBulkhead builds a chain whose bulkhead (of one) is taken.
+func rejectFullBulkhead(failure, retryable func(error) bool, _ string) (*resilience.Chain, error) {
+	c, err := rpcChain(failure, retryable, resilience.WithBulkhead(1))
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Bulkhead().Acquire()
+}
+
+// rpcRejections are the refusals the suite times: by an open breaker and
+// by a full bulkhead, through the chain alone (resilience.Wrap around an
+// endpoint that does nothing), httpx's RoundTripper and grpcx's unary
+// interceptor, each with the whole chain but no fallback (which would
+// answer the refused call).
+func rpcRejections() []rpcRejection {
+	var out []rpcRejection
+	for _, m := range []struct {
+		mode   string
+		chain  func(failure, retryable func(error) bool, key string) (*resilience.Chain, error)
+		refuse error
+	}{{"open breaker", rejectOpenBreaker, resilience.ErrBreakerOpen}, {"full bulkhead", rejectFullBulkhead, resilience.ErrBulkheadFull}} {
+		out = append(out,
+			rpcRejection{System: "resilience chain", Mode: m.mode, New: func() (func() bool, error) {
+				c, err := m.chain(resilience.DefaultFailure, func(error) bool { return true }, "orders")
+				if err != nil {
+					return nil, err
+				}
+				e := resilience.Wrap(c, resilience.Spec[string, string]{
+					Key:        func(string) string { return "orders" },
+					Idempotent: func(string) bool { return true },
+				}, func(context.Context, string) (string, error) { return "", nil })
+				ctx := context.Background()
+				return func() bool { _, err := e(ctx, "x"); return err == m.refuse }, nil
+			}},
+			rpcRejection{System: "httpx transport", Mode: m.mode, New: func() (func() bool, error) {
+				c, err := m.chain(httpx.Failure, httpx.Retryable, "orders-1:8080")
+				if err != nil {
+					return nil, err
+				}
+				tr, err := httpx.NewTransport(c)
+				if err != nil {
+					return nil, err
+				}
+				req, err := http.NewRequest(http.MethodGet, "http://orders-1:8080/orders/1", nil)
+				if err != nil {
+					return nil, err
+				}
+				return func() bool { _, err := tr.RoundTrip(req); return err == m.refuse }, nil
+			}},
+			rpcRejection{System: "grpcx interceptor", Mode: m.mode, New: func() (func() bool, error) {
+				c, err := m.chain(grpcx.Failure, grpcx.Retryable, "orders:443")
+				if err != nil {
+					return nil, err
+				}
+				in, err := grpcx.UnaryClientInterceptor(c, grpcx.WithIdempotentMethods(unaryMethod),
+					grpcx.WithKey(func(context.Context, string, *grpc.ClientConn) string { return "orders:443" }))
+				if err != nil {
+					return nil, err
+				}
+				invoked := false
+				invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error {
+					invoked = true
+					return nil
+				}
+				ctx, req, reply := context.Background(), &testpb.SimpleRequest{}, &testpb.SimpleResponse{}
+				return func() bool {
+					err := in(ctx, unaryMethod, req, reply, nil, invoker)
+					return !invoked && errors.Is(err, m.refuse)
+				}, nil
+			}})
+	}
+	return out
+}
+
+// rpcSuiteT compares the resilience policies with the bare clients.
+type rpcSuiteT struct{}
+
+func rpcSuite() Suite { return rpcSuiteT{} }
+
+// Name implements Suite.
+func (rpcSuiteT) Name() string { return "rpc" }
+
+// rpcTargets are the targets.
+const (
+	rpcMaxAddedP50   = 0.05
+	rpcMaxRejectNs   = 1000
+	rpcMaxRejectAllo = 0.01 // allocations per refused call: none, but for stray ones of other goroutines
+)
+
+// Run implements Suite.
+func (rpcSuiteT) Run(ctx context.Context, o Options) ([]Table, error) {
+	overhead := Table{ID: "rpc", Title: "policy chain vs bare clients, loopback",
+		Columns: []string{"mode", "system", "calls/s", "p50", "p99", "allocs/call", "added p50"}}
+	rejections := Table{ID: "rpc-rejections", Title: "calls refused by a policy, no network call",
+		Columns: []string{"system", "mode", "ns/op", "allocs/op"}}
+	targets := Table{ID: "rpc-targets", Title: "targets", Columns: []string{"target", "measured", "met"}}
+	var errs []error
+	for _, mode := range rpcModes(o.Quick) {
+		for _, pp := range rpcPairs() {
+			p, err := pp.New(mode.Cfg.Concurrency)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("rpc %s %s: %w", pp.Proto, mode.Name, err))
+				overhead.Note("%s, %s: set-up failed: %v", pp.Proto, mode.Name, err)
+				continue
+			}
+			sides, err := runPair(ctx, mode.Cfg, p.Calls)
+			p.Close()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("rpc %s %s: %w", p.Proto, mode.Name, err))
+				overhead.Note("%s, %s failed: %v", p.Proto, mode.Name, err)
+				continue
+			}
+			added := addedP50(sides[0], sides[1])
+			for k, s := range sides {
+				cell := "-"
+				if k == 1 {
+					cell = fmtSignedPercent(added)
+				}
+				overhead.AddRow(mode.Name, p.Names[k], fmtRate(s.Rate()), fmtMicros(s.P50), fmtMicros(s.P99),
+					fmtOneDecimal(s.AllocsPerCall()), cell)
+			}
+			rounds := roundsAdded(sides[0], sides[1])
+			overhead.Note("%s, %s: added p50 per round (%d rounds of %d calls each) from %s to %s, median %s",
+				p.Proto, mode.Name, len(rounds), sides[0].Calls/len(rounds), fmtSignedPercent(slices.Min(rounds)),
+				fmtSignedPercent(slices.Max(rounds)), fmtSignedPercent(medianOf(rounds)))
+			o.progress("%-12s %-34s %-22s p50 %s vs %s (%s)", "rpc", p.Names[1], mode.Name, fmtMicros(sides[1].P50),
+				fmtMicros(sides[0].P50), fmtSignedPercent(added))
+			if mode.Cfg.Concurrency == 1 {
+				targets.AddRow(fmt.Sprintf("%s, sequential: added p50 <= 5%%", p.Proto), fmtSignedPercent(added),
+					metCell(added <= rpcMaxAddedP50))
+			}
+		}
+	}
+	d, rounds := time.Second, 5
+	if o.Quick {
+		d = 150 * time.Millisecond
+	}
+	for _, r := range rpcRejections() {
+		op, err := r.New()
+		var c opCost
+		if err == nil {
+			c, err = measureOp(ctx, d, rounds, op)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rpc %s, %s: %w", r.System, r.Mode, err))
+			rejections.Note("%s, %s failed: %v", r.System, r.Mode, err)
+			continue
+		}
+		o.progress("%-12s %-34s %-22s %6.0f ns/op  %.2f allocs/op", "rpc", r.System, r.Mode, c.NsPerOp, c.AllocsPerOp)
+		rejections.AddRow(r.System, r.Mode, fmt.Sprintf("%.0f", c.NsPerOp), fmt.Sprintf("%.2f", c.AllocsPerOp))
+		targets.AddRow(fmt.Sprintf("%s, %s: < 1 µs and 0 allocs", r.System, r.Mode),
+			fmt.Sprintf("%.0f ns, %.2f allocs", c.NsPerOp, c.AllocsPerOp),
+			metCell(c.NsPerOp < rpcMaxRejectNs && c.AllocsPerOp < rpcMaxRejectAllo))
+	}
+	overhead.Note("allocs/call counts the whole process: client, server and the request's construction alike on both sides; the difference is the policies'")
+	return []Table{overhead, rejections, targets}, errors.Join(errs...)
+}
+
+// metCell is a targets table's verdict.
+func metCell(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
