@@ -17,7 +17,7 @@ import (
 // A relay that renewed inline held back every row committed meanwhile.
 //
 // While a keeper runs, its owner must use the lease only through the
-// keeper (Valid, Lost) and the lease's Fence; after Stop returns, the
+// keeper (Valid, Lost, Await) and the lease's Fence; after Stop returns, the
 // lease is the owner's again (Drop, Release, Acquire). The polling relay
 // and the log-tailing relays use it.
 type LeaseKeeper struct {
@@ -85,6 +85,30 @@ func (k *LeaseKeeper) Valid() bool {
 
 // Lost reports whether a renewal found the lease taken by another process.
 func (k *LeaseKeeper) Lost() bool { return k.lost.Load() }
+
+// Await returns nil at once while the lease is valid. While a renewal is
+// late (a slow commit of the lease row), it waits for the renewal, for up
+// to one TTL, so that its caller holds its work instead of abandoning it.
+// It returns sqldb.ErrLeaseLost if the lease is lost or still not renewed
+// after the TTL, and ctx's error if ctx ends first.
+func (k *LeaseKeeper) Await(ctx context.Context) error {
+	var giveUp time.Time
+	for !k.Valid() {
+		switch {
+		case k.Lost():
+			return sqldb.ErrLeaseLost
+		case giveUp.IsZero():
+			giveUp = time.Now().Add(k.lease.TTL())
+		case time.Now().After(giveUp):
+			return sqldb.ErrLeaseLost
+		}
+		sleep(ctx, 5*time.Millisecond)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Stop stops renewing and waits for a renewal under way to end.
 func (k *LeaseKeeper) Stop() {

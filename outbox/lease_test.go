@@ -2,10 +2,13 @@ package outbox_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/courier-go/courier/internal/relaytest"
 	"github.com/courier-go/courier/internal/testdb"
 	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/sqldb"
@@ -53,5 +56,83 @@ func TestLeaseKeeperRenewsUntilTheLeaseIsLost(t *testing.T) {
 				t.Fatalf("after the loss: valid %v, onLost called %v, held %v", k.Valid(), lost.Load(), l.Held())
 			}
 		})
+	}
+}
+
+func TestRunAsLeaderRunsOneWorkerAtATime(t *testing.T) {
+	db := testdb.SQLite(t)
+	const ttl = 200 * time.Millisecond
+	var active, most atomic.Int32
+	var worked [2]atomic.Int32
+	fatal := errors.New("fatal")
+	run := func(ctx context.Context, i int, leader *atomic.Bool) error {
+		l := sqldb.NewLease(db.DB, sqldb.SQLite, "leader", fmt.Sprint("owner-", i), ttl)
+		return outbox.RunAsLeader(ctx, l, outbox.LeaderOptions{Role: "test", Logger: relaytest.Quiet(), Leader: leader,
+			Fatal: func(err error) bool { return errors.Is(err, fatal) }},
+			func(ctx context.Context, k *outbox.LeaseKeeper) (bool, error) {
+				n := active.Add(1)
+				defer active.Add(-1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				if !k.Valid() || !leader.Load() {
+					return false, fatal
+				}
+				switch worked[i].Add(1) {
+				case 1:
+					return false, errors.New("retried")
+				case 2:
+					return false, sqldb.ErrLeaseLost // acquired again
+				}
+				<-ctx.Done()
+				return false, nil
+			})
+	}
+	var leaders [2]atomic.Bool
+	var cancels [2]context.CancelFunc
+	done := make(chan error, 2)
+	for i := range 2 {
+		var ctx context.Context
+		ctx, cancels[i] = context.WithCancel(context.Background())
+		defer cancels[i]()
+		go func() { done <- run(ctx, i, &leaders[i]) }()
+	}
+	first := -1
+	for end := time.Now().Add(10 * time.Second); first < 0; time.Sleep(5 * time.Millisecond) {
+		for i := range 2 {
+			if worked[i].Load() >= 3 {
+				first = i
+			}
+		}
+		if time.Now().After(end) {
+			t.Fatal("no worker led")
+		}
+	}
+	cancels[first]() // releases the lease: the other takes over at once
+	if err := <-done; err != nil {
+		t.Fatalf("RunAsLeader = %v after its context ended", err)
+	}
+	if leaders[first].Load() {
+		t.Fatal("still the leader after RunAsLeader returned")
+	}
+	other := 1 - first
+	for end := time.Now().Add(10 * time.Second); worked[other].Load() < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the other worker did not take over")
+		}
+	}
+	cancels[other]()
+	if err := <-done; err != nil {
+		t.Fatalf("RunAsLeader = %v after its context ended", err)
+	}
+	if most.Load() != 1 {
+		t.Fatalf("%d workers ran at once", most.Load())
+	}
+
+	l := sqldb.NewLease(db.DB, sqldb.SQLite, "fatal", "a", ttl)
+	err := outbox.RunAsLeader(context.Background(), l, outbox.LeaderOptions{Logger: relaytest.Quiet(),
+		Fatal: func(err error) bool { return errors.Is(err, fatal) }},
+		func(context.Context, *outbox.LeaseKeeper) (bool, error) { return false, fatal })
+	if !errors.Is(err, fatal) || l.Held() {
+		t.Fatalf("RunAsLeader = %v (lease held %v), want the fatal error and the lease released", err, l.Held())
 	}
 }

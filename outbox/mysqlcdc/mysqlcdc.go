@@ -115,7 +115,8 @@ func WithStoreInterval(d time.Duration) Option {
 }
 
 // WithLeaseTTL sets the leader lease's time to live (default 10s): the
-// bound on a takeover after the leader dies.
+// bound on a takeover after the leader dies. The leader renews it every
+// quarter of the TTL, beside the stream (outbox.LeaseKeeper).
 func WithLeaseTTL(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 100*time.Millisecond {
@@ -201,7 +202,10 @@ type Relay struct {
 	dsn   *mysql.Config
 	cfg   config
 	lease *sqldb.Lease
-	rows  *outbox.RowPublisher
+	// keeper renews the lease while this relay streams; only Run's
+	// goroutine touches it.
+	keeper *outbox.LeaseKeeper
+	rows   *outbox.RowPublisher
 
 	leader       atomic.Bool
 	published    atomic.Uint64
@@ -257,7 +261,7 @@ func New(db *sql.DB, dsn string, pub broker.Producer, opts ...Option) (*Relay, e
 	r := &Relay{db: db, dsn: dc, cfg: cfg,
 		lease: sqldb.NewLease(db, sqldb.MySQL, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
 	r.rows = &outbox.RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
-		Limits: cfg.limits, Logger: cfg.logger, Valid: r.lease.Valid}
+		Limits: cfg.limits, Logger: cfg.logger, Valid: r.valid}
 	return r, nil
 }
 
@@ -483,74 +487,23 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := r.Setup(ctx); err != nil {
 		return err
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		r.lease.Release(rctx)
-		r.leader.Store(false)
-	}()
-	failures := 0
-	for ctx.Err() == nil {
-		if !r.lease.Held() {
-			ok, err := r.lease.Acquire(ctx)
-			if err != nil {
-				r.fail(err)
-			}
-			if !ok {
-				sleep(ctx, r.lease.TTL()/4)
-				continue
-			}
-			r.leader.Store(true)
-			r.cfg.logger.Info("courier: binlog relay is now the leader", slog.Int64("token", r.lease.Token()))
-		}
-		if !r.lease.Valid() {
-			// Renewals failed for a while (e.g. the database restarted):
-			// renew before streaming, or learn that another relay leads.
-			if err := r.lease.Renew(ctx); err != nil {
-				if errors.Is(err, sqldb.ErrLeaseLost) {
-					r.leader.Store(false)
-				} else {
-					r.fail(err)
-				}
-				sleep(ctx, min(r.lease.TTL()/4, time.Second))
-				continue
-			}
-		}
-		streamed, err := r.stream(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, sqldb.ErrLeaseLost) {
-			r.leader.Store(false)
-			r.lease.Drop()
-			r.cfg.logger.Warn("courier: binlog relay lost the lease")
-			continue
-		}
-		if errors.Is(err, ErrColumnLayout) {
-			return err
-		}
-		if streamed {
-			failures = 0
-		}
-		failures++
-		r.fail(err)
-		sleep(ctx, min(100*time.Millisecond<<min(failures, 6), 5*time.Second))
-	}
-	return nil
+	return outbox.RunAsLeader(ctx, r.lease, outbox.LeaderOptions{
+		Role: "binlog relay", Logger: r.cfg.logger, Leader: &r.leader, OnError: r.fail,
+		Fatal: func(err error) bool { return errors.Is(err, ErrColumnLayout) },
+	}, func(ctx context.Context, k *outbox.LeaseKeeper) (bool, error) {
+		r.keeper = k
+		defer func() { r.keeper = nil }()
+		return r.stream(ctx)
+	})
 }
+
+// valid reports whether the relay may publish: it leads and its lease is
+// current.
+func (r *Relay) valid() bool { return r.keeper != nil && r.keeper.Valid() }
 
 func (r *Relay) fail(err error) {
 	r.errs.Add(1)
 	r.cfg.logger.Warn("courier: binlog relay error", slog.Any("error", err))
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // stream runs one replication session while the lease holds. streamed

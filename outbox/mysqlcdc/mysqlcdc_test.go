@@ -214,3 +214,38 @@ func TestRelayProcessKilledMidStream(t *testing.T) {
 	relaytest.KillLeaderMidStream(t, db)
 }
 
+// TestStopsWhenAnotherTakesTheLease hands the lease to another owner
+// while the relay streams: the relay must stop leading and publishing,
+// and take over again, publishing what it missed, once the lease is free.
+func TestStopsWhenAnotherTakesTheLease(t *testing.T) {
+	db := testdb.MySQL(t)
+	b, _ := memory.New()
+	defer b.Close(context.Background())
+	got := relaytest.Collect(t, b, "orders")
+	relay, err := mysqlcdc.New(db.DB, db.DSN, b, options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, relay)
+	w := outbox.NewWriter(sqldb.MySQL)
+	relaytest.WriteOrders(t, db.DB, w, 0, 2, true)
+	relaytest.Eventually(t, "the first messages", func() bool { return got.Count() == 2 })
+	if _, err := db.Exec("UPDATE courier_lease SET owner = 'other', token = token + 1, expires_at = ? WHERE name = 'outbox:outbox'",
+		time.Now().Add(time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	relaytest.Eventually(t, "the relay to stop leading", func() bool { return !relay.Stats().Leader })
+	relaytest.WriteOrders(t, db.DB, w, 1, 2, true)
+	time.Sleep(time.Second) // the lease TTL
+	if n := got.Count(); n != 2 {
+		t.Fatalf("%d messages published without the lease", n)
+	}
+	if _, err := db.Exec("UPDATE courier_lease SET owner = '', expires_at = 0 WHERE name = 'outbox:outbox'"); err != nil {
+		t.Fatal(err)
+	}
+	relaytest.Eventually(t, "the messages written while another held the lease", func() bool { return got.Count() == 4 })
+	relaytest.CheckOrder(t, got.All())
+	if !relay.Stats().Leader {
+		t.Fatal("the relay does not lead after taking the lease again")
+	}
+}

@@ -51,7 +51,7 @@ func newSession(r *Relay, st *binlog.Stream, l *layout, start Position) *session
 func (s *session) run(ctx context.Context) (bool, error) {
 	defer func() {
 		// Keep what was published: store the position on the way out.
-		if s.dirty && s.r.lease.Valid() {
+		if s.dirty && s.r.valid() {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
 			if err := s.store(sctx); err != nil && !errors.Is(err, sqldb.ErrLeaseLost) {
@@ -63,7 +63,9 @@ func (s *session) run(ctx context.Context) (bool, error) {
 		if err := s.tick(ctx); err != nil {
 			return s.streamed, err
 		}
-		wait := s.r.lease.UntilRenew()
+		// The lease is renewed beside the stream (Relay.keeper); tick
+		// looks at it every quarter of its TTL.
+		wait := s.r.lease.TTL() / 4
 		if s.dirty {
 			wait = min(wait, time.Until(s.storeAt))
 		}
@@ -87,18 +89,13 @@ func (s *session) run(ctx context.Context) (bool, error) {
 	}
 }
 
-// tick renews the lease and stores the position when they are due.
+// tick ends the session when the lease is no longer certainly held, and
+// stores the position when it is due. A late renewal holds the stream,
+// publishing nothing, rather than ending it: the next stream would start
+// from the stored position and publish the rows since again.
 func (s *session) tick(ctx context.Context) error {
-	if s.r.lease.RenewDue() {
-		if err := s.r.lease.Renew(ctx); err != nil {
-			if errors.Is(err, sqldb.ErrLeaseLost) || !s.r.lease.Valid() {
-				return err
-			}
-			s.r.fail(err)
-		}
-	}
-	if !s.r.lease.Valid() {
-		return sqldb.ErrLeaseLost
+	if err := s.r.keeper.Await(ctx); err != nil {
+		return err
 	}
 	if s.dirty && !time.Now().Before(s.storeAt) {
 		return s.store(ctx)
@@ -254,7 +251,7 @@ func (s *session) gtidPosition() string {
 }
 
 // publish publishes one transaction's rows until the broker confirmed all
-// of them, the lease is lost or ctx ends, renewing the lease meanwhile.
+// of them, the lease is lost or ctx ends.
 func (s *session) publish(ctx context.Context, rows []outbox.Row) error {
 	for attempt := 0; len(rows) > 0; attempt++ {
 		if attempt > 0 {
@@ -280,7 +277,7 @@ func (s *session) publish(ctx context.Context, rows []outbox.Row) error {
 			done[id] = true
 		}
 		rows = slices.DeleteFunc(slices.Clone(rows), func(r outbox.Row) bool { return done[r.ID] })
-		if len(rows) > 0 && !s.r.lease.Valid() {
+		if len(rows) > 0 && !s.r.valid() {
 			return sqldb.ErrLeaseLost
 		}
 	}

@@ -173,7 +173,7 @@ type Relay struct {
 	connString string
 	cfg        config
 	lease      *sqldb.Lease
-	// keeper renews the lease while this relay leads; only Run's
+	// keeper renews the lease while this relay streams; only Run's
 	// goroutine touches it.
 	keeper *outbox.LeaseKeeper
 	rows   *outbox.RowPublisher
@@ -278,87 +278,23 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := r.Setup(ctx); err != nil {
 		return err
 	}
-	defer func() {
-		r.stopKeeping()
-		r.leader.Store(false) // before another relay can take the released lease
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		r.lease.Release(rctx)
-		r.leader.Store(false)
-	}()
-	failures := 0
-	for ctx.Err() == nil {
-		if r.keeper == nil {
-			if !r.lease.Held() {
-				ok, err := r.lease.Acquire(ctx)
-				if err != nil {
-					r.fail(err)
-				}
-				if !ok {
-					sleep(ctx, r.lease.TTL()/4)
-					continue
-				}
-				r.cfg.logger.Info("courier: log-tailing relay is now the leader", slog.Int64("token", r.lease.Token()))
-			} else if !r.lease.Valid() {
-				// Renewals failed for a while (e.g. the database restarted):
-				// renew before streaming, or learn that another relay leads.
-				if err := r.lease.Renew(ctx); err != nil {
-					if !errors.Is(err, sqldb.ErrLeaseLost) {
-						r.fail(err)
-					}
-					sleep(ctx, min(r.lease.TTL()/4, time.Second))
-					continue
-				}
-			}
-			// Renewals run beside the stream, so that a slow commit of
-			// the lease row never holds the stream back.
-			r.keeper = outbox.KeepLease(ctx, r.lease, r.fail, func() { r.leader.Store(false) })
-			r.leader.Store(true)
-		}
-		err := r.stream(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, sqldb.ErrLeaseLost) {
-			r.stopKeeping()
-			r.leader.Store(false)
-			r.cfg.logger.Warn("courier: log-tailing relay lost the lease")
-			continue
-		}
-		if errors.Is(err, ErrColumnLayout) {
-			return err
-		}
-		failures++
-		r.fail(err)
-		sleep(ctx, min(100*time.Millisecond<<min(failures, 6), 5*time.Second))
-	}
-	return nil
+	return outbox.RunAsLeader(ctx, r.lease, outbox.LeaderOptions{
+		Role: "log-tailing relay", Logger: r.cfg.logger, Leader: &r.leader, OnError: r.fail,
+		Fatal: func(err error) bool { return errors.Is(err, ErrColumnLayout) },
+	}, func(ctx context.Context, k *outbox.LeaseKeeper) (bool, error) {
+		r.keeper = k
+		defer func() { r.keeper = nil }()
+		return false, r.stream(ctx)
+	})
 }
 
 // valid reports whether the relay may publish: it leads and its lease is
 // current.
 func (r *Relay) valid() bool { return r.keeper != nil && r.keeper.Valid() }
 
-// stopKeeping stops renewing the lease, which is then Run's own again.
-func (r *Relay) stopKeeping() {
-	if r.keeper != nil {
-		r.keeper.Stop()
-		r.keeper = nil
-	}
-}
-
 func (r *Relay) fail(err error) {
 	r.errs.Add(1)
 	r.cfg.logger.Warn("courier: log-tailing relay error", slog.Any("error", err))
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // ensurePublication creates the publication of the outbox table's inserts

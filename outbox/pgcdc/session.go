@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/courier-go/courier/outbox"
-	"github.com/courier-go/courier/sqldb"
 )
 
 // relation is the outbox table's layout as the log describes it.
@@ -84,7 +83,10 @@ func (s *session) tick(ctx context.Context) error {
 			s.r.fail(fmt.Errorf("pgcdc: heartbeat: %w", err))
 		}
 	}
-	if err := s.holdUntilValid(ctx); err != nil {
+	// A late renewal holds the stream, publishing nothing, rather than
+	// ending it: the server would send every row since the last
+	// confirmed position again.
+	if err := s.r.keeper.Await(ctx); err != nil {
 		return err
 	}
 	if !now.Before(s.nextStatus) {
@@ -95,31 +97,6 @@ func (s *session) tick(ctx context.Context) error {
 			}); err != nil {
 				return fmt.Errorf("pgcdc: status update: %w", err)
 			}
-		}
-	}
-	return nil
-}
-
-// holdUntilValid returns at once while the lease is certainly held. When
-// a renewal is late (a slow commit of the lease row), it holds the stream,
-// publishing nothing, until the keeper renews the lease, for up to one
-// TTL: ending the stream would make the server send every row since the
-// last confirmed position again. It returns sqldb.ErrLeaseLost if the
-// lease was lost, or is still not renewed after the TTL.
-func (s *session) holdUntilValid(ctx context.Context) error {
-	var giveUp time.Time
-	for !s.r.valid() {
-		switch {
-		case s.r.keeper == nil || s.r.keeper.Lost():
-			return sqldb.ErrLeaseLost
-		case giveUp.IsZero():
-			giveUp = time.Now().Add(s.r.lease.TTL())
-		case time.Now().After(giveUp):
-			return sqldb.ErrLeaseLost
-		}
-		sleep(ctx, 5*time.Millisecond)
-		if err := ctx.Err(); err != nil {
-			return err
 		}
 	}
 	return nil
