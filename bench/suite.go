@@ -101,6 +101,7 @@ func Suites() []Suite {
 		callSuite(),
 		eventSuite(),
 		rpcSuite(),
+		discoverySuite(),
 	}
 }
 

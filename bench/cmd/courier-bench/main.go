@@ -15,10 +15,11 @@
 // raw amqp091-go), outbox (PostgreSQL: insert commit rate, Courier's
 // polling and log-tailing relays, watermill-sql), calls (request/reply),
 // events (typed event dispatch), rpc (the resilience policies on HTTP and
-// gRPC calls beside the bare clients, and the cost of a refused call).
-// RabbitMQ and PostgreSQL come from COURIER_AMQP_URL and
-// COURIER_POSTGRES_URL; a suite whose server is unreachable is skipped with
-// a note unless -require-servers (or CI=true).
+// gRPC calls beside the bare clients, and the cost of a refused call),
+// discovery (failover per registry, the router's overhead). RabbitMQ and
+// PostgreSQL come from COURIER_AMQP_URL and COURIER_POSTGRES_URL; a suite
+// whose server is unreachable is skipped with a note unless
+// -require-servers (or CI=true).
 package main
 
 import (
