@@ -11,6 +11,30 @@ import (
 	"time"
 )
 
+// usage is the help text before the flags.
+const usage = `usage: fooddelivery [flags]    (the same as: courier demo [flags])
+
+Runs the food-delivery example in one of three ways:
+
+  without -service or -scenario
+      every service in this process on embedded defaults (SQLite files,
+      a NATS server, an in-memory registry), then the traced scenario
+  -service NAMES -db URL -broker URL -registry URL
+      these services until interrupted; with -external-relay, courier relay
+      processes publish their outboxes
+  -scenario -db URL -broker URL -registry URL
+      the scenario as a client of services running in other processes;
+      with -order-url it reaches the order service through a reverse proxy
+      such as courier router
+
+Services:%s
+
+One process per service, with courier relay and courier router, step by
+step: go doc github.com/courier-go/courier/examples/fooddelivery
+
+flags:
+`
+
 // Main runs the example from command-line arguments; `courier demo` and
 // the fooddelivery command both call it.
 //
@@ -18,10 +42,29 @@ import (
 // -service it runs the named services (comma-separated, or "all") on the
 // databases, broker and registry that -db, -broker and -registry name,
 // until ctx ends. With -scenario it runs the scripted scenario as a client
-// of services running elsewhere and checks the outcome.
+// of services running elsewhere and checks the outcome; -order-url sends
+// its REST calls to a reverse proxy (`courier router`) instead of
+// resolving the order service itself.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs := flag.NewFlagSet("fooddelivery", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		var list strings.Builder
+		line := 0
+		for i, name := range Services {
+			if line+len(name) > 72 {
+				list.WriteString("\n ")
+				line = 0
+			}
+			list.WriteString(" " + name)
+			if i < len(Services)-1 {
+				list.WriteString(",")
+			}
+			line += len(name) + 2
+		}
+		fmt.Fprintf(stderr, usage, list.String())
+		fs.PrintDefaults()
+	}
 	var (
 		dir        = fs.String("dir", "", "single process: directory for the SQLite files and the NATS store (default: a temporary one)")
 		bulk       = fs.Int("bulk", 12, "orders placed at once in the last phase")
@@ -29,10 +72,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		kill       = fs.Bool("kill-kitchen", false, "single process: kill the kitchen service mid-scenario and restart it")
 		services   = fs.String("service", "", "run these services (comma-separated, or all) until interrupted; needs -db, -broker and -registry")
 		scenario   = fs.Bool("scenario", false, "run the scenario against services running in other processes; needs -db, -broker and -registry")
-		dbURL      = fs.String("db", "", "database server: postgres://..., mysql://... (a schema or database per service) or sqlite:///dir")
+		dbURL      = fs.String("db", "", "database server: postgres://... or mysql://... (a schema or database per service: fd_order, fd_kitchen, ...; a schema_prefix=P parameter replaces fd_) or sqlite:///dir (a file per service)")
 		brokerURL  = fs.String("broker", "", "broker: nats://host:port or another broker URL")
 		registry   = fs.String("registry", "", "registry: etcd://host:port")
-		extRelay   = fs.Bool("external-relay", false, "leave the outboxes to `courier relay` processes instead of an in-process relay per service")
+		extRelay   = fs.Bool("external-relay", false, "with -service: leave the outboxes to courier relay processes, one per service database, instead of an in-process relay per service")
+		orderURL   = fs.String("order-url", "", "with -scenario: reach the order service's REST API at this `URL` (http://host:port, e.g. a courier router routing /orders to order-service) instead of resolving it in the registry")
 		logLevel   = fs.String("log-level", "", "log the services' own logs at this level (debug, info, warn, error) to stderr")
 		runTimeout = fs.Duration("timeout", 2*time.Minute, "give up a scenario after this long")
 	)
@@ -44,6 +88,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *bulk < 1 || *bulk > 1000 {
 		return fmt.Errorf("-bulk must be between 1 and 1000, got %d", *bulk)
+	}
+	if *orderURL != "" {
+		if !*scenario {
+			return errors.New("-order-url goes with -scenario")
+		}
+		if _, err := orderBaseURL(*orderURL); err != nil {
+			return err
+		}
 	}
 	var logger *slog.Logger
 	if *logLevel != "" {
@@ -75,7 +127,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *scenario {
 		ctx, cancel := context.WithTimeout(ctx, *runTimeout)
 		defer cancel()
-		rep, err := (&Scenario{Env: env, Bulk: *bulk}).Run(ctx)
+		rep, err := (&Scenario{Env: env, Bulk: *bulk, OrderURL: *orderURL}).Run(ctx)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -21,10 +22,11 @@ import (
 )
 
 // Client is a client of the order service's REST API, which it finds
-// through the registry.
+// through the registry or reaches at a fixed URL (e.g. a `courier router`).
 type Client struct {
 	http     *http.Client
-	resolver *discovery.Resolver
+	base     string              // URL the request paths are appended to
+	resolver *discovery.Resolver // nil for a client of a fixed URL
 }
 
 // NewClient returns a client resolving order-service through reg.
@@ -38,11 +40,39 @@ func NewClient(reg discovery.Registry) (*Client, error) {
 		r.Close()
 		return nil, err
 	}
-	return &Client{http: &http.Client{Transport: t, Timeout: 5 * time.Second}, resolver: r}, nil
+	return &Client{http: &http.Client{Transport: t, Timeout: 5 * time.Second}, base: "http://" + OrderService, resolver: r}, nil
 }
 
-// Close releases the client's resolver.
-func (c *Client) Close() error { return c.resolver.Close() }
+// NewClientURL returns a client of the order service's REST API at
+// baseURL, http://host:port with an optional path prefix: a reverse proxy
+// such as `courier router` that routes /orders to order-service.
+func NewClientURL(baseURL string) (*Client, error) {
+	base, err := orderBaseURL(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	return &Client{http: &http.Client{Transport: t, Timeout: 5 * time.Second}, base: base}, nil
+}
+
+// orderBaseURL checks a base URL of the order service's REST API and
+// returns it without a trailing slash.
+func orderBaseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("fooddelivery: order service URL %q: want http://host:port[/prefix]", raw)
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+// Close releases the client's resolver, or its idle connections.
+func (c *Client) Close() error {
+	if c.resolver == nil {
+		c.http.CloseIdleConnections()
+		return nil
+	}
+	return c.resolver.Close()
+}
 
 func (c *Client) do(ctx context.Context, method, path string, body any) (OrderView, int, error) {
 	var rd io.Reader
@@ -53,7 +83,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (OrderVi
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+OrderService+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return OrderView{}, 0, err
 	}
@@ -116,6 +146,10 @@ type Scenario struct {
 	// Midway runs while the bulk orders are in flight, e.g. to kill and
 	// restart a service.
 	Midway func(ctx context.Context) error
+	// OrderURL, when set, is where the scenario reaches the order
+	// service's REST API (see NewClientURL), e.g. a `courier router`;
+	// otherwise it resolves order-service in Env.Registry itself.
+	OrderURL string
 }
 
 // Report is what a scenario run ends with: the final states, read from
@@ -139,7 +173,7 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 	}
 	tr := sc.Env.Trace
 	start := time.Now()
-	client, err := NewClient(sc.Env.Registry)
+	client, err := sc.client()
 	if err != nil {
 		return nil, err
 	}
@@ -276,6 +310,14 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
+}
+
+// client returns the scenario's client of the order service.
+func (sc *Scenario) client() (*Client, error) {
+	if sc.OrderURL != "" {
+		return NewClientURL(sc.OrderURL)
+	}
+	return NewClient(sc.Env.Registry)
 }
 
 func placeAll(ctx context.Context, c *Client, reqs []CreateOrderRequest) error {

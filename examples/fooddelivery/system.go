@@ -269,12 +269,38 @@ func URLEnv(ctx context.Context, db, brokerURL, registryURL string) (env *Env, c
 	return env, func() error { return errors.Join(reg.Close(), cli.Close()) }, nil
 }
 
-// dbOpener returns a function opening each service's own database under
-// the server or directory raw names.
-func dbOpener(raw string) (func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error), error) {
+// ServiceDBURL returns the URL of the service's own database under the
+// server or directory that db names (see URLEnv): a PostgreSQL URL whose
+// search_path is the service's schema, a MySQL URL of the service's
+// database, or the service's SQLite file. It is what `courier relay -db`
+// takes to publish the service's outbox.
+func ServiceDBURL(db, service string) (string, error) {
+	if _, err := starter(service, nil); err != nil {
+		return "", err
+	}
+	l, err := parseDBURL(db)
+	if err != nil {
+		return "", err
+	}
+	return l.serviceURL(service), nil
+}
+
+// dbLayout is how the services' databases lie on one server, or in one
+// directory.
+type dbLayout struct {
+	server *url.URL // without schema_prefix
+	prefix string
+}
+
+func parseDBURL(raw string) (*dbLayout, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("fooddelivery: database URL: %w", err)
+	}
+	switch u.Scheme {
+	case "sqlite", "postgres", "postgresql", "mysql", "mariadb":
+	default:
+		return nil, fmt.Errorf("fooddelivery: database URL %q: want postgres://, mysql:// or sqlite://", u.Redacted())
 	}
 	// schema_prefix (default "fd_") names the schemas or databases, so
 	// that several systems can share one server.
@@ -285,65 +311,70 @@ func dbOpener(raw string) (func(ctx context.Context, service string) (*sql.DB, *
 	}
 	q.Del("schema_prefix")
 	u.RawQuery = q.Encode()
-	raw = u.String()
 	for _, r := range prefix {
 		if r != '_' && (r < 'a' || r > 'z') && (r < '0' || r > '9') {
 			return nil, fmt.Errorf("fooddelivery: schema_prefix %q: want lower-case letters, digits and '_'", prefix)
 		}
 	}
-	schemaName := func(service string) string {
-		return prefix + strings.ReplaceAll(strings.TrimSuffix(service, "-service"), "-", "_")
-	}
-	switch u.Scheme {
+	return &dbLayout{server: u, prefix: prefix}, nil
+}
+
+// name is the service's schema (PostgreSQL) or database (MySQL).
+func (l *dbLayout) name(service string) string {
+	return l.prefix + strings.ReplaceAll(strings.TrimSuffix(service, "-service"), "-", "_")
+}
+
+func (l *dbLayout) dir() string { return l.server.Host + l.server.Path }
+
+func (l *dbLayout) serviceURL(service string) string {
+	su := *l.server
+	switch su.Scheme {
 	case "sqlite":
-		dir := u.Host + u.Path
+		return "sqlite://" + filepath.Join(l.dir(), service+".db")
+	case "mysql", "mariadb":
+		su.Path = "/" + l.name(service)
+	default:
+		q := su.Query()
+		q.Set("search_path", l.name(service))
+		su.RawQuery = q.Encode()
+	}
+	return su.String()
+}
+
+// dbOpener returns a function opening each service's own database under
+// the server or directory raw names, creating its schema or database.
+func dbOpener(raw string) (func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error), error) {
+	l, err := parseDBURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	create := "CREATE SCHEMA IF NOT EXISTS "
+	switch l.server.Scheme {
+	case "sqlite":
 		return func(_ context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(l.dir(), 0o755); err != nil {
 				return nil, nil, err
 			}
-			db, err := sql.Open("sqlite", SQLiteDSN(filepath.Join(dir, service+".db")))
+			db, err := sql.Open("sqlite", SQLiteDSN(filepath.Join(l.dir(), service+".db")))
 			return db, sqldb.SQLite, err
 		}, nil
-	case "postgres", "postgresql":
-		return func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
-			schema := schemaName(service)
-			admin, _, err := sqlurl.Open(raw)
-			if err != nil {
-				return nil, nil, err
-			}
-			defer admin.Close()
-			if _, err := admin.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
-				return nil, nil, fmt.Errorf("create schema %s: %w", schema, err)
-			}
-			su := *u
-			q := su.Query()
-			q.Set("search_path", schema)
-			su.RawQuery = q.Encode()
-			db, t, err := sqlurl.Open(su.String())
-			if err != nil {
-				return nil, nil, err
-			}
-			return db, t.Dialect, nil
-		}, nil
 	case "mysql", "mariadb":
-		return func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
-			name := schemaName(service)
-			admin, _, err := sqlurl.Open(raw)
-			if err != nil {
-				return nil, nil, err
-			}
-			defer admin.Close()
-			if _, err := admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+name); err != nil {
-				return nil, nil, fmt.Errorf("create database %s: %w", name, err)
-			}
-			su := *u
-			su.Path = "/" + name
-			db, t, err := sqlurl.Open(su.String())
-			if err != nil {
-				return nil, nil, err
-			}
-			return db, t.Dialect, nil
-		}, nil
+		create = "CREATE DATABASE IF NOT EXISTS "
 	}
-	return nil, fmt.Errorf("fooddelivery: database URL %q: want postgres://, mysql:// or sqlite://", raw)
+	return func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
+		name := l.name(service)
+		admin, _, err := sqlurl.Open(l.server.String())
+		if err != nil {
+			return nil, nil, err
+		}
+		defer admin.Close()
+		if _, err := admin.ExecContext(ctx, create+name); err != nil {
+			return nil, nil, fmt.Errorf("%s%s: %w", strings.ToLower(create), name, err)
+		}
+		db, t, err := sqlurl.Open(l.serviceURL(service))
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, t.Dialect, nil
+	}, nil
 }
