@@ -33,4 +33,43 @@
 //   - the scripted scenario and its cross-service checks: scenario.go;
 //     single-process wiring on embedded defaults and one process per
 //     service on PostgreSQL/MySQL, NATS and etcd: system.go and cli.go.
+//
+// # One process per service, with courier relay and courier router
+//
+// From the repository's root, with PostgreSQL at $DB: each service runs in
+// a process of its own and creates its schema (fd_kitchen, ..., fd_order);
+// a courier relay per schema publishes that service's outbox; a courier
+// router in front of the order service takes the scenario's REST calls.
+//
+//	DB='postgres://courier:courier@127.0.0.1:5432/courier?sslmode=disable'
+//	S='-broker nats://127.0.0.1:4222 -registry etcd://127.0.0.1:2379'
+//	go build ./cmd/courier
+//	./courier registry &                                               # etcd on 127.0.0.1:2379
+//	go run github.com/nats-io/nats-server/v2 -js -sd "$(mktemp -d)" &  # NATS on 127.0.0.1:4222
+//	for s in kitchen notification consumer accounting delivery restaurant order; do
+//	    ./courier demo -service $s-service -external-relay -db "$DB" $S &
+//	done    # then wait for the seven "running" lines
+//	for s in kitchen notification consumer accounting delivery restaurant order; do
+//	    ./courier relay -db "$DB&search_path=fd_$s" -broker 'nats://127.0.0.1:4222?shards=4' -listen '' &
+//	done
+//	./courier router -routes /orders=order-service -listen 127.0.0.1:8080 &
+//	./courier demo -scenario -order-url http://127.0.0.1:8080 -db "$DB" $S
+//
+// The relays start once the services run: the services' subscriptions
+// then exist before anything is published, and the schemas before the
+// relays read them. A relay's -db is the server's URL with the service's
+// schema as search_path (ServiceDBURL gives it; on MySQL/MariaDB it is the
+// service's database, mysql://.../fd_order); ?shards=4 is the example's
+// number of shards per channel. A relay may instead tail PostgreSQL's log
+// (wal_level=logical) with -mode tail -slot fd_order -publication fd_order,
+// a slot and publication of its own per schema; the slot sees only what
+// commits after it exists, which suits the order service, whose outbox
+// stays empty until the first order. Drop the slot when done:
+// SELECT pg_drop_replication_slot('fd_order'). The services and the relays
+// take any other broker URL the same way (kafka://, amqp://), and the
+// relays' and the router's flags may also come from a -config JSON file or
+// COURIER_* environment variables. Killing a relay loses nothing: the one
+// started after it, or a second one running on the same -db, publishes
+// what it left. TestOneProcessPerServiceWithCourierRelayAndRouter in
+// cmd/courier runs these commands, on ports and schemas of its own.
 package fooddelivery
