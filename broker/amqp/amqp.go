@@ -3,9 +3,7 @@ package amqp
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/url"
-	"slices"
 	"sync"
 	"time"
 
@@ -26,9 +24,7 @@ type Broker struct {
 	subConn *connection
 	pub     *publisher
 
-	mu     sync.Mutex
-	subs   map[*subscription]struct{}
-	closed bool
+	subs broker.Subscriptions[*subscription]
 
 	// helpers run AMQP calls that cannot be interrupted on behalf of
 	// callers whose context may end first; see call.
@@ -55,7 +51,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Broker, error) {
 	if _, err := amqp091.ParseURI(rawURL); err != nil {
 		return nil, fmt.Errorf("amqp broker: invalid URL %s: %w", redacted, err)
 	}
-	b := &Broker{cfg: cfg, redacted: redacted, subs: make(map[*subscription]struct{})}
+	b := &Broker{cfg: cfg, redacted: redacted}
 	var err error
 	if b.pubConn, err = openConnection(ctx, "publisher", rawURL, redacted, &b.cfg); err != nil {
 		return nil, fmt.Errorf("amqp broker: connect to %s: %w", redacted, err)
@@ -78,12 +74,6 @@ func redactURL(rawURL string) string {
 	return u.Redacted()
 }
 
-func (b *Broker) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
-}
-
 // Send publishes msgs, in order, to the channel and returns once RabbitMQ
 // has confirmed that it stored every one of them. While the connection is
 // down it waits for it to come back, as long as ctx allows.
@@ -91,7 +81,7 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("amqp broker: send to %q: %w", channel, err)
 	}
-	if b.isClosed() {
+	if b.subs.Closing() {
 		return fmt.Errorf("amqp broker: send to %q: %w", channel, broker.ErrClosed)
 	}
 	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
@@ -128,13 +118,9 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		return nil, fmt.Errorf("amqp broker: %w", err)
 	}
 	s := newSubscription(ctx, b, cfg)
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil, fmt.Errorf("amqp broker: subscribe %q: %w", subscriberID, broker.ErrClosed)
+	if err := b.subs.Add(s, nil); err != nil {
+		return nil, fmt.Errorf("amqp broker: subscribe %q: %w", subscriberID, err)
 	}
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
 	if err := s.start(ctx); err != nil {
 		_ = s.Close(context.Background())
 		return nil, fmt.Errorf("amqp broker: subscribe %q to %v: %w", subscriberID, cfg.Channels, err)
@@ -142,26 +128,14 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	return s, nil
 }
 
-func (b *Broker) forget(s *subscription) {
-	b.mu.Lock()
-	delete(b.subs, s)
-	b.mu.Unlock()
-}
-
 // Close closes every subscription made through b, waiting for their
 // in-flight handlers as Subscription.Close does, then the connections.
 // Later calls of Send and Subscribe fail with broker.ErrClosed.
 func (b *Broker) Close(ctx context.Context) error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	first, err := b.subs.Close(ctx)
+	if !first {
 		return nil
 	}
-	b.closed = true
-	subs := slices.Collect(maps.Keys(b.subs))
-	b.mu.Unlock()
-
-	err := broker.CloseAll(ctx, subs)
 	b.pubConn.close()
 	b.subConn.close()
 	b.helpersMu.Lock()

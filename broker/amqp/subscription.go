@@ -452,7 +452,7 @@ func (s *subscription) Close(ctx context.Context) error {
 	}
 	if first {
 		s.cancel()
-		s.b.forget(s)
+		s.b.subs.Remove(s)
 	}
 	return err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -33,10 +32,8 @@ type Broker struct {
 
 	lastDate atomic.Pointer[dateStamp] // the DATE header of the current second
 
-	mu      sync.Mutex
-	subs    map[*subscription]struct{}
-	closing bool        // Close began: no new subscriptions
-	closed  atomic.Bool // Close finished: nothing works any more
+	subs   broker.Subscriptions[*subscription]
+	closed atomic.Bool // Close finished: nothing works any more
 }
 
 var _ broker.Broker = (*Broker)(nil)
@@ -65,7 +62,6 @@ func Open(ctx context.Context, seeds []string, opts ...Option) (*Broker, error) 
 		seeds:  slices.Clone(seeds),
 		cfg:    cfg,
 		topics: make(map[string]bool),
-		subs:   make(map[*subscription]struct{}),
 	}
 	cl, err := kgo.NewClient(b.clientOptions(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -247,36 +243,11 @@ func (b *Broker) remember(topics []string) {
 // Subscription.Close does, then the producer. Later calls of Send and
 // Subscribe fail with broker.ErrClosed.
 func (b *Broker) Close(ctx context.Context) error {
-	b.mu.Lock()
-	if b.closing {
-		b.mu.Unlock()
+	first, err := b.subs.Close(ctx)
+	if !first {
 		return nil
 	}
-	b.closing = true
-	subs := slices.Collect(maps.Keys(b.subs))
-	b.mu.Unlock()
-
-	err := broker.CloseAll(ctx, subs)
 	b.closed.Store(true)
 	b.cl.Close()
 	return err
-}
-
-// register adds s to the Broker's subscriptions and runs start, unless the
-// Broker is closing.
-func (b *Broker) register(s *subscription, start func()) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closing {
-		return broker.ErrClosed
-	}
-	b.subs[s] = struct{}{}
-	start()
-	return nil
-}
-
-func (b *Broker) unregister(s *subscription) {
-	b.mu.Lock()
-	delete(b.subs, s)
-	b.mu.Unlock()
 }

@@ -79,7 +79,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		s.cancelPoll()
 		return nil, fmt.Errorf("kafka: subscribe %q: %w", subscriberID, err)
 	}
-	if err := b.register(s, func() { go s.poll(pollCtx) }); err != nil {
+	if err := b.subs.Add(s, func() { go s.poll(pollCtx) }); err != nil {
 		s.cl.Close()
 		s.cancelHandlers()
 		s.cancelPoll()
@@ -265,7 +265,7 @@ func (s *subscription) Close(ctx context.Context) error {
 }
 
 func (s *subscription) shutdown(ctx context.Context) error {
-	defer s.b.unregister(s)
+	defer s.b.subs.Remove(s)
 	defer s.cancelHandlers()
 	s.cancelPoll()
 	<-s.pollDone

@@ -18,8 +18,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,8 +64,7 @@ type Broker struct {
 
 	mu       sync.RWMutex
 	channels map[string]*channel
-	subs     map[*subscription]struct{}
-	closed   bool
+	subs     broker.Subscriptions[*subscription] // closing: Close began
 
 	done chan struct{} // closed by Close: stops the workers
 	wg   sync.WaitGroup
@@ -80,7 +77,6 @@ func New(opts ...Option) (*Broker, error) {
 	b := &Broker{
 		shards:   DefaultShards,
 		channels: make(map[string]*channel),
-		subs:     make(map[*subscription]struct{}),
 		done:     make(chan struct{}),
 	}
 	for _, opt := range opts {
@@ -137,7 +133,7 @@ func (b *Broker) shardOf(key string) int {
 func (b *Broker) channel(name string) (*channel, error) {
 	b.mu.RLock()
 	ch, ok := b.channels[name]
-	closed := b.closed
+	closed := b.subs.Closing()
 	b.mu.RUnlock()
 	if closed {
 		return nil, fmt.Errorf("memory broker: channel %q: %w", name, broker.ErrClosed)
@@ -147,7 +143,7 @@ func (b *Broker) channel(name string) (*channel, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.subs.Closing() {
 		return nil, fmt.Errorf("memory broker: channel %q: %w", name, broker.ErrClosed)
 	}
 	return b.channelLocked(name), nil
@@ -180,15 +176,16 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	err = b.subs.Add(s, func() {
+		for _, name := range cfg.Channels {
+			g := b.channelLocked(name).groupLocked(subscriberID)
+			s.groups = append(s.groups, g)
+			g.join(s)
+		}
+	})
+	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("memory broker: subscribe %q: %w", subscriberID, broker.ErrClosed)
-	}
-	b.subs[s] = struct{}{}
-	for _, name := range cfg.Channels {
-		g := b.channelLocked(name).groupLocked(subscriberID)
-		s.groups = append(s.groups, g)
-		g.join(s)
+		return nil, fmt.Errorf("memory broker: subscribe %q: %w", subscriberID, err)
 	}
 	return s, nil
 }
@@ -197,17 +194,11 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 // Subscription.Close does, and stops the broker. Later calls fail with
 // broker.ErrClosed.
 func (b *Broker) Close(ctx context.Context) error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	first, err := b.subs.Close(ctx)
+	if !first {
 		return nil
 	}
-	b.closed = true
-	subs := slices.Collect(maps.Keys(b.subs))
-	b.mu.Unlock()
-
-	first := broker.CloseAll(ctx, subs)
 	close(b.done)
 	b.wg.Wait()
-	return first
+	return err
 }

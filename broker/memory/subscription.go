@@ -75,9 +75,7 @@ func (s *subscription) Close(ctx context.Context) error {
 	}
 	defer func() {
 		s.cancel()
-		s.b.mu.Lock()
-		delete(s.b.subs, s)
-		s.b.mu.Unlock()
+		s.b.subs.Remove(s)
 	}()
 	if idle == nil {
 		return nil

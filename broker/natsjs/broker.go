@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,10 +33,8 @@ type Broker struct {
 	channels map[string]*channelStream
 	members  *membership // nil until the first Subscribe
 
-	mu      sync.Mutex
-	subs    map[*subscription]struct{}
-	closing bool        // Close began: no new subscriptions
-	closed  atomic.Bool // Close finished: nothing works any more
+	subs   broker.Subscriptions[*subscription]
+	closed atomic.Bool // Close finished: nothing works any more
 }
 
 var _ broker.Broker = (*Broker)(nil)
@@ -127,7 +123,6 @@ func newBroker(ctx context.Context, nc *nats.Conn, own bool, cfg config) (*Broke
 		ownConn:  own,
 		cfg:      cfg,
 		channels: make(map[string]*channelStream),
-		subs:     make(map[*subscription]struct{}),
 	}, nil
 }
 
@@ -343,16 +338,10 @@ func (b *Broker) membership(ctx context.Context) (*membership, error) {
 // Subscription.Close does, then the connection if the Broker opened it.
 // Later calls of Send and Subscribe fail with broker.ErrClosed.
 func (b *Broker) Close(ctx context.Context) error {
-	b.mu.Lock()
-	if b.closing {
-		b.mu.Unlock()
+	first, err := b.subs.Close(ctx)
+	if !first {
 		return nil
 	}
-	b.closing = true
-	subs := slices.Collect(maps.Keys(b.subs))
-	b.mu.Unlock()
-
-	first := broker.CloseAll(ctx, subs)
 	b.closed.Store(true)
 	if b.ownConn {
 		if !b.nc.IsClosed() {
@@ -362,24 +351,5 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 		b.nc.Close()
 	}
-	return first
-}
-
-// register adds s to the Broker's subscriptions and runs start, unless the
-// Broker is closing.
-func (b *Broker) register(s *subscription, start func()) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closing {
-		return broker.ErrClosed
-	}
-	b.subs[s] = struct{}{}
-	start()
-	return nil
-}
-
-func (b *Broker) unregister(s *subscription) {
-	b.mu.Lock()
-	delete(b.subs, s)
-	b.mu.Unlock()
+	return err
 }

@@ -33,10 +33,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: %w", err)
 	}
-	b.mu.Lock()
-	closing := b.closing
-	b.mu.Unlock()
-	if closing {
+	if b.subs.Closing() {
 		return nil, fmt.Errorf("natsjs: subscribe %q: %w", subscriberID, broker.ErrClosed)
 	}
 	members, err := b.membership(ctx)
@@ -71,7 +68,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		}
 	}
 	reconnects := b.nc.StatusChanged(nats.CONNECTED)
-	err = b.register(s, func() {
+	err = b.subs.Add(s, func() {
 		s.bg.Add(2)
 		go s.heartbeat()
 		go s.followReconnects(reconnects)
@@ -133,7 +130,7 @@ func (s *subscription) Close(ctx context.Context) error {
 		}
 	}
 	defer close(s.done)
-	defer s.b.unregister(s)
+	defer s.b.subs.Remove(s)
 
 	close(s.stop)
 	for _, g := range s.groups {
