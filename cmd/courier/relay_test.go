@@ -44,8 +44,10 @@ func TestRelayCommandTailsPostgres(t *testing.T) {
 	db := testdb.Postgres(t)
 	slot := "courier_cmdtest_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	t.Cleanup(func() {
-		// A slot outlives the schema and would hold WAL back for good.
+		// A slot outlives the schema and would hold WAL back for good;
+		// a publication outlives it too.
 		db.Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+		db.Exec("DROP PUBLICATION IF EXISTS " + slot)
 	})
 	testRelayCommand(t, db.DB, db.Dialect, db.DSN, "-mode", "tail", "-slot", slot, "-publication", slot)
 }
