@@ -234,3 +234,29 @@ func BrokerOutage(t *testing.T, db *testdb.DB, start func(p broker.Producer) (er
 		t.Fatal("the outage was not counted as errors")
 	}
 }
+
+// RestartMidStream is the database restart test of the log-tailing
+// relays. start runs a relay on db that publishes with p, and returns how
+// to read the relay's error count; restart restarts the database server.
+// The relay must publish, in order, every message committed before and
+// after the restart.
+func RestartMidStream(t *testing.T, db *testdb.DB, start func(p broker.Producer) (errors func() uint64), restart func()) {
+	t.Helper()
+	s := testsink.New(0)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	errs := start(testsink.Producer{URL: srv.URL})
+	w := outbox.NewWriter(db.Dialect)
+	for seq := range 50 {
+		writeOrderRetrying(t, db.DB, w, seq)
+	}
+	Eventually(t, "the first 50 messages", func() bool { return s.Unique() == 50 })
+	restart()
+	for seq := 50; seq < 100; seq++ {
+		writeOrderRetrying(t, db.DB, w, seq)
+	}
+	Eventually(t, "every message after the restart", func() bool { return s.Unique() == 100 })
+	CheckOrder(t, s.Messages())
+	t.Logf("100 messages delivered across a server restart, %d duplicates, %d relay errors",
+		len(s.Messages())-s.Unique(), errs())
+}

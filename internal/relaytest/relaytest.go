@@ -142,10 +142,10 @@ func CheckEmpty(t testing.TB, db *sql.DB) {
 	}
 }
 
-// WriteOrderRetrying writes and commits message seq of key k0 (as
+// writeOrderRetrying writes and commits message seq of key k0 (as
 // WriteOrders does), retrying for about ten seconds while the transaction
 // fails before its commit: the database server may be restarting.
-func WriteOrderRetrying(t testing.TB, db *sql.DB, w *outbox.Writer, seq int) {
+func writeOrderRetrying(t testing.TB, db *sql.DB, w *outbox.Writer, seq int) {
 	t.Helper()
 	m := message.NewBuilder([]byte(strconv.Itoa(seq))).WithPartitionKey("k0").WithHeader("seq", strconv.Itoa(seq)).Build()
 	for attempt := 0; ; attempt++ {

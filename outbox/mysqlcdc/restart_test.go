@@ -2,17 +2,14 @@ package mysqlcdc_test
 
 import (
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"testing"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/internal/relaytest"
 	"github.com/courier-go/courier/internal/testdb"
-	"github.com/courier-go/courier/internal/testsink"
-	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/mysqlcdc"
-	"github.com/courier-go/courier/sqldb"
 )
 
 // restartEnv enables the tests that restart the database server. They
@@ -40,29 +37,12 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 		t.Skip("needs root and mariadb-admin to restart the local MariaDB")
 	}
 	db := testdb.MySQL(t)
-	s := testsink.New(0)
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	relay, err := mysqlcdc.New(db.DB, db.DSN, testsink.Producer{URL: srv.URL},
-		options(mysqlcdc.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, relay)
-	w := outbox.NewWriter(sqldb.MySQL)
-	committed := 0
-	writeSome := func(from, to int) {
-		for seq := from; seq < to; seq++ {
-			relaytest.WriteOrderRetrying(t, db.DB, w, seq)
-			committed++
+	relaytest.RestartMidStream(t, db, func(p broker.Producer) func() uint64 {
+		relay, err := mysqlcdc.New(db.DB, db.DSN, p, options(mysqlcdc.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))...)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	writeSome(0, 50)
-	relaytest.Eventually(t, "the first 50 messages", func() bool { return s.Unique() == 50 })
-	restartMariaDB(t)
-	writeSome(50, 100)
-	relaytest.Eventually(t, "every message after the restart", func() bool { return s.Unique() == committed })
-	relaytest.CheckOrder(t, s.Messages())
-	t.Logf("%d messages delivered across a server restart, %d duplicates, %d relay errors",
-		committed, len(s.Messages())-s.Unique(), relay.Stats().Errors)
+		run(t, relay)
+		return func() uint64 { return relay.Stats().Errors }
+	}, func() { restartMariaDB(t) })
 }

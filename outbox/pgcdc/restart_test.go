@@ -2,17 +2,14 @@ package pgcdc_test
 
 import (
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"testing"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/internal/relaytest"
 	"github.com/courier-go/courier/internal/testdb"
-	"github.com/courier-go/courier/internal/testsink"
-	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/pgcdc"
-	"github.com/courier-go/courier/sqldb"
 )
 
 // RestartEnv enables the tests that restart the database server. They
@@ -30,30 +27,16 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 	}
 	db := testdb.Postgres(t)
 	name := names(t, db)
-	s := testsink.New(0)
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	relay, err := pgcdc.New(db.DB, db.DSN, testsink.Producer{URL: srv.URL}, options(name, pgcdc.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, relay)
-	w := outbox.NewWriter(sqldb.Postgres)
-	committed := 0
-	writeSome := func(from, to int) {
-		for seq := from; seq < to; seq++ {
-			relaytest.WriteOrderRetrying(t, db.DB, w, seq)
-			committed++
+	relaytest.RestartMidStream(t, db, func(p broker.Producer) func() uint64 {
+		relay, err := pgcdc.New(db.DB, db.DSN, p, options(name, pgcdc.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))...)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	writeSome(0, 50)
-	relaytest.Eventually(t, "the first 50 messages", func() bool { return s.Unique() == 50 })
-	if out, err := restart.CombinedOutput(); err != nil {
-		t.Fatalf("restarting PostgreSQL: %v\n%s", err, out)
-	}
-	writeSome(50, 100)
-	relaytest.Eventually(t, "every message after the restart", func() bool { return s.Unique() == committed })
-	relaytest.CheckOrder(t, s.Messages())
-	t.Logf("%d messages delivered across a server restart, %d duplicates, %d relay errors",
-		committed, len(s.Messages())-s.Unique(), relay.Stats().Errors)
+		run(t, relay)
+		return func() uint64 { return relay.Stats().Errors }
+	}, func() {
+		if out, err := restart.CombinedOutput(); err != nil {
+			t.Fatalf("restarting PostgreSQL: %v\n%s", err, out)
+		}
+	})
 }
