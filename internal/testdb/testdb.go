@@ -86,13 +86,7 @@ func SQLiteDSN(path string) string {
 // SQLite opens a new SQLite file in a temporary directory.
 func SQLite(t testing.TB) *DB {
 	t.Helper()
-	dsn := SQLiteDSN(filepath.Join(t.TempDir(), "courier.db"))
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return migrate(t, &DB{DB: db, Dialect: sqldb.SQLite, DSN: dsn, Driver: "sqlite"})
+	return migrate(t, open(t, sqldb.SQLite, "sqlite", SQLiteDSN(filepath.Join(t.TempDir(), "courier.db"))))
 }
 
 func uniqueName() string {
@@ -104,38 +98,13 @@ func uniqueName() string {
 func Postgres(t testing.TB) *DB {
 	t.Helper()
 	base := envOr(PostgresEnv, PostgresDefault)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		unavailable(t, "PostgreSQL at "+redact(base), "scripts/services/postgres.sh (or set "+PostgresEnv+")", err)
-	}
-	schema := uniqueName()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
+	schema := own(t, "pgx", base, "PostgreSQL at "+redact(base), "scripts/services/postgres.sh (or set "+PostgresEnv+")",
+		"CREATE SCHEMA %s", "DROP SCHEMA %s CASCADE")
 	u, _ := url.Parse(base)
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	dsn := u.String()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		drop, err := sql.Open("pgx", base)
-		if err == nil {
-			drop.Exec("DROP SCHEMA " + schema + " CASCADE")
-			drop.Close()
-		}
-	})
-	return migrate(t, &DB{DB: db, Dialect: sqldb.Postgres, DSN: dsn, Driver: "pgx"})
+	return migrate(t, open(t, sqldb.Postgres, "pgx", u.String()))
 }
 
 // MySQL creates a database of its own on the server COURIER_MYSQL_DSN names.
@@ -147,7 +116,18 @@ func MySQL(t testing.TB) *DB {
 		t.Fatalf("%s: %v", MySQLEnv, err)
 	}
 	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	cfg.DBName = own(t, "mysql", cfg.FormatDSN(), "MySQL/MariaDB at "+cfg.Addr, "scripts/services/mariadb.sh (or set "+MySQLEnv+")",
+		"CREATE DATABASE %s", "DROP DATABASE %s")
+	return migrate(t, open(t, sqldb.MySQL, "mysql", cfg.FormatDSN()))
+}
+
+// own creates, through the server adminDSN reaches, a schema or database
+// of the test's own with the statement create (a format of its name), and
+// drops it with drop when the test ends. If the server is unreachable, the
+// test is skipped (failed under CI), naming the server and how to start it.
+func own(t testing.TB, driver, adminDSN, server, how, create, drop string) string {
+	t.Helper()
+	admin, err := sql.Open(driver, adminDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,28 +135,30 @@ func MySQL(t testing.TB) *DB {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
-		unavailable(t, "MySQL/MariaDB at "+cfg.Addr, "scripts/services/mariadb.sh (or set "+MySQLEnv+")", err)
+		unavailable(t, server, how, err)
 	}
 	name := uniqueName()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = name
-	dsn := cfg.FormatDSN()
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
+	if _, err := admin.ExecContext(ctx, fmt.Sprintf(create, name)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		db.Close()
-		cfg.DBName = ""
-		drop, err := sql.Open("mysql", cfg.FormatDSN())
-		if err == nil {
-			drop.Exec("DROP DATABASE " + name)
-			drop.Close()
+		if db, err := sql.Open(driver, adminDSN); err == nil {
+			db.Exec(fmt.Sprintf(drop, name))
+			db.Close()
 		}
 	})
-	return migrate(t, &DB{DB: db, Dialect: sqldb.MySQL, DSN: dsn, Driver: "mysql"})
+	return name
+}
+
+// open opens dsn, to be closed when the test ends (before own's drop).
+func open(t testing.TB, d *sqldb.Dialect, driver, dsn string) *DB {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &DB{DB: db, Dialect: d, DSN: dsn, Driver: driver}
 }
 
 func envOr(k, def string) string {
