@@ -74,8 +74,17 @@ func startInstance(t testing.TB, service, id string) *exec.Cmd {
 
 func startInstanceAt(t testing.TB, endpoint, service, id string) *exec.Cmd {
 	t.Helper()
+	return startChild(t, "instance "+id, "registered", 30*time.Second,
+		childEnv+"="+id, "COURIER_TEST_SERVICE="+service, "COURIER_TEST_ETCD="+endpoint)
+}
+
+// startChild runs the test binary again with env added, as the child
+// process what, and waits up to timeout for its first line of output to
+// be ready. The child is killed when the test ends.
+func startChild(t testing.TB, what, ready string, timeout time.Duration, env ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+id, "COURIER_TEST_SERVICE="+service, "COURIER_TEST_ETCD="+endpoint)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -93,11 +102,11 @@ func startInstanceAt(t testing.TB, endpoint, service, id string) *exec.Cmd {
 	}()
 	select {
 	case s := <-line:
-		if strings.TrimSpace(s) != "registered" {
-			t.Fatalf("instance %s: %q", id, s)
+		if strings.TrimSpace(s) != ready {
+			t.Fatalf("%s: %q", what, s)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("instance %s did not register", id)
+	case <-time.After(timeout):
+		t.Fatalf("%s did not start", what)
 	}
 	return cmd
 }
@@ -231,32 +240,8 @@ func runServer() int {
 // startServerProcess runs etcd in a child process on the given addresses.
 func startServerProcess(t *testing.T, dir, clientAddr, peerAddr string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), serverEnv+"="+dir, "COURIER_TEST_CLIENT_ADDR="+clientAddr, "COURIER_TEST_PEER_ADDR="+peerAddr)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(out).ReadString('\n')
-		line <- s
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case s := <-line:
-		if strings.TrimSpace(s) != "ready" {
-			t.Fatalf("etcd process: %q", s)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("etcd process did not start")
-	}
-	return cmd
+	return startChild(t, "etcd process", "ready", time.Minute,
+		serverEnv+"="+dir, "COURIER_TEST_CLIENT_ADDR="+clientAddr, "COURIER_TEST_PEER_ADDR="+peerAddr)
 }
 
 func freeAddr(t *testing.T) string {
