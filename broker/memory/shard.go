@@ -70,6 +70,17 @@ func (s *shard) trimLocked() {
 	s.log, s.base = rest, low
 }
 
+// trimCaughtUp is called by a reader that has caught up with the log: it
+// trims a log of at least trimEvery messages, so that a burst followed by
+// silence is not held until the next append.
+func (s *shard) trimCaughtUp() {
+	s.mu.Lock()
+	if len(s.log) >= trimEvery {
+		s.trimLocked()
+	}
+	s.mu.Unlock()
+}
+
 // read returns up to n messages from offset on. The returned slice must not
 // be modified; it stays valid after later appends and trims.
 func (s *shard) read(offset uint64, n int) []*message.Message {
@@ -193,6 +204,7 @@ func (w *worker) drain() {
 		n, more := w.deliver(s)
 		s.release()
 		if n == 0 && !more {
+			w.shard.trimCaughtUp()
 			return
 		}
 	}
