@@ -178,11 +178,11 @@ type Relay struct {
 	lease *sqldb.Lease
 	rows  *RowPublisher
 	// keeper renews the lease while this relay leads; only Run's
-	// goroutine touches it.
-	keeper *LeaseKeeper
+	// goroutine touches it. leading is the same keeper, for Stats.
+	keeper  *LeaseKeeper
+	leading atomic.Pointer[LeaseKeeper]
 
 	running      atomic.Bool
-	leader       atomic.Bool
 	published    atomic.Uint64
 	deadLettered atomic.Uint64
 	errs         atomic.Uint64
@@ -190,7 +190,10 @@ type Relay struct {
 
 // Stats is a snapshot of a relay's counters.
 type Stats struct {
-	Leader       bool   // this relay holds the lease now
+	// Leader reports that this relay holds the lease now and may publish:
+	// its last renewal is recent enough that no other relay can have
+	// taken the lease since. Two relays never report it at once.
+	Leader       bool
 	Published    uint64 // rows published and removed from the outbox
 	DeadLettered uint64 // rows sent to the dead-letter channel
 	Errors       uint64 // failed polls, publishes and lease operations
@@ -234,7 +237,8 @@ func defaultOwner() string {
 
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
-	return Stats{Leader: r.leader.Load(), Published: r.published.Load(), DeadLettered: r.deadLettered.Load(), Errors: r.errs.Load()}
+	k := r.leading.Load()
+	return Stats{Leader: k != nil && k.Valid(), Published: r.published.Load(), DeadLettered: r.deadLettered.Load(), Errors: r.errs.Load()}
 }
 
 // Run publishes until ctx ends, then gives up the lease and returns nil. It
@@ -267,14 +271,12 @@ func (r *Relay) Run(ctx context.Context) error {
 		defer func() { stop(); wg.Wait() }()
 	}
 	defer func() {
-		r.stopKeeping()
-		r.leader.Store(false) // before another relay can take the released lease
+		r.stopKeeping() // before another relay can take the released lease
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := r.lease.Release(rctx); err != nil {
 			r.cfg.logger.Warn("courier: releasing the outbox lease failed", slog.Any("error", err))
 		}
-		r.leader.Store(false)
 	}()
 
 	failures := 0
@@ -315,12 +317,11 @@ func (r *Relay) step(ctx context.Context) (time.Duration, error) {
 		r.keeper = KeepLease(ctx, l, func(err error) {
 			r.errs.Add(1)
 			r.cfg.logger.Warn("courier: renewing the outbox lease failed", slog.Any("error", err))
-		}, func() { r.leader.Store(false) })
-		r.leader.Store(true)
+		}, nil)
+		r.leading.Store(r.keeper)
 		r.cfg.logger.Info("courier: outbox relay is now the leader", slog.Int64("token", l.Token()))
 	case r.keeper.Lost():
 		r.stopKeeping()
-		r.leader.Store(false)
 		r.cfg.logger.Warn("courier: outbox relay lost the lease to another relay")
 		return 0, nil
 	}
@@ -344,6 +345,7 @@ func (r *Relay) valid() bool { return r.keeper != nil && r.keeper.Valid() }
 // stopKeeping stops renewing the lease, which is then Run's own again.
 func (r *Relay) stopKeeping() {
 	if r.keeper != nil {
+		r.leading.Store(nil)
 		r.keeper.Stop()
 		r.keeper = nil
 	}
@@ -429,7 +431,6 @@ func (r *Relay) fenced(res sql.Result) error {
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		r.stopKeeping()
 		r.lease.Drop()
-		r.leader.Store(false)
 		return fmt.Errorf("removing published rows: %w", sqldb.ErrLeaseLost)
 	}
 	return nil
