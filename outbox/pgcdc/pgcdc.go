@@ -284,7 +284,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	}, func(ctx context.Context, k *outbox.LeaseKeeper) (bool, error) {
 		r.keeper = k
 		defer func() { r.keeper = nil }()
-		return false, r.stream(ctx)
+		// A session that confirmed a position made progress: the
+		// next failure starts the back-off afresh.
+		before := r.confirmed.Load()
+		err := r.stream(ctx)
+		return r.confirmed.Load() != before, err
 	})
 }
 
