@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/courier-go/courier/discovery"
@@ -230,6 +231,7 @@ func (rt *Router) proxy(r Route, lb *httplb.Transport) *httputil.ReverseProxy {
 			pr.Out.Host = pr.In.Host
 		},
 		Transport:     lb,
+		BufferPool:    bufferPool{},
 		FlushInterval: -1, // stream: gRPC and server-sent events
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			status := http.StatusBadGateway
@@ -239,6 +241,22 @@ func (rt *Router) proxy(r Route, lb *httplb.Transport) *httputil.ReverseProxy {
 			rt.log.Warn("router: proxy failed", "route", r.String(), "path", req.URL.Path, "error", err)
 			writeError(w, req, status, err)
 		},
+	}
+}
+
+// bufferPool lends ReverseProxy the buffers it copies response bodies with,
+// instead of its allocating 32 KiB per request.
+type bufferPool struct{}
+
+const bufferSize = 32 << 10
+
+var buffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+
+func (bufferPool) Get() []byte { return buffers.Get().(*[bufferSize]byte)[:] }
+
+func (bufferPool) Put(b []byte) {
+	if len(b) == bufferSize {
+		buffers.Put((*[bufferSize]byte)(b))
 	}
 }
 
