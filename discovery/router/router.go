@@ -230,9 +230,12 @@ func (rt *Router) proxy(r Route, lb *httplb.Transport) *httputil.ReverseProxy {
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:     lb,
-		BufferPool:    bufferPool{},
-		FlushInterval: -1, // stream: gRPC and server-sent events
+		Transport:  lb,
+		BufferPool: bufferPool{},
+		// FlushInterval stays 0: ReverseProxy itself flushes each write of
+		// a streamed response (of unknown length, as gRPC's, or server-sent
+		// events), and responses of known length are spared a timer and a
+		// flush per write.
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			status := http.StatusBadGateway
 			if errors.Is(err, discovery.ErrUnknownService) || errors.Is(err, discovery.ErrNoAvailableInstance) {

@@ -146,6 +146,47 @@ func TestRESTRoutesByPrefixAndHost(t *testing.T) {
 	}
 }
 
+// TestStreamsResponses checks that the parts of a streamed response (of
+// unknown length, or server-sent events) reach the client as the instance
+// flushes them, not when the response ends.
+func TestStreamsResponses(t *testing.T) {
+	for _, contentType := range []string{"application/x-ndjson", "text/event-stream"} {
+		t.Run(contentType, func(t *testing.T) {
+			reg := memory.New()
+			defer reg.Close()
+			next := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", contentType)
+				io.WriteString(w, "first\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-next: // the client has read the first part
+				case <-r.Context().Done():
+					return
+				}
+				io.WriteString(w, "second\n")
+			}))
+			defer srv.Close()
+			register(t, reg, "events", "e1", strings.TrimPrefix(srv.URL, "http://"))
+			addr := serve(t, newRouter(t, reg, []router.Route{{Service: "events"}}))
+			c := &http.Client{Timeout: 5 * time.Second}
+			resp, err := c.Get("http://" + addr + "/stream")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, len("first\n"))
+			if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first\n" {
+				t.Fatalf("first part: %q, %v", buf, err)
+			}
+			close(next)
+			if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != "second\n" {
+				t.Fatalf("second part: %q, %v", rest, err)
+			}
+		})
+	}
+}
+
 func TestEjectsFailingInstance(t *testing.T) {
 	reg := memory.New()
 	defer reg.Close()
