@@ -114,6 +114,19 @@ func InstanceFrom(req *http.Request) (discovery.Instance, bool) {
 // address. It fails, without sending, when the service is unknown or has no
 // available instance.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.send(req, false)
+}
+
+// Forward is RoundTrip for a request that the caller hands over and does
+// not use again, such as the outbound request a reverse proxy builds for
+// each call: instead of sending a copy of req, it points req's own URL at
+// the instance and sends req, which saves copying its header.
+func (t *Transport) Forward(req *http.Request) (*http.Response, error) {
+	return t.send(req, true)
+}
+
+func (t *Transport) send(req *http.Request, owned bool) (*http.Response, error) {
+	host := req.URL.Host
 	service := req.URL.Hostname()
 	inst, done, err := t.picker.Pick(req.Context(), service)
 	if err != nil {
@@ -122,7 +135,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("httplb: %s %s: %w", req.Method, req.URL.Redacted(), err)
 	}
-	out := req.Clone(context.WithValue(req.Context(), instanceKey{}, inst))
+	ctx := context.WithValue(req.Context(), instanceKey{}, inst)
+	var out *http.Request
+	if owned {
+		out = req.WithContext(ctx)
+	} else {
+		out = req.Clone(ctx)
+	}
 	out.URL.Host = inst.Address
 	out.Host = ""
 	resp, err := t.base.RoundTrip(out)
@@ -131,7 +150,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if t.ejector != nil && req.Context().Err() == nil {
 			t.ejector.Failure(inst)
 		}
-		return nil, fmt.Errorf("httplb: %s %s via %s: %w", req.Method, req.URL.Redacted(), inst, err)
+		u := *out.URL // req's own when owned: name the service, not the instance
+		u.Host = host
+		return nil, fmt.Errorf("httplb: %s %s via %s: %w", req.Method, u.Redacted(), inst, err)
 	}
 	if t.ejector != nil {
 		t.ejector.Success(inst)

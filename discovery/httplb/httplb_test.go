@@ -132,6 +132,66 @@ func TestErrorsNameTheService(t *testing.T) {
 	}
 }
 
+// TestForwardSendsTheRequestItself checks that Forward behaves as
+// RoundTrip (instance address as URL host and Host header, InstanceFrom
+// for the base, errors naming the service) while sending req itself.
+func TestForwardSendsTheRequestItself(t *testing.T) {
+	reg := memory.New()
+	defer reg.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s", r.Host, r.URL.Path, r.Header.Get("X-Test"))
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if _, err := reg.Register(context.Background(), discovery.Instance{Service: "orders", ID: "a", Address: addr}); err != nil {
+		t.Fatal(err)
+	}
+	dead, _ := backend(t, reg, "kitchen", "k")
+	dead.Close()
+	r, err := discovery.NewResolver(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var sent *http.Request
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		sent = req
+		if inst, ok := httplb.InstanceFrom(req); !ok || inst.ID != "a" && inst.ID != "k" {
+			t.Errorf("InstanceFrom: %v, %v", inst, ok)
+		}
+		return http.DefaultTransport.RoundTrip(req)
+	})
+	tr, err := httplb.New(r, httplb.WithBase(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://orders/orders/42", nil)
+	req.Host = "front.example"
+	req.Header.Set("X-Test", "kept")
+	resp, err := tr.Forward(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := addr + " /orders/42 kept"; string(b) != want {
+		t.Fatalf("instance saw %q, want %q", b, want)
+	}
+	if sent.URL != req.URL || req.URL.Host != addr {
+		t.Fatalf("Forward sent a copy of the URL (%v, request's %v)", sent.URL, req.URL)
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, "http://kitchen:8080/tickets?x=1", nil)
+	_, err = tr.Forward(req)
+	if err == nil || !strings.Contains(err.Error(), "GET http://kitchen:8080/tickets?x=1 via kitchen/k@") {
+		t.Fatalf("error of a refused connection: %v, want it to name the service's URL and the instance", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func TestEjectorSkipsRefusingInstance(t *testing.T) {
 	reg := memory.New()
 	defer reg.Close()
