@@ -230,7 +230,7 @@ func (rt *Router) proxy(r Route, lb *httplb.Transport) *httputil.ReverseProxy {
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:  lb,
+		Transport:  forwarder{lb},
 		BufferPool: bufferPool{},
 		// FlushInterval stays 0: ReverseProxy itself flushes each write of
 		// a streamed response (of unknown length, as gRPC's, or server-sent
@@ -246,6 +246,12 @@ func (rt *Router) proxy(r Route, lb *httplb.Transport) *httputil.ReverseProxy {
 		},
 	}
 }
+
+// forwarder sends the proxy's outbound requests, which ReverseProxy builds
+// afresh for each call, without httplb copying them again.
+type forwarder struct{ *httplb.Transport }
+
+func (f forwarder) RoundTrip(req *http.Request) (*http.Response, error) { return f.Forward(req) }
 
 // bufferPool lends ReverseProxy the buffers it copies response bodies with,
 // instead of its allocating 32 KiB per request.
