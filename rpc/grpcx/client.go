@@ -3,7 +3,6 @@ package grpcx
 import (
 	"context"
 	"errors"
-	"slices"
 	"strconv"
 	"time"
 
@@ -136,6 +135,15 @@ type pushbackError struct {
 func (e *pushbackError) Unwrap() error             { return e.error }
 func (e *pushbackError) RetryAfter() time.Duration { return e.after }
 
+// pushbackCall is the trailer an attempt reads the pushback from and room
+// for the call's options followed by the one asking for it, in one
+// allocation for calls with up to two options of their own (generated
+// stubs pass one, grpc.StaticMethod).
+type pushbackCall struct {
+	trailer metadata.MD
+	opts    [3]grpc.CallOption
+}
+
 type unaryCall struct {
 	method     string
 	req, reply any
@@ -152,8 +160,8 @@ func UnaryClientInterceptor(chain *resilience.Chain, opts ...ClientOption) (grpc
 	if err != nil {
 		return nil, err
 	}
-	// The pushback trailer costs an allocation per call: ask for it only
-	// when the chain retries.
+	// The pushback trailer costs an allocation per call (pushbackCall):
+	// ask for it only when the chain retries.
 	readPushback := chain.Retries()
 	attempt := func(ctx context.Context, c unaryCall) (struct{}, error) {
 		if !readPushback || !c.idempotent {
@@ -163,13 +171,14 @@ func UnaryClientInterceptor(chain *resilience.Chain, opts ...ClientOption) (grpc
 			}
 			return struct{}{}, err
 		}
-		var trailer metadata.MD
-		err := c.invoker(ctx, c.method, c.req, c.reply, c.cc, append(slices.Clip(c.opts), grpc.Trailer(&trailer))...)
+		pc := new(pushbackCall)
+		callOpts := append(append(pc.opts[:0], c.opts...), grpc.Trailer(&pc.trailer))
+		err := c.invoker(ctx, c.method, c.req, c.reply, c.cc, callOpts...)
 		if err == nil && cfg.lastGood != nil {
 			cfg.lastGood.store(c.method, c.reply)
 		}
 		if err != nil {
-			if v := trailer.Get("grpc-retry-pushback-ms"); len(v) == 1 {
+			if v := pc.trailer.Get("grpc-retry-pushback-ms"); len(v) == 1 {
 				if ms, perr := strconv.Atoi(v[0]); perr == nil && ms >= 0 {
 					return struct{}{}, &pushbackError{error: err, after: time.Duration(ms) * time.Millisecond}
 				}

@@ -216,12 +216,12 @@ func TestTimeoutCancelsServerWork(t *testing.T) {
 }
 
 func TestRetry(t *testing.T) {
-	t.Run("idempotent method, honouring pushback", func(t *testing.T) {
+	pushback := func(t *testing.T, methods []string, opts ...grpc.CallOption) {
 		srv := startServer(t)
 		srv.set(overload)
 		client := dial(t, srv.addr, chain(t, resilience.WithRetry(resilience.MaxAttempts(2),
 			resilience.Backoff(time.Millisecond, time.Millisecond), resilience.RetryIf(grpcx.Retryable))),
-			grpcx.WithIdempotentMethods(unaryMethod))
+			grpcx.WithIdempotentMethods(methods...))
 		go func() {
 			for srv.hits.Load() < 1 {
 				time.Sleep(time.Millisecond)
@@ -229,7 +229,7 @@ func TestRetry(t *testing.T) {
 			srv.set(healthy)
 		}()
 		start := time.Now()
-		if _, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{}); err != nil {
+		if _, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{}, opts...); err != nil {
 			t.Fatal(err)
 		}
 		if d := time.Since(start); d < 300*time.Millisecond {
@@ -237,6 +237,16 @@ func TestRetry(t *testing.T) {
 		}
 		if srv.hits.Load() != 2 {
 			t.Fatalf("hits %d", srv.hits.Load())
+		}
+	}
+	t.Run("idempotent method, honouring pushback", func(t *testing.T) {
+		pushback(t, []string{unaryMethod})
+	})
+	t.Run("call options of the caller, honouring pushback", func(t *testing.T) {
+		var header metadata.MD
+		pushback(t, nil, grpcx.Idempotent(), grpc.Header(&header))
+		if header == nil {
+			t.Fatal("the caller's own call option was not applied")
 		}
 	})
 	t.Run("not idempotent", func(t *testing.T) {
