@@ -58,3 +58,21 @@ func BenchmarkRejectFullBulkhead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBulkhead is a permit taken and returned by 16 goroutines at
+// once: the bulkhead's cost per call under contention.
+func BenchmarkBulkhead(b *testing.B) {
+	bh, err := resilience.NewBulkhead(100)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(8) // 16 goroutines on 2 CPUs
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if bh.Acquire() == nil {
+				bh.Release()
+			}
+		}
+	})
+}

@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-
-	"github.com/failsafe-go/failsafe-go/bulkhead"
 )
 
 // Bulkhead bounds the number of outstanding calls. A call beyond the
 // bound fails at once with ErrBulkheadFull: it does not queue.
 type Bulkhead struct {
-	max    int
-	inUse  atomic.Int64
-	permit bulkhead.Bulkhead[any]
+	max   int64
+	inUse atomic.Int64
 }
 
 // NewBulkhead builds a standalone bulkhead of max permits, for servers
@@ -25,12 +22,10 @@ func NewBulkhead(max int) (*Bulkhead, error) {
 	return newBulkhead(max), nil
 }
 
-func newBulkhead(max int) *Bulkhead {
-	return &Bulkhead{max: max, permit: bulkhead.New[any](uint(max))}
-}
+func newBulkhead(max int) *Bulkhead { return &Bulkhead{max: int64(max)} }
 
 // Max returns the maximum number of outstanding calls.
-func (b *Bulkhead) Max() int { return b.max }
+func (b *Bulkhead) Max() int { return int(b.max) }
 
 // InUse returns the number of outstanding calls now.
 func (b *Bulkhead) InUse() int { return int(b.inUse.Load()) }
@@ -38,18 +33,19 @@ func (b *Bulkhead) InUse() int { return int(b.inUse.Load()) }
 // Acquire takes a permit, or returns ErrBulkheadFull (preallocated) at
 // once. A caller given a permit must call Release.
 func (b *Bulkhead) Acquire() error {
-	if !b.permit.TryAcquirePermit() {
-		return ErrBulkheadFull
+	for {
+		n := b.inUse.Load()
+		if n >= b.max {
+			return ErrBulkheadFull
+		}
+		if b.inUse.CompareAndSwap(n, n+1) {
+			return nil
+		}
 	}
-	b.inUse.Add(1)
-	return nil
 }
 
 // Release returns a permit taken by Acquire.
-func (b *Bulkhead) Release() {
-	b.inUse.Add(-1)
-	b.permit.ReleasePermit()
-}
+func (b *Bulkhead) Release() { b.inUse.Add(-1) }
 
 func bulkheadMiddleware[Req, Resp any](c *Chain, spec Spec[Req, Resp], next Endpoint[Req, Resp]) Endpoint[Req, Resp] {
 	b, key := c.bulkhead, spec.Key

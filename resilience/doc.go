@@ -29,15 +29,15 @@
 // # Built on failsafe-go, without its executor
 //
 // The circuit breaker (count- and time-windowed failure thresholds, minimum
-// calls, half-open probes) and the bulkhead are failsafe-go policies. Courier
-// drives them through their standalone permit API (TryAcquirePermit,
-// RecordSuccess, RecordFailure, ReleasePermit) rather than through
-// failsafe.Executor: the executor allocates an execution object and closures
-// on every call, including a rejected one, while the permit API does not. So a
-// call rejected by an open breaker or a full bulkhead costs a mutex or a
-// channel operation and returns a preallocated sentinel error, with no
-// allocation. Timeout, retry and fallback are a few lines over
-// context.Context each and need no library.
+// calls, half-open probes) is failsafe-go's. Courier drives it through its
+// standalone permit API (TryAcquirePermit, RecordSuccess, RecordFailure)
+// rather than through failsafe.Executor: the executor allocates an execution
+// object and closures on every call, including a rejected one, while the
+// permit API does not. The bulkhead is an atomic counter of permits. So a
+// call rejected by an open breaker or a full bulkhead costs a mutex or an
+// atomic load and returns a preallocated sentinel error, with no allocation.
+// Timeout, retry and fallback are a few lines over context.Context each and
+// need no library.
 //
 // # What counts as a failure
 //

@@ -228,6 +228,52 @@ func TestBulkheadRejectsExcessAtOnce(t *testing.T) {
 	}
 }
 
+// TestBulkheadBoundsConcurrentCallers has many goroutines take and return
+// permits at once: never more than the bound are out, and every permit
+// comes back.
+func TestBulkheadBoundsConcurrentCallers(t *testing.T) {
+	const max = 3
+	b, err := resilience.NewBulkhead(max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, peak, granted atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for range 2000 {
+				if b.Acquire() != nil {
+					continue
+				}
+				granted.Add(1)
+				n := out.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				if got := b.InUse(); got < 1 || got > max {
+					t.Errorf("InUse = %d with a permit out, want 1..%d", got, max)
+				}
+				out.Add(-1)
+				b.Release()
+			}
+		})
+	}
+	wg.Wait()
+	if peak.Load() > max || granted.Load() == 0 {
+		t.Fatalf("%d permits out at once (bound %d), %d granted", peak.Load(), max, granted.Load())
+	}
+	if got := b.InUse(); got != 0 {
+		t.Fatalf("InUse after = %d", got)
+	}
+	for range max {
+		if err := b.Acquire(); err != nil {
+			t.Fatalf("permit not returned: %v", err)
+		}
+	}
+	if err := b.Acquire(); err != resilience.ErrBulkheadFull {
+		t.Fatalf("acquire beyond the bound: %v", err)
+	}
+}
+
 func TestTimeoutCancelsTheAttempt(t *testing.T) {
 	obs := &recorder{}
 	c := mustChain(t, resilience.WithTimeout(30*time.Millisecond), resilience.WithObserver(obs))
