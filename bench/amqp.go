@@ -47,10 +47,17 @@ func uniqueName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
+// amqpPrefetch is the prefetch of every consuming AMQP channel of the
+// suite: Courier's default, given to the raw client and to Watermill as
+// well (Watermill's own default is 1), so that all three keep as many
+// unacknowledged messages in flight per consumer.
+const amqpPrefetch = amqp.DefaultPrefetch
+
 // amqpSuite is Courier's RabbitMQ broker beside Watermill's AMQP adapter and
 // raw amqp091-go on the same server, every message persistent, published
 // with a publisher confirm awaited before Publish returns, consumed with a
-// prefetch of 1 per consuming AMQP channel and acknowledged one by one.
+// prefetch of amqpPrefetch per consuming AMQP channel and acknowledged one
+// by one.
 // Courier's default shard queues are quorum queues, which RabbitMQ fsyncs
 // before confirming; Watermill's and the raw client's are classic durable
 // queues, so Courier also runs with classic queues for the like-for-like
@@ -141,7 +148,8 @@ func isNotFound(err error) bool {
 // queue, persistent messages published to it through the default exchange
 // from a pool of confirm-mode channels (one per publishing goroutine at
 // most), each Publish waiting for its confirm; consumers AMQP channels
-// with a prefetch of 1 consume the queue and acknowledge each delivery.
+// with a prefetch of amqpPrefetch consume the queue and acknowledge each
+// delivery.
 func RawAMQP() System {
 	return funcSystem{name: "raw-amqp091-go", probe: probeAMQP, start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
 		var c cleanup
@@ -166,7 +174,7 @@ func RawAMQP() System {
 			if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 				return nil, c.fail(ctx, err)
 			}
-			if err := ch.Qos(1, 0, false); err != nil {
+			if err := ch.Qos(amqpPrefetch, 0, false); err != nil {
 				return nil, c.fail(ctx, err)
 			}
 			deliveries, err := ch.Consume(queue, fmt.Sprintf("bench-%d", i), false, false, false, false, nil)
@@ -225,7 +233,7 @@ func RawAMQP() System {
 // WatermillAMQP is the workload on Watermill's AMQP adapter
 // (watermill-amqp/v3) with its durable queue configuration
 // (NewDurableQueueConfig: one classic durable queue named after the topic,
-// persistent messages, a prefetch of 1), publisher confirms on
+// persistent messages; its prefetch raised to amqpPrefetch), publisher confirms on
 // (Publish.ConfirmDelivery) and a pool of one publishing channel per
 // publishing goroutine (Publish.ChannelPoolSize 64; without a pool the
 // adapter opens and closes an AMQP channel per message). The subscriber
@@ -239,6 +247,7 @@ func WatermillAMQP() System {
 		cfg := wmamqp.NewDurableQueueConfig(amqpURL())
 		cfg.Publish.ConfirmDelivery = true
 		cfg.Publish.ChannelPoolSize = DefaultPublishers
+		cfg.Consume.Qos.PrefetchCount = amqpPrefetch
 		logger := watermill.NopLogger{}
 		pub, err := wmamqp.NewPublisher(cfg, logger)
 		if err != nil {

@@ -21,11 +21,15 @@
 //     longer than RabbitMQ's 255 bytes are shortened with a hash.)
 //   - Shard queues are declared with x-single-active-consumer. Every
 //     instance (Subscription) of a subscriber id consumes every shard queue
-//     of it, each on its own AMQP channel with a prefetch of 1 (WithPrefetch),
-//     and RabbitMQ delivers each queue to one instance at a time: the shard's
-//     owner. The owner handles the shard's messages one at a time, in order,
-//     through broker.Processor, and acknowledges each after its handler
-//     succeeded or it was dead-lettered.
+//     of it, each on its own AMQP channel with a prefetch of 16
+//     (WithPrefetch), and RabbitMQ delivers each queue to one instance at a
+//     time: the shard's owner. The owner handles the shard's messages one at
+//     a time, in order, through broker.Processor (which retries a failed
+//     handler in process rather than requeueing its message), and
+//     acknowledges each after its handler succeeded or it was dead-lettered.
+//     The prefetch only saves round trips: the messages behind the one being
+//     handled wait in the client, and go back to the head of the queue, in
+//     order, if the shard changes owner.
 //
 // The hashing is done by producers, so that a key's shard is fixed for
 // good; RabbitMQ's consistent-hash exchange would spare producers even the

@@ -16,8 +16,10 @@ const (
 	// MaxShards bounds WithShards.
 	MaxShards = 1 << routeBits
 	// DefaultPrefetch is how many unacknowledged messages RabbitMQ hands
-	// to the owner of a shard at once.
-	DefaultPrefetch = 1
+	// to the owner of a shard at once. At 1, a shard waits a round trip to
+	// the server between messages; in the benchmark a prefetch of 16 raised
+	// the end-to-end rate by about half.
+	DefaultPrefetch = 16
 	// DefaultPublishChannels is how many confirm-mode AMQP channels a
 	// Broker keeps open for Sends.
 	DefaultPublishChannels = 64
@@ -137,9 +139,12 @@ func WithQueueExpiry(d time.Duration) Option {
 }
 
 // WithPrefetch sets how many unacknowledged messages RabbitMQ sends ahead
-// to the owner of a shard (default 1). Messages are still handled one at a
-// time; a larger prefetch saves round trips for small, fast handlers and
-// makes a handover return more messages to the queue.
+// to the owner of a shard (default DefaultPrefetch, 16). Messages are still
+// handled one at a time and in order; a larger prefetch saves round trips
+// for small, fast handlers and makes a handover return more messages to the
+// queue, a smaller one suits slow handlers whose messages would otherwise
+// wait in one instance while another is idle. With 1, each message costs a
+// round trip to the server before the next is delivered.
 func WithPrefetch(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 65535 {
