@@ -55,25 +55,35 @@ func roundsAdded(a, b pairSide) []float64 {
 	return out
 }
 
-// runPair measures two callers call by call interleaved: each goroutine
-// calls one and then the other, the first of each pair of calls
-// alternating, so that the machine's load, the garbage collector and the
-// CPU's frequency changes fall on both alike. The allocations are counted
-// afterwards, in a batch of each caller alone.
+// runPair measures two callers call by call interleaved (runInterleaved).
 func runPair(ctx context.Context, cfg pairConfig, calls [2]caller) ([2]pairSide, error) {
-	var sides [2]pairSide
+	s, err := runInterleaved(ctx, cfg, calls[:])
+	if err != nil {
+		return [2]pairSide{}, err
+	}
+	return [2]pairSide(s), nil
+}
+
+// runInterleaved measures callers call by call interleaved: each goroutine
+// calls each of them in turn, the first of each turn rotating, so that the
+// machine's load, the garbage collector and the CPU's frequency changes
+// fall on all alike. The allocations are counted afterwards, in a batch of
+// each caller alone.
+func runInterleaved(ctx context.Context, cfg pairConfig, calls []caller) ([]pairSide, error) {
+	n := len(calls)
+	sides := make([]pairSide, n)
 	conc := max(cfg.Concurrency, 1)
 	per := max(cfg.Batch/conc, 1)
 	batch := per * conc
-	for k := range 2 {
+	for k := range n {
 		for range cfg.Warmup {
 			if err := calls[k](ctx); err != nil {
-				return sides, fmt.Errorf("warm-up call: %w", err)
+				return nil, fmt.Errorf("warm-up call: %w", err)
 			}
 		}
 	}
-	var lat, buf [2][]time.Duration
-	for k := range 2 {
+	lat, buf := make([][]time.Duration, n), make([][]time.Duration, n)
+	for k := range n {
 		lat[k] = make([]time.Duration, 0, batch*cfg.Rounds)
 		buf[k] = make([]time.Duration, batch)
 		sides[k].Conc = conc
@@ -82,8 +92,8 @@ func runPair(ctx context.Context, cfg pairConfig, calls [2]caller) ([2]pairSide,
 		errs := make([]error, conc)
 		loop := func(g int) {
 			for i := g * per; i < (g+1)*per; i++ {
-				for j := range 2 {
-					k := (round + i + j) % 2
+				for j := range n {
+					k := (round + i + j) % n
 					start := time.Now()
 					if err := calls[k](ctx); err != nil {
 						errs[g] = err
@@ -103,9 +113,9 @@ func runPair(ctx context.Context, cfg pairConfig, calls [2]caller) ([2]pairSide,
 			wg.Wait()
 		}
 		if err := errors.Join(errs...); err != nil {
-			return sides, err
+			return nil, err
 		}
-		for k := range 2 {
+		for k := range n {
 			s := &sides[k]
 			s.Calls += batch
 			for _, d := range buf[k] {
@@ -116,13 +126,13 @@ func runPair(ctx context.Context, cfg pairConfig, calls [2]caller) ([2]pairSide,
 			s.RoundP50 = append(s.RoundP50, buf[k][percentileIndex(batch, 50)])
 		}
 	}
-	for k := range 2 {
+	for k := range n {
 		slices.Sort(lat[k])
 		sides[k].P50 = lat[k][percentileIndex(len(lat[k]), 50)]
 		sides[k].P99 = lat[k][percentileIndex(len(lat[k]), 99)]
 		mallocs, err := countAllocs(ctx, calls[k], per, conc)
 		if err != nil {
-			return sides, err
+			return nil, err
 		}
 		sides[k].Mallocs, sides[k].Measured = mallocs, batch
 	}

@@ -23,26 +23,50 @@ import (
 // The rpc suite: Courier's resilience policies on synchronous calls
 // (rpc/httpx, rpc/grpcx) beside the bare clients, on loopback.
 
+// rpcTimeout is the chain's timeout, which the bare clients' deadline
+// variant (withDeadline) sets as well.
+const rpcTimeout = 5 * time.Second
+
 // rpcChain is the policy chain every chained client uses, as the packages'
 // documentation composes it: retry, breaker, bulkhead and timeout, and a
 // fallback given to the adapter.
 func rpcChain(failure, retryable func(error) bool, opts ...resilience.Option) (*resilience.Chain, error) {
 	return resilience.NewChain(append([]resilience.Option{
 		resilience.WithLogger(slog.New(slog.DiscardHandler)),
-		resilience.WithTimeout(5 * time.Second),
+		resilience.WithTimeout(rpcTimeout),
 		resilience.WithBulkhead(100),
 		resilience.WithCircuitBreaker(resilience.FailureIf(failure), resilience.OpenDelay(time.Hour)),
 		resilience.WithRetry(resilience.RetryIf(retryable)),
 	}, opts...)...)
 }
 
-// rpcPair is a bare client and the same client through the chain, calling
-// one loopback server, and what stops them.
+// rpcPair is a bare client, the bare client with the chain's timeout as
+// each call's deadline, and the same client through the chain, calling one
+// loopback server, and what stops them. The middle one tells the cost of
+// the deadline itself (a timer on each side, and the grpc-timeout header
+// the gRPC server parses) from the rest of the chain's.
 type rpcPair struct {
 	Proto   string    // "HTTP" or "gRPC"
-	Names   [2]string // bare, chained
-	Calls   [2]caller
+	Names   [3]string // bare, bare with a deadline, chained
+	Calls   [3]caller
 	closers []func()
+}
+
+// The indexes of rpcPair's callers.
+const (
+	rpcBare = iota
+	rpcDeadline
+	rpcChained
+)
+
+// withDeadline is call with rpcTimeout as its deadline, as a careful user
+// of the bare client would call.
+func withDeadline(call caller) caller {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		defer cancel()
+		return call(ctx)
+	}
 }
 
 func (p *rpcPair) Close() {
@@ -94,7 +118,7 @@ func newHTTPPair(conc int) (*rpcPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &rpcPair{Proto: "HTTP", Names: [2]string{"net/http", "net/http + httpx policies"}, closers: []func(){stop}}
+	p := &rpcPair{Proto: "HTTP", Names: [3]string{"net/http", "net/http, 5 s deadline", "net/http + httpx policies"}, closers: []func(){stop}}
 	chain, err := rpcChain(httpx.Failure, httpx.Retryable)
 	if err != nil {
 		p.Close()
@@ -110,7 +134,8 @@ func newHTTPPair(conc int) (*rpcPair, error) {
 	}
 	p.closers = append(p.closers, bare.CloseIdleConnections, base.CloseIdleConnections)
 	url := "http://" + addr + "/orders/1"
-	p.Calls = [2]caller{httpCaller(&http.Client{Transport: bare}, url), httpCaller(&http.Client{Transport: tr}, url)}
+	bareCall := httpCaller(&http.Client{Transport: bare}, url)
+	p.Calls = [3]caller{bareCall, withDeadline(bareCall), httpCaller(&http.Client{Transport: tr}, url)}
 	return p, nil
 }
 
@@ -153,7 +178,7 @@ func newGRPCPair() (*rpcPair, error) {
 	srv := grpc.NewServer()
 	testpb.RegisterTestServiceServer(srv, rpcTestServer{})
 	go func() { _ = srv.Serve(ln) }()
-	p := &rpcPair{Proto: "gRPC", Names: [2]string{"grpc-go", "grpc-go + grpcx policies"}, closers: []func(){srv.Stop}}
+	p := &rpcPair{Proto: "gRPC", Names: [3]string{"grpc-go", "grpc-go, 5 s deadline", "grpc-go + grpcx policies"}, closers: []func(){srv.Stop}}
 	fail := func(err error) (*rpcPair, error) {
 		p.Close()
 		return nil, err
@@ -182,7 +207,8 @@ func newGRPCPair() (*rpcPair, error) {
 		p.closers = append(p.closers, func() { _ = conn.Close() })
 		clients[k] = testpb.NewTestServiceClient(conn)
 	}
-	p.Calls = [2]caller{grpcCaller(clients[0]), grpcCaller(clients[1])}
+	bareCall := grpcCaller(clients[0])
+	p.Calls = [3]caller{bareCall, withDeadline(bareCall), grpcCaller(clients[1])}
 	return p, nil
 }
 
@@ -327,7 +353,7 @@ const (
 // Run implements Suite.
 func (rpcSuiteT) Run(ctx context.Context, o Options) ([]Table, error) {
 	overhead := Table{ID: "rpc", Title: "policy chain vs bare clients, loopback",
-		Columns: []string{"mode", "system", "calls/s", "p50", "p99", "allocs/call", "added p50"}}
+		Columns: []string{"mode", "system", "calls/s", "p50", "p99", "allocs/call", "added p50", "added p50 over the deadline"}}
 	rejections := Table{ID: "rpc-rejections", Title: "calls refused by a policy, no network call",
 		Columns: []string{"system", "mode", "ns/op", "allocs/op"}}
 	targets := Table{ID: "rpc-targets", Title: "targets", Columns: []string{"target", "measured", "met"}}
@@ -340,31 +366,42 @@ func (rpcSuiteT) Run(ctx context.Context, o Options) ([]Table, error) {
 				overhead.Note("%s, %s: set-up failed: %v", pp.Proto, mode.Name, err)
 				continue
 			}
-			sides, err := runPair(ctx, mode.Cfg, p.Calls)
+			sides, err := runInterleaved(ctx, mode.Cfg, p.Calls[:])
 			p.Close()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("rpc %s %s: %w", p.Proto, mode.Name, err))
 				overhead.Note("%s, %s failed: %v", p.Proto, mode.Name, err)
 				continue
 			}
-			added := addedP50(sides[0], sides[1])
+			bare, deadline, chained := sides[rpcBare], sides[rpcDeadline], sides[rpcChained]
+			added, overDeadline := addedP50(bare, chained), addedP50(deadline, chained)
 			for k, s := range sides {
-				cell := "-"
-				if k == 1 {
-					cell = fmtSignedPercent(added)
+				cells := []string{"-", "-"}
+				switch k {
+				case rpcDeadline:
+					cells[0] = fmtSignedPercent(addedP50(bare, deadline))
+				case rpcChained:
+					cells = []string{fmtSignedPercent(added), fmtSignedPercent(overDeadline)}
 				}
-				overhead.AddRow(mode.Name, p.Names[k], fmtRate(s.Rate()), fmtMicros(s.P50), fmtMicros(s.P99),
-					fmtOneDecimal(s.AllocsPerCall()), cell)
+				overhead.AddRow(append([]string{mode.Name, p.Names[k], fmtRate(s.Rate()), fmtMicros(s.P50), fmtMicros(s.P99),
+					fmtOneDecimal(s.AllocsPerCall())}, cells...)...)
 			}
-			rounds := roundsAdded(sides[0], sides[1])
-			overhead.Note("%s, %s: added p50 per round (%d rounds of %d calls each) from %s to %s, median %s",
-				p.Proto, mode.Name, len(rounds), sides[0].Calls/len(rounds), fmtSignedPercent(slices.Min(rounds)),
-				fmtSignedPercent(slices.Max(rounds)), fmtSignedPercent(medianOf(rounds)))
-			o.progress("%-12s %-34s %-22s p50 %s vs %s (%s)", "rpc", p.Names[1], mode.Name, fmtMicros(sides[1].P50),
-				fmtMicros(sides[0].P50), fmtSignedPercent(added))
+			for _, c := range []struct {
+				what string
+				base pairSide
+			}{{"bare client", bare}, {"bare client with the deadline", deadline}} {
+				rounds := roundsAdded(c.base, chained)
+				overhead.Note("%s, %s: added p50 over the %s, per round (%d rounds of %d calls each) from %s to %s, median %s",
+					p.Proto, mode.Name, c.what, len(rounds), bare.Calls/len(rounds), fmtSignedPercent(slices.Min(rounds)),
+					fmtSignedPercent(slices.Max(rounds)), fmtSignedPercent(medianOf(rounds)))
+			}
+			o.progress("%-12s %-34s %-22s p50 %s vs %s bare (%s), %s with the deadline (%s)", "rpc", p.Names[rpcChained], mode.Name,
+				fmtMicros(chained.P50), fmtMicros(bare.P50), fmtSignedPercent(added), fmtMicros(deadline.P50), fmtSignedPercent(overDeadline))
 			if mode.Cfg.Concurrency == 1 {
-				targets.AddRow(fmt.Sprintf("%s, sequential: added p50 <= 5%%", p.Proto), fmtSignedPercent(added),
+				targets.AddRow(fmt.Sprintf("%s, sequential: added p50 <= 5%% over the bare client", p.Proto), fmtSignedPercent(added),
 					metCell(added <= rpcMaxAddedP50))
+				targets.AddRow(fmt.Sprintf("%s, sequential: added p50 <= 5%% over the bare client with the same deadline", p.Proto),
+					fmtSignedPercent(overDeadline), metCell(overDeadline <= rpcMaxAddedP50))
 			}
 		}
 	}
