@@ -109,8 +109,10 @@ func httpCaller(c *http.Client, url string) caller {
 
 // newHTTPPair starts a loopback HTTP server answering "ok", a bare
 // net/http client and one whose transport is httpx's with the whole chain
-// and a static fallback. Each client has its own connection pool, large
-// enough for conc callers.
+// and a static fallback over the bare client's transport, so that both
+// share one connection pool, large enough for conc callers (on pools of
+// their own, calls interleaved across them measure the pools' state as
+// much as the policies).
 func newHTTPPair(conc int) (*rpcPair, error) {
 	addr, stop, err := serveLoopback(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok")
@@ -125,14 +127,13 @@ func newHTTPPair(conc int) (*rpcPair, error) {
 		return nil, err
 	}
 	bare := &http.Transport{MaxIdleConnsPerHost: conc}
-	base := &http.Transport{MaxIdleConnsPerHost: conc}
-	tr, err := httpx.NewTransport(chain, httpx.WithBase(base),
+	tr, err := httpx.NewTransport(chain, httpx.WithBase(bare),
 		httpx.WithFallback(httpx.StaticResponse(http.StatusOK, nil, []byte("fallback"))))
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
-	p.closers = append(p.closers, bare.CloseIdleConnections, base.CloseIdleConnections)
+	p.closers = append(p.closers, bare.CloseIdleConnections)
 	url := "http://" + addr + "/orders/1"
 	bareCall := httpCaller(&http.Client{Transport: bare}, url)
 	p.Calls = [3]caller{bareCall, withDeadline(bareCall), httpCaller(&http.Client{Transport: tr}, url)}
@@ -167,9 +168,16 @@ func grpcCaller(c testpb.TestServiceClient) caller {
 }
 
 // newGRPCPair starts a loopback gRPC server, a bare grpc-go client
-// connection and one with grpcx's interceptors applying the whole chain
-// (the method marked idempotent, so that it may be retried) and a
-// fallback.
+// connection, and calls through grpcx's unary interceptor applying the
+// whole chain (the method marked idempotent, so that it may be retried)
+// and a fallback. The chained calls run the interceptor around the same
+// connection's Invoke, which is what grpc-go does for a connection dialled
+// with grpc.WithChainUnaryInterceptor: so both share one HTTP/2
+// connection. On a connection of its own, the chained client measured
+// 10-15% slower than the bare one even with a chain that only sets the
+// deadline, and as fast with the interceptor run on the bare one's
+// connection: calls interleaved across two connections measure which
+// connection is busier as much as the policies.
 func newGRPCPair() (*rpcPair, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -192,23 +200,27 @@ func newGRPCPair() (*rpcPair, error) {
 	if err != nil {
 		return fail(err)
 	}
-	stream, err := grpcx.StreamClientInterceptor(chain)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fail(err)
 	}
-	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
-	var clients [2]testpb.TestServiceClient
-	for k, opts := range [][]grpc.DialOption{{creds},
-		{creds, grpc.WithChainUnaryInterceptor(unary), grpc.WithChainStreamInterceptor(stream)}} {
-		conn, err := grpc.NewClient(ln.Addr().String(), opts...)
-		if err != nil {
-			return fail(err)
-		}
-		p.closers = append(p.closers, func() { _ = conn.Close() })
-		clients[k] = testpb.NewTestServiceClient(conn)
+	p.closers = append(p.closers, func() { _ = conn.Close() })
+	bareCall := grpcCaller(testpb.NewTestServiceClient(conn))
+	invoke := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+		return cc.Invoke(ctx, method, req, reply, opts...)
 	}
-	bareCall := grpcCaller(clients[0])
-	p.Calls = [3]caller{bareCall, withDeadline(bareCall), grpcCaller(clients[1])}
+	req := &testpb.SimpleRequest{}
+	chained := func(ctx context.Context) error {
+		resp := new(testpb.SimpleResponse)
+		if err := unary(ctx, unaryMethod, req, resp, conn, invoke); err != nil {
+			return err
+		}
+		if resp.GetUsername() != "ok" {
+			return errors.New("unexpected reply")
+		}
+		return nil
+	}
+	p.Calls = [3]caller{bareCall, withDeadline(bareCall), chained}
 	return p, nil
 }
 
