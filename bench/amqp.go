@@ -6,8 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/bits"
 	"os"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wmamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
@@ -70,6 +74,7 @@ func amqpSuite() Suite {
 				courierAMQP("courier-amqp-quorum", amqp.QuorumQueue),
 				courierAMQP("courier-amqp-classic", amqp.ClassicQueue),
 				RawAMQP(),
+				RawAMQPSharded(),
 				WatermillAMQP(),
 			}
 		},
@@ -78,6 +83,7 @@ func amqpSuite() Suite {
 		Checks: []Check{
 			{System: "courier-amqp-classic", Peer: "raw-amqp091-go", Min: 0.8, Goal: "issue 3: >= 80% of raw amqp091-go (classic queues)"},
 			{System: "courier-amqp-classic", Peer: "watermill-amqp", Min: 1, Goal: "issue 3: >= Watermill's AMQP adapter (classic queues)"},
+			{System: "courier-amqp-classic", Peer: "raw-amqp091-go-sharded", Min: 0.8, Goal: ">= 80% of raw amqp091-go on Courier's topology"},
 		},
 	}
 }
@@ -144,6 +150,103 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.Code == amqp091.NotFound
 }
 
+// amqpShards is the number of shard queues of Courier's broker in the
+// suite (its default), which RawAMQPSharded declares as well.
+const amqpShards = amqp.DefaultShards
+
+// dialPair dials a publishing and a consuming connection, closed by c.
+func dialPair(c *cleanup) ([2]*amqp091.Connection, error) {
+	var conns [2]*amqp091.Connection
+	for i := range conns {
+		conn, err := amqp091.Dial(amqpURL())
+		if err != nil {
+			return conns, err
+		}
+		c.add(func(context.Context) error { return conn.Close() })
+		conns[i] = conn
+	}
+	return conns, nil
+}
+
+// consumeQueue declares the durable queue with args on a channel of conn,
+// runs bind (if any) on it, and consumes the queue with a prefetch of
+// amqpPrefetch, acknowledging each delivery after deliver; c closes the
+// channel and fails if an ack failed.
+func consumeQueue(c *cleanup, conn *amqp091.Connection, queue string, args amqp091.Table, bind func(*amqp091.Channel) error,
+	tag string, deliver func([]byte)) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
+		return err
+	}
+	if bind != nil {
+		if err := bind(ch); err != nil {
+			return err
+		}
+	}
+	if err := ch.Qos(amqpPrefetch, 0, false); err != nil {
+		return err
+	}
+	deliveries, err := ch.Consume(queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return err
+	}
+	var ackErrs atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for d := range deliveries {
+			deliver(d.Body)
+			if d.Ack(false) != nil {
+				ackErrs.Add(1)
+			}
+		}
+	}()
+	c.add(func(context.Context) error {
+		err := ch.Close()
+		<-done
+		if n := ackErrs.Load(); n > 0 {
+			err = errors.Join(err, fmt.Errorf("raw amqp091-go: %d acks failed", n))
+		}
+		return err
+	})
+	return nil
+}
+
+// confirmPool opens DefaultPublishers confirm-mode channels on conn and
+// returns a publish function that takes one, publishes what build makes of
+// the message and waits for its confirm.
+func confirmPool(conn *amqp091.Connection, build func(key string, payload []byte) (exchange, routingKey string, p amqp091.Publishing)) (
+	func(ctx context.Context, key string, payload []byte) error, error) {
+	pool := make(chan *amqp091.Channel, DefaultPublishers)
+	for range DefaultPublishers {
+		ch, err := conn.Channel()
+		if err != nil {
+			return nil, err
+		}
+		if err := ch.Confirm(false); err != nil {
+			return nil, err
+		}
+		pool <- ch
+	}
+	return func(ctx context.Context, key string, payload []byte) error {
+		ch := <-pool
+		defer func() { pool <- ch }()
+		exchange, rk, p := build(key, payload)
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, rk, false, false, p)
+		if err != nil {
+			return err
+		}
+		ok, err := dc.WaitContext(ctx)
+		if err == nil && !ok {
+			err = errors.New("raw amqp091-go: publish nacked")
+		}
+		return err
+	}, nil
+}
+
 // RawAMQP is the workload on amqp091-go directly: one classic durable
 // queue, persistent messages published to it through the default exchange
 // from a pool of confirm-mode channels (one per publishing goroutine at
@@ -154,79 +257,92 @@ func RawAMQP() System {
 	return funcSystem{name: "raw-amqp091-go", probe: probeAMQP, start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
 		var c cleanup
 		queue := uniqueName("bench-raw")
-		pconn, err := amqp091.Dial(amqpURL())
-		if err != nil {
-			return nil, err
-		}
-		c.add(func(context.Context) error { return pconn.Close() })
-		cconn, err := amqp091.Dial(amqpURL())
+		conns, err := dialPair(&c)
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}
-		c.add(func(context.Context) error { return cconn.Close() })
 		c.add(func(context.Context) error { return deleteAMQP([]string{queue}, nil) })
-		var ackErrs atomic.Int64
 		for i := range consumers {
-			ch, err := cconn.Channel()
-			if err != nil {
+			if err := consumeQueue(&c, conns[1], queue, nil, nil, fmt.Sprintf("bench-%d", i), deliver); err != nil {
 				return nil, c.fail(ctx, err)
 			}
-			if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
-				return nil, c.fail(ctx, err)
-			}
-			if err := ch.Qos(amqpPrefetch, 0, false); err != nil {
-				return nil, c.fail(ctx, err)
-			}
-			deliveries, err := ch.Consume(queue, fmt.Sprintf("bench-%d", i), false, false, false, false, nil)
-			if err != nil {
-				return nil, c.fail(ctx, err)
-			}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for d := range deliveries {
-					deliver(d.Body)
-					if d.Ack(false) != nil {
-						ackErrs.Add(1)
-					}
-				}
-			}()
-			c.add(func(context.Context) error { err := ch.Close(); <-done; return err })
 		}
-		pool := make(chan *amqp091.Channel, DefaultPublishers)
-		for range DefaultPublishers {
-			ch, err := pconn.Channel()
-			if err != nil {
-				return nil, c.fail(ctx, err)
-			}
-			if err := ch.Confirm(false); err != nil {
-				return nil, c.fail(ctx, err)
-			}
-			pool <- ch
+		publish, err := confirmPool(conns[0], func(_ string, payload []byte) (string, string, amqp091.Publishing) {
+			return "", queue, amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload}
+		})
+		if err != nil {
+			return nil, c.fail(ctx, err)
 		}
-		return funcSession{
-			publish: func(ctx context.Context, _ string, payload []byte) error {
-				ch := <-pool
-				defer func() { pool <- ch }()
-				dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false,
-					amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload})
-				if err != nil {
-					return err
+		return funcSession{publish: publish, close: c.run}, nil
+	}}
+}
+
+// RawAMQPSharded is the workload on amqp091-go directly, on the topology
+// Courier's broker declares and nothing else: a durable topic exchange,
+// amqpShards classic single-active-consumer queues bound to it by the
+// first bits of the routing key, and the message headers Courier sends
+// (ID, DESTINATION, DATE, PARTITION_ID and the message-id property). The
+// routing key is ten bits of the partition key's hash, as words; one
+// consuming channel per queue, with a prefetch of amqpPrefetch. Publishing
+// is RawAMQP's. It is the honest ceiling of Courier's adapter, as RawAMQP
+// is of the server: the difference between the two is what RabbitMQ's
+// topic routing and the headers cost.
+func RawAMQPSharded() System {
+	return funcSystem{name: "raw-amqp091-go-sharded", probe: probeAMQP, start: func(ctx context.Context, _ int, deliver func([]byte)) (Session, error) {
+		var c cleanup
+		exchange := uniqueName("bench-raw-sharded")
+		queues := make([]string, amqpShards)
+		for i := range queues {
+			queues[i] = fmt.Sprintf("%s:%03d", exchange, i)
+		}
+		conns, err := dialPair(&c)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		c.add(func(context.Context) error { return deleteAMQP(queues, []string{exchange}) })
+		ch, err := conns[1].Channel()
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		err = ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil)
+		_ = ch.Close()
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		width := bits.TrailingZeros(amqpShards)
+		for i, q := range queues {
+			var pattern strings.Builder
+			for bit := width - 1; bit >= 0; bit-- {
+				fmt.Fprintf(&pattern, "%d.", i>>bit&1)
+			}
+			pattern.WriteString("#")
+			if err := consumeQueue(&c, conns[1], q, amqp091.Table{"x-single-active-consumer": true},
+				func(ch *amqp091.Channel) error { return ch.QueueBind(q, pattern.String(), exchange, false, nil) },
+				fmt.Sprintf("bench-%d", i), deliver); err != nil {
+				return nil, c.fail(ctx, err)
+			}
+		}
+		date := time.Now().UTC().Format(time.RFC3339)
+		var seq atomic.Uint64
+		publish, err := confirmPool(conns[0], func(key string, payload []byte) (string, string, amqp091.Publishing) {
+			id := fmt.Sprintf("%016x-%016x", time.Now().UnixNano(), seq.Add(1))
+			h := fnv.New64a()
+			h.Write([]byte(key))
+			sum := h.Sum64()
+			var rk strings.Builder
+			for bit := range 10 {
+				if bit > 0 {
+					rk.WriteByte('.')
 				}
-				ok, err := dc.WaitContext(ctx)
-				if err == nil && !ok {
-					err = errors.New("raw amqp091-go: publish nacked")
-				}
-				return err
-			},
-			close: func(ctx context.Context) error {
-				err := c.run(ctx)
-				if n := ackErrs.Load(); n > 0 {
-					err = errors.Join(err, fmt.Errorf("raw amqp091-go: %d acks failed", n))
-				}
-				return err
-			},
-		}, nil
+				rk.WriteByte('0' + byte(sum>>(63-bit)&1))
+			}
+			return exchange, rk.String(), amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload, MessageId: id,
+				Headers: amqp091.Table{"ID": id, "DESTINATION": exchange, "DATE": date, "PARTITION_ID": key}}
+		})
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		return funcSession{publish: publish, close: c.run}, nil
 	}}
 }
 
