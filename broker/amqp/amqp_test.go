@@ -21,6 +21,7 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/amqp"
 	"github.com/courier-go/courier/broker/brokertest"
+	"github.com/courier-go/courier/internal/testenv"
 	"github.com/courier-go/courier/message"
 )
 
@@ -84,18 +85,10 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
 
-// restartEnv enables the tests that restart the RabbitMQ server. They
-// disturb every other test using the server (in other packages too, which
-// go test runs at the same time), so the test script runs them on their
-// own, after the others.
-const restartEnv = "COURIER_RESTART_TESTS"
-
 // restartServer restarts the RabbitMQ application of the local node.
 func restartServer(t *testing.T, u string) func() {
 	t.Helper()
-	if os.Getenv(restartEnv) != "1" {
-		t.Skip("restarts RabbitMQ; set " + restartEnv + "=1 (scripts/test runs it on its own)")
-	}
+	testenv.RequireRestarts(t, "RabbitMQ")
 	skip := func(format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
 		if os.Getenv("CI") == "true" {

@@ -9,13 +9,9 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/internal/relaytest"
 	"github.com/courier-go/courier/internal/testdb"
+	"github.com/courier-go/courier/internal/testenv"
 	"github.com/courier-go/courier/outbox/mysqlcdc"
 )
-
-// restartEnv enables the tests that restart the database server. They
-// disturb every other test using the server, so the test script runs them
-// on their own, after the others.
-const restartEnv = "COURIER_RESTART_TESTS"
 
 // restartMariaDB stops the local server and starts it again with the
 // service script.
@@ -30,9 +26,7 @@ func restartMariaDB(t *testing.T) {
 }
 
 func TestDatabaseRestartMidStream(t *testing.T) {
-	if os.Getenv(restartEnv) != "1" {
-		t.Skip("restarts MariaDB; set " + restartEnv + "=1 (scripts/test runs it on its own)")
-	}
+	testenv.RequireRestarts(t, "MariaDB")
 	if _, err := exec.LookPath("mariadb-admin"); err != nil || os.Geteuid() != 0 {
 		t.Skip("needs root and mariadb-admin to restart the local MariaDB")
 	}

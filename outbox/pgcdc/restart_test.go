@@ -2,25 +2,18 @@ package pgcdc_test
 
 import (
 	"log/slog"
-	"os"
 	"os/exec"
 	"testing"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/internal/relaytest"
 	"github.com/courier-go/courier/internal/testdb"
+	"github.com/courier-go/courier/internal/testenv"
 	"github.com/courier-go/courier/outbox/pgcdc"
 )
 
-// RestartEnv enables the tests that restart the database server. They
-// disturb every other test using the server, so the test script runs them
-// on their own, after the others.
-const restartEnv = "COURIER_RESTART_TESTS"
-
 func TestDatabaseRestartMidStream(t *testing.T) {
-	if os.Getenv(restartEnv) != "1" {
-		t.Skip("restarts PostgreSQL; set " + restartEnv + "=1 (scripts/test runs it on its own)")
-	}
+	testenv.RequireRestarts(t, "PostgreSQL")
 	restart := exec.Command("pg_ctlcluster", "15", "main", "restart")
 	if _, err := exec.LookPath("pg_ctlcluster"); err != nil {
 		t.Skip("pg_ctlcluster not found: " + err.Error())
