@@ -66,6 +66,8 @@ type SubscribeConfig struct {
 	HandlerTimeout time.Duration
 	// Logger receives the subscription's events.
 	Logger *slog.Logger
+	// Ephemeral is set by WithEphemeral.
+	Ephemeral bool
 }
 
 // SubscribeOption configures a subscription.
@@ -136,6 +138,28 @@ func WithLogger(l *slog.Logger) SubscribeOption {
 			return fmt.Errorf("logger must not be nil")
 		}
 		c.Logger = l
+		return nil
+	}
+}
+
+// WithEphemeral declares that the subscription is the only instance of
+// its subscriber id and that its place in its channels need not outlive
+// it, as for a Caller's reply channel, whose replies matter only to the
+// process waiting for them. An adapter may then keep the subscription's
+// position in memory instead of storing it in the broker, which makes
+// delivery cheaper: the subscription receives the messages sent after
+// Subscribe returns, in order per partition key, with the usual retries
+// and dead-lettering while it lives, and leaves nothing behind when it
+// closes. Messages sent while no instance is subscribed are not delivered
+// to the next one.
+//
+// It is a hint: adapters without a cheaper way ignore it and subscribe
+// durably, which meets the same promises. So use it only where a durable
+// subscription would be correct too. See each adapter's documentation for
+// what it does with the hint.
+func WithEphemeral() SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		c.Ephemeral = true
 		return nil
 	}
 }

@@ -34,6 +34,13 @@ type Caller struct {
 // NewCaller subscribes to replyChannel (as a subscriber id of the same
 // name) and returns a Caller that sends through b. An empty replyChannel
 // picks a unique one, "courier.replies.<random>".
+//
+// The subscription is ephemeral (broker.WithEphemeral): a reply matters
+// only to the Caller waiting for it, so brokers that can keep the reply
+// channel's position in memory do so, which saves the broker a durable
+// consumer's writes on every reply. Replies sent while no Caller listens
+// on the channel are not delivered to the next one; no call waits for
+// them anyway.
 func NewCaller(ctx context.Context, b interface {
 	broker.Producer
 	broker.Consumer
@@ -45,7 +52,7 @@ func NewCaller(ctx context.Context, b interface {
 	}
 	o := apply(opts)
 	c := &Caller{producer: NewProducer(b, opts...), codecs: o.codecs, replyChannel: replyChannel, pending: map[string]chan ReplyMessage{}}
-	sub, err := b.Subscribe(ctx, replyChannel, []string{replyChannel}, broker.HandlerFunc(c.onReply))
+	sub, err := b.Subscribe(ctx, replyChannel, []string{replyChannel}, broker.HandlerFunc(c.onReply), broker.WithEphemeral())
 	if err != nil {
 		return nil, fmt.Errorf("commands: caller: %w", err)
 	}

@@ -80,6 +80,9 @@
 // channel that no subscriber id consumes are dropped, as nothing would ever
 // read them.
 //
+// broker.WithEphemeral is ignored: an ephemeral subscription gets durable
+// queues like any other, which meet the same promises.
+//
 // Changing the number of shards of an existing subscriber id moves keys
 // between shard queues and can reorder the messages already queued for
 // them; the queues and bindings of the old number stay and must be deleted

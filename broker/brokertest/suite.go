@@ -79,6 +79,7 @@ func Run(t *testing.T, s Suite) {
 		{"EverySubscriberIDGetsEverything", testPublishSubscribe},
 		{"CompetingInstancesSplitTheLoad", testCompetingInstances},
 		{"PerKeyOrderWhileInstancesJoinAndLeave", testOrderWithRebalance},
+		{"PerKeyOrderWithRetries", testOrderWithRetries},
 		{"ShardsRunConcurrently", testShardsConcurrent},
 		{"RedeliveryAfterErrors", testRedelivery},
 		{"DeadLetter", testDeadLetter},
@@ -92,19 +93,46 @@ func Run(t *testing.T, s Suite) {
 		{"ClosedBroker", testClosedBroker},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := &env{t: t, suite: s, prefix: uniquePrefix(t)}
-			e.b = s.New(t)
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				if err := e.b.Close(ctx); err != nil {
-					t.Errorf("closing the broker: %v", err)
-				}
-			})
-			tt.fn(t, e)
-		})
+		t.Run(tt.name, func(t *testing.T) { runTest(t, s, tt.fn) })
 	}
+	// An ephemeral subscription keeps every promise that a single
+	// instance's durable one makes while it lives, whether the adapter
+	// honours the hint or ignores it.
+	ephemeral := []struct {
+		name string
+		fn   func(*testing.T, *env)
+	}{
+		{"PayloadAndHeadersIntact", testPayloadAndHeaders},
+		{"ChannelsIsolated", testChannelsIsolated},
+		{"EverySubscriberIDGetsEverything", testPublishSubscribe},
+		{"PerKeyOrderWithRetries", testOrderWithRetries},
+		{"RedeliveryAfterErrors", testRedelivery},
+		{"DeadLetter", testDeadLetter},
+		{"PoisonMessageDoesNotStallItsShard", testPoisonDoesNotStall},
+		{"CloseWaitsForInFlightHandlers", testCloseWaits},
+		{"ConcurrentPublishers", testConcurrentPublishers},
+		{"LargePayload", testLargePayload},
+	}
+	t.Run("Ephemeral", func(t *testing.T) {
+		for _, tt := range ephemeral {
+			t.Run(tt.name, func(t *testing.T) { runTest(t, s, tt.fn, broker.WithEphemeral()) })
+		}
+	})
+}
+
+// runTest runs one conformance test on a broker of its own; opts are added
+// to every subscription the test makes through env.subscribe.
+func runTest(t *testing.T, s Suite, fn func(*testing.T, *env), opts ...broker.SubscribeOption) {
+	e := &env{t: t, suite: s, prefix: uniquePrefix(t), opts: opts}
+	e.b = s.New(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := e.b.Close(ctx); err != nil {
+			t.Errorf("closing the broker: %v", err)
+		}
+	})
+	fn(t, e)
 }
 
 // env is one test's broker and names.
@@ -113,6 +141,7 @@ type env struct {
 	suite  Suite
 	b      broker.Broker
 	prefix string
+	opts   []broker.SubscribeOption // added to every subscription
 }
 
 func uniquePrefix(t *testing.T) string {
@@ -146,7 +175,7 @@ func (e *env) logger() broker.SubscribeOption {
 // subscribe subscribes and closes the subscription when the test ends.
 func (e *env) subscribe(id string, channels []string, h broker.HandlerFunc, opts ...broker.SubscribeOption) broker.Subscription {
 	e.t.Helper()
-	opts = append([]broker.SubscribeOption{e.logger()}, opts...)
+	opts = append(append([]broker.SubscribeOption{e.logger()}, e.opts...), opts...)
 	sub, err := e.b.Subscribe(e.ctx(), id, channels, h, opts...)
 	if err != nil {
 		e.t.Fatalf("Subscribe(%q, %v): %v", id, channels, err)

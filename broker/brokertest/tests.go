@@ -185,6 +185,44 @@ func testOrderWithRebalance(t *testing.T, e *env) {
 	t.Logf("%d messages over %d keys in order, %d redelivered", received, keys, dups)
 }
 
+// testOrderWithRetries checks order per key for one instance whose
+// handler fails now and then: a retried message holds back the messages
+// of its key behind it.
+func testOrderWithRetries(t *testing.T, e *env) {
+	ch := e.name("ch")
+	const keys, total = 20, 1000
+	checker := newOrderChecker(0)
+	e.subscribe(e.name("sub"), []string{ch}, func(ctx context.Context, m *message.Message) error {
+		info, _ := broker.Delivery(ctx)
+		if info.Attempt == 1 && m.Header("seq") != "" && m.Header("seq")[len(m.Header("seq"))-1] == '3' {
+			return errors.New("transient failure") // the first attempt of every tenth message
+		}
+		return checker.handle(ctx, m)
+	}, fastRetry)
+	seq := make([]int, keys)
+	for sent := 0; sent < total; {
+		msgs := make([]*message.Message, 0, 50)
+		for range 50 {
+			k := sent % keys
+			msgs = append(msgs, keyed(fmt.Sprintf("key-%02d", k), seq[k]))
+			seq[k]++
+			sent++
+		}
+		e.send(ch, msgs...)
+	}
+	e.eventually(fmt.Sprintf("%d messages in order", total), func() bool {
+		received, _, problems := checker.snapshot()
+		return received == total || len(problems) > 0
+	})
+	_, dups, problems := checker.snapshot()
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if dups > 0 {
+		t.Errorf("%d messages delivered twice to a single instance", dups)
+	}
+}
+
 func testShardsConcurrent(t *testing.T, e *env) {
 	ch := e.name("ch")
 	var first atomic.Bool

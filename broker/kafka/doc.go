@@ -48,6 +48,9 @@
 // after which the worker moves on. A worker whose fetched records pile up
 // pauses fetching of its partition until it catches up.
 //
+// broker.WithEphemeral is ignored: an ephemeral subscription is an
+// ordinary consumer group, which meets the same promises.
+//
 // # Offsets and rebalances
 //
 // Offsets are committed only for handled (or dead-lettered) records: a

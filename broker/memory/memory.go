@@ -11,7 +11,8 @@
 // the messages sent after its first Subscribe returned. Messages sent to a
 // channel with no subscriber id are dropped, as nothing would ever read
 // them; a message is kept in memory until every subscriber id of its
-// channel has handled it.
+// channel has handled it. broker.WithEphemeral changes nothing here, where
+// every position is in memory anyway.
 package memory
 
 import (

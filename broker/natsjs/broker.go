@@ -33,7 +33,7 @@ type Broker struct {
 	channels map[string]*channelStream
 	members  *membership // nil until the first Subscribe
 
-	subs   broker.Subscriptions[*subscription]
+	subs   broker.Subscriptions[broker.Subscription]
 	closed atomic.Bool // Close finished: nothing works any more
 }
 

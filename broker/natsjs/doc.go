@@ -59,6 +59,26 @@
 // periodic in-progress acks; if its instance dies, the message is
 // delivered again after the ack wait (WithAckWait).
 //
+// # Ephemeral subscriptions
+//
+// A subscription made with broker.WithEphemeral, such as a
+// commands.Caller's reply channel, has none of the above: no durable
+// consumers and no membership. It reads each channel through one ordered
+// consumer (nats.go's OrderedConsumer) that JetStream keeps in memory,
+// without acknowledgements, starting with the messages sent after
+// Subscribe returns. Messages go through broker.Processor one at a time in
+// the order of the stream, so order per key holds and retries and
+// dead-lettering work as usual. After a reconnection or a server restart
+// the ordered consumer is created again from the message after the last
+// one it delivered, so nothing stored in the stream is skipped. Close
+// deletes the consumers. Every instance of an ephemeral subscriber id
+// receives every message, so each one needs a subscriber id of its own.
+//
+// This matters for latency: a durable consumer that acknowledges
+// something rewrites its state file up to 10 times a second, and on a
+// busy server those writes stall deliveries; an ephemeral subscription
+// writes nothing but the messages themselves.
+//
 // # Delivery and failures
 //
 // Each shard's messages go through broker.Processor in order: retries with

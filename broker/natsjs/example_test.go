@@ -130,3 +130,48 @@ func Example_durable() {
 	}
 	// Output: payment-1 payment-2
 }
+
+// A process that alone reads a channel whose messages matter only while it
+// runs, such as replies to its own requests, subscribes with
+// broker.WithEphemeral: its consumer lives in the server's memory, needs no
+// acknowledgements and is gone when the subscription closes.
+func Example_ephemeral() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "courier-example-")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	srv, err := natsjs.StartEmbedded(ctx, dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(ctx)
+	b, err := srv.Broker(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close(ctx)
+
+	got := make(chan string, 1)
+	const replies = "ordering-service.replies.instance-1"
+	sub, err := b.Subscribe(ctx, replies, []string{replies}, broker.HandlerFunc(func(_ context.Context, m *message.Message) error {
+		got <- string(m.Payload)
+		return nil
+	}), broker.WithEphemeral())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sub.Close(ctx)
+
+	if err := b.Send(ctx, replies, message.New([]byte("credit reserved"))); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(<-got)
+	// Output: credit reserved
+}

@@ -364,17 +364,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
 	ctx := t.Context()
-	e1, err := natsjs.StartEmbedded(ctx, dir, natsjs.WithListenPort(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	b, err := natsjs.Open(octx, e1.ClientURL(), natsjs.WithAckWait(time.Second))
-	cancel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
+	e1, b := openOverTCP(t, dir, port, natsjs.WithAckWait(time.Second))
 
 	rec := newCollector()
 	st := newShardTracker(rec)
@@ -399,6 +389,25 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 
 	subscribe("after")
 	st.waitForSplit(t, 2, send)
+}
+
+// openOverTCP starts a server in dir listening on port, which the test
+// shuts down itself to restart it, and opens a Broker on it over TCP,
+// closed when the test ends.
+func openOverTCP(t *testing.T, dir string, port int, opts ...natsjs.Option) (*natsjs.Embedded, *natsjs.Broker) {
+	t.Helper()
+	e, err := natsjs.StartEmbedded(t.Context(), dir, natsjs.WithListenPort(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	b, err := natsjs.Open(ctx, e.ClientURL(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	return e, b
 }
 
 // Subscribe's context bounds the set-up only: cancelling it afterwards

@@ -36,22 +36,21 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	if b.subs.Closing() {
 		return nil, fmt.Errorf("natsjs: subscribe %q: %w", subscriberID, broker.ErrClosed)
 	}
+	if cfg.Ephemeral {
+		return b.subscribeEphemeral(ctx, cfg)
+	}
 	members, err := b.membership(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: subscribe %q: %w", subscriberID, b.sendErr(err))
 	}
 
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &subscription{
-		b:       b,
-		cfg:     cfg,
-		proc:    broker.NewProcessor(cfg, b),
-		members: members,
-		id:      nuid.Next(),
-		hctx:    hctx,
-		cancel:  cancel,
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		b:         b,
+		cfg:       cfg,
+		proc:      broker.NewProcessor(cfg, b),
+		members:   members,
+		id:        nuid.Next(),
+		lifecycle: newLifecycle(ctx),
 	}
 	fail := func(err error) (broker.Subscription, error) {
 		s.teardown()
@@ -95,15 +94,10 @@ type subscription struct {
 	id      string // instance id, unique among the instances
 	groups  []*group
 
-	hctx   context.Context // the handlers' context
-	cancel context.CancelFunc
-	stop   chan struct{} // closed when Close begins
+	lifecycle
 
 	workers sync.WaitGroup // shard workers
 	bg      sync.WaitGroup // the heartbeat and the reconnection follower
-
-	closeOnce sync.Once
-	done      chan struct{} // closed when Close has finished
 }
 
 // log reports a subscription event.
@@ -119,48 +113,18 @@ func (s *subscription) log(level slog.Level, msg string, attrs ...slog.Attr) {
 // handlers' contexts are cancelled and Close still waits for them, then
 // returns ctx's error.
 func (s *subscription) Close(ctx context.Context) error {
-	first := false
-	s.closeOnce.Do(func() { first = true })
-	if !first {
-		select {
-		case <-s.done:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	defer close(s.done)
 	defer s.b.subs.Remove(s)
-
-	close(s.stop)
-	for _, g := range s.groups {
-		g.reassign()
-	}
-	idle := make(chan struct{})
-	go func() {
-		s.workers.Wait()
-		close(idle)
-	}()
-	var err error
-	select {
-	case <-idle:
-	case <-ctx.Done():
-		err = ctx.Err()
-		s.cancel()
-		<-idle
-	}
-	s.teardown()
-	return err
+	return s.close(ctx, func() {
+		for _, g := range s.groups {
+			g.reassign()
+		}
+	}, &s.workers, s.teardown)
 }
 
 // teardown stops the heartbeat, leaves the membership and stops the
 // watchers. The workers must have stopped.
 func (s *subscription) teardown() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
+	s.halt()
 	s.bg.Wait() // the heartbeat
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
@@ -254,15 +218,6 @@ func (s *subscription) retry(f func(context.Context) error, what, channel string
 			return false
 		}
 		wait = min(2*wait, 5*time.Second)
-	}
-}
-
-func (s *subscription) stopping() bool {
-	select {
-	case <-s.stop:
-		return true
-	default:
-		return false
 	}
 }
 
