@@ -80,6 +80,7 @@ func amqpSuite() Suite {
 		},
 		FullMessages:  50_000,
 		QuickMessages: 2_000,
+		Rounds:        3,
 		Checks: []Check{
 			{System: "courier-amqp-classic", Peer: "raw-amqp091-go", Min: 0.8, Goal: "issue 3: >= 80% of raw amqp091-go (classic queues)"},
 			{System: "courier-amqp-classic", Peer: "watermill-amqp", Min: 1, Goal: "issue 3: >= Watermill's AMQP adapter (classic queues)"},

@@ -36,6 +36,7 @@ func kafkaSuite() Suite {
 		Systems:       kafkaSystems,
 		FullMessages:  100_000,
 		QuickMessages: 2_000,
+		Rounds:        5,
 		Checks:        kafkaChecks,
 	}
 }

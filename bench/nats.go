@@ -40,6 +40,7 @@ func natsSuite() Suite {
 		},
 		FullMessages:  100_000,
 		QuickMessages: 2_000,
+		Rounds:        3,
 		Checks: []Check{
 			{System: "courier-natsjs", Peer: "raw-nats.go", Min: 0.8, Goal: "issue 3: >= 80% of raw nats.go"},
 			{System: "courier-natsjs", Peer: "watermill-nats", Min: 1, Goal: "issue 3: >= Watermill's NATS adapter"},
