@@ -80,8 +80,15 @@
 // channel that no subscriber id consumes are dropped, as nothing would ever
 // read them.
 //
-// broker.WithEphemeral is ignored: an ephemeral subscription gets durable
-// queues like any other, which meet the same promises.
+// A subscription made with broker.WithEphemeral, such as a
+// commands.Caller's reply channel, gets one classic queue per channel of
+// its own, "<channel>:<subscriber id>:ephemeral-<instance>:000", bound with
+// "#", with no presence queue and no balancing. It is consumed and
+// acknowledged like a shard queue, so order per key, retries and
+// dead-lettering hold, and it survives reconnections. Close deletes it;
+// the queue of an instance that died without closing expires after five
+// minutes unconsumed. Without the option a Caller would leave its shard
+// queues (quorum queues by default) behind for good.
 //
 // Changing the number of shards of an existing subscriber id moves keys
 // between shard queues and can reorder the messages already queued for

@@ -51,7 +51,19 @@ type group struct {
 	channel  string
 	presence string // the queue that counts the instances
 	shards   []*shard
+	// ephemeral is set for a subscription made with broker.WithEphemeral:
+	// one queue of this instance's own, with no presence queue.
+	ephemeral bool
 }
+
+// ephemeralExpiry is how long RabbitMQ keeps the queue of an ephemeral
+// subscription that nothing consumes: the time its instance has to
+// reconnect, and how long the queue of an instance that died lingers.
+const ephemeralExpiry = 5 * time.Minute
+
+// cleanupTimeout bounds the deletion of an ephemeral subscription's queues
+// when it closes.
+const cleanupTimeout = 5 * time.Second
 
 // shard consumes one shard queue. It owns the shard while RabbitMQ
 // delivers the queue to it (single active consumer).
@@ -81,10 +93,17 @@ func newSubscription(ctx context.Context, b *Broker, cfg broker.SubscribeConfig)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
+	shards := b.cfg.shards
+	if cfg.Ephemeral {
+		shards = 1
+	}
 	for _, name := range cfg.Channels {
 		base := groupName(name, cfg.SubscriberID)
-		g := &group{channel: name, presence: presenceQueueName(base)}
-		for i := range b.cfg.shards {
+		if cfg.Ephemeral {
+			base = groupName(name, cfg.SubscriberID+":ephemeral-"+s.id)
+		}
+		g := &group{channel: name, presence: presenceQueueName(base), ephemeral: cfg.Ephemeral}
+		for i := range shards {
 			g.shards = append(g.shards, &shard{
 				s:        s,
 				g:        g,
@@ -124,6 +143,9 @@ func (s *subscription) start(ctx context.Context) error {
 				return err
 			}
 		}
+		if s.cfg.Ephemeral {
+			return nil // one instance: no presence, no balancing
+		}
 		return s.declarePresence(ctl)
 	}, func() {
 		if ctl != nil {
@@ -132,6 +154,9 @@ func (s *subscription) start(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if s.cfg.Ephemeral {
+		_ = ctl.Close()
 	}
 
 	total := 0
@@ -145,8 +170,10 @@ func (s *subscription) start(ctx context.Context) error {
 			go sh.run(started)
 		}
 	}
-	s.wg.Add(1)
-	go s.balance(ctl)
+	if !s.cfg.Ephemeral {
+		s.wg.Add(1)
+		go s.balance(ctl)
+	}
 	for range total {
 		select {
 		case err := <-started:
@@ -452,7 +479,45 @@ func (s *subscription) Close(ctx context.Context) error {
 	}
 	if first {
 		s.cancel()
+		if s.cfg.Ephemeral {
+			s.deleteQueues()
+		}
 		s.b.subs.Remove(s)
 	}
 	return err
+}
+
+// deleteQueues deletes the queues of an ephemeral subscription, which no
+// one else reads; if it cannot, RabbitMQ deletes them after
+// ephemeralExpiry.
+func (s *subscription) deleteQueues() {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	sess, err := s.b.subConn.get(ctx, nil)
+	if err == nil {
+		var ch *amqp091.Channel
+		err = s.b.call(ctx, func() error {
+			var err error
+			if ch, err = sess.conn.Channel(); err != nil {
+				return err
+			}
+			defer ch.Close()
+			for _, g := range s.groups {
+				for _, sh := range g.shards {
+					if _, err := ch.QueueDelete(sh.queue, false, false, false); err != nil {
+						return fmt.Errorf("delete queue %q: %w", sh.queue, err)
+					}
+				}
+			}
+			return nil
+		}, func() {
+			if ch != nil {
+				_ = ch.Close()
+			}
+		})
+	}
+	if err != nil {
+		s.log.Debug("courier: cannot delete the ephemeral queues; RabbitMQ deletes them when they expire",
+			slog.Duration("expiry", ephemeralExpiry), slog.Any("error", err))
+	}
 }

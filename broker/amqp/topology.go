@@ -52,8 +52,14 @@ func shardPattern(i, n int) string {
 	return b.String()
 }
 
-// queueArgs are the arguments of every shard queue.
-func (c *config) queueArgs() amqp091.Table {
+// queueArgs are the arguments of the shard queues of g.
+func (c *config) queueArgs(g *group) amqp091.Table {
+	if g.ephemeral {
+		// A queue of one instance: classic, as nothing else reads it,
+		// and removed by RabbitMQ if the instance dies without
+		// deleting it.
+		return amqp091.Table{"x-queue-type": string(ClassicQueue), "x-expires": ephemeralExpiry.Milliseconds()}
+	}
 	args := amqp091.Table{
 		"x-single-active-consumer": true,
 		"x-queue-type":             string(c.queueType),
@@ -78,7 +84,7 @@ func (c *config) declareGroup(ch *amqp091.Channel, g *group, shards []*shard) er
 	if err := declareChannel(ch, g.channel); err != nil {
 		return err
 	}
-	args := c.queueArgs()
+	args := c.queueArgs(g)
 	for _, sh := range shards {
 		if _, err := ch.QueueDeclare(sh.queue, true, false, false, false, args); err != nil {
 			return fmt.Errorf("declare queue %q: %w", sh.queue, err)
