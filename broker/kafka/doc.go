@@ -48,8 +48,13 @@
 // after which the worker moves on. A worker whose fetched records pile up
 // pauses fetching of its partition until it catches up.
 //
-// broker.WithEphemeral is ignored: an ephemeral subscription is an
-// ordinary consumer group, which meets the same promises.
+// A subscription made with broker.WithEphemeral, such as a
+// commands.Caller's reply channel, joins no consumer group: it reads every
+// partition its topics have when it subscribes, from their end offsets at
+// that moment, through the same per-partition workers, and commits
+// nothing. It thus skips the group's join (which a real cluster delays by
+// group.initial.rebalance.delay.ms, 3 s by default) and leaves no group
+// behind. Partitions added to a topic later are not read.
 //
 // # Offsets and rebalances
 //

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/courier-go/courier/broker"
@@ -22,6 +24,9 @@ const (
 	maxQueued = 2000
 	// pollErrorBackoff spaces polls that return only errors.
 	pollErrorBackoff = 250 * time.Millisecond
+	// endOffsetsRetry spaces the attempts to read the end offsets of a
+	// topic that has no leaders yet.
+	endOffsetsRetry = 100 * time.Millisecond
 )
 
 // Subscribe starts one instance of the consumer group subscriberID on the
@@ -59,21 +64,36 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(context.Background())
 	var pollCtx context.Context
 	pollCtx, s.cancelPoll = context.WithCancel(context.Background())
-	s.cl, err = kgo.NewClient(b.clientOptions(
-		kgo.ConsumerGroup(subscriberID),
-		kgo.ConsumeTopics(cfg.Channels...),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.AutoCommitMarks(),
-		kgo.AutoCommitInterval(b.cfg.commitInterval),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsRevoked(s.revoked),
-		kgo.OnPartitionsLost(s.lost),
-		kgo.SessionTimeout(b.cfg.sessionTimeout),
-		kgo.HeartbeatInterval(b.cfg.heartbeatInterval),
+	consume := []kgo.Opt{
 		kgo.FetchMaxWait(time.Second),
 		kgo.FetchMaxPartitionBytes(b.cfg.maxRecordBytes()),
-	)...)
+	}
+	if cfg.Ephemeral {
+		// No group: the partitions of the topics as they are now, each
+		// from its end offset at this moment, and nothing committed.
+		start, err := b.endOffsets(ctx, cfg.Channels)
+		if err != nil {
+			s.cancelHandlers()
+			s.cancelPoll()
+			return nil, fmt.Errorf("kafka: subscribe %q: %w", subscriberID, err)
+		}
+		consume = append(consume, kgo.ConsumePartitions(start))
+	} else {
+		consume = append(consume,
+			kgo.ConsumerGroup(subscriberID),
+			kgo.ConsumeTopics(cfg.Channels...),
+			kgo.Balancers(kgo.CooperativeStickyBalancer()),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.AutoCommitMarks(),
+			kgo.AutoCommitInterval(b.cfg.commitInterval),
+			kgo.BlockRebalanceOnPoll(),
+			kgo.OnPartitionsRevoked(s.revoked),
+			kgo.OnPartitionsLost(s.lost),
+			kgo.SessionTimeout(b.cfg.sessionTimeout),
+			kgo.HeartbeatInterval(b.cfg.heartbeatInterval),
+		)
+	}
+	s.cl, err = kgo.NewClient(b.clientOptions(consume...)...)
 	if err != nil {
 		s.cancelHandlers()
 		s.cancelPoll()
@@ -86,6 +106,40 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		return nil, fmt.Errorf("kafka: subscribe %q: %w", subscriberID, err)
 	}
 	return s, nil
+}
+
+// endOffsets returns the end offset of every partition of topics, where an
+// ephemeral subscription starts.
+// A topic created a moment ago may not have leaders yet: that answer is
+// tried again, every endOffsetsRetry, as long as ctx allows.
+func (b *Broker) endOffsets(ctx context.Context, topics []string) (map[string]map[int32]kgo.Offset, error) {
+	var listed kadm.ListedOffsets
+	for {
+		var err error
+		listed, err = b.adm.ListEndOffsets(ctx, topics...)
+		if err == nil {
+			err = listed.Error()
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) && !errors.Is(err, kerr.NotLeaderForPartition) {
+			return nil, fmt.Errorf("list the end offsets: %w", b.sendErr(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list the end offsets: %w (the last answer: %w)", ctx.Err(), err)
+		case <-time.After(endOffsetsRetry):
+		}
+	}
+	start := make(map[string]map[int32]kgo.Offset, len(topics))
+	listed.Each(func(o kadm.ListedOffset) {
+		if start[o.Topic] == nil {
+			start[o.Topic] = make(map[int32]kgo.Offset)
+		}
+		start[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	return start, nil
 }
 
 // topicPartition names a partition.
