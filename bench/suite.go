@@ -231,11 +231,11 @@ func (s BrokerSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 		cfg := s.Config(o, size)
 		t.Title = fmt.Sprintf("%d messages per run, %d publishers, %d consumers", cfg.withDefaults().Messages,
 			cfg.withDefaults().Publishers, cfg.withDefaults().Consumers)
+		// A failed run is noted and the system's other runs still count.
 		runs := make([][]Result, len(systems))
-		failed := make([]bool, len(systems))
 		for round := range rounds {
 			for i, sys := range systems {
-				if _, done := skipped[sys.Name()]; done || failed[i] {
+				if _, done := skipped[sys.Name()]; done {
 					continue
 				}
 				if round == 0 {
@@ -256,9 +256,8 @@ func (s BrokerSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 				}
 				r, err := Measure(ctx, sys, cfg, warmup)
 				if err != nil {
-					failed[i] = true
 					errs = append(errs, err)
-					t.Note("%s at %d B failed: %v", sys.Name(), size, err)
+					t.Note("%s at %d B, run %d of %d, failed: %v", sys.Name(), size, round+1, rounds, err)
 					continue
 				}
 				o.progress("%-12s %-34s %5d B  %10s msgs/s  p99 %s", s.ID, sys.Name(), size, fmtRate(r.EndToEndRate()), fmtLatency(r.P99))
@@ -266,7 +265,7 @@ func (s BrokerSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 			}
 		}
 		for i, sys := range systems {
-			if failed[i] || len(runs[i]) == 0 {
+			if len(runs[i]) == 0 {
 				continue
 			}
 			sorted := slices.SortedFunc(slices.Values(runs[i]), func(a, b Result) int {
