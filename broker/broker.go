@@ -53,6 +53,16 @@ type Broker interface {
 	Close(ctx context.Context) error
 }
 
+// ChannelRemover is implemented by brokers that can remove a channel, as
+// far as the broker keeps it (each adapter says what goes), for a channel
+// that has served its purpose, such as the reply channel a
+// commands.Caller named for itself. Subscriptions still reading the
+// channel stop receiving from it; a later Send creates it again, as the
+// first one did. Removing a channel that does not exist is not an error.
+type ChannelRemover interface {
+	RemoveChannel(ctx context.Context, channel string) error
+}
+
 // Handler handles one message.
 //
 // The message is the handler's own copy of the headers; the payload is

@@ -26,6 +26,9 @@ type Caller struct {
 	codecs       codec.Set
 	replyChannel string
 	sub          broker.Subscription
+	// remover removes the reply channel on Close: set when the Caller
+	// named the channel itself and the broker can remove channels.
+	remover broker.ChannelRemover
 
 	mu      sync.Mutex
 	pending map[string]chan ReplyMessage
@@ -45,13 +48,15 @@ func NewCaller(ctx context.Context, b interface {
 	broker.Producer
 	broker.Consumer
 }, replyChannel string, opts ...Option) (*Caller, error) {
+	var remover broker.ChannelRemover
 	if replyChannel == "" {
 		var r [8]byte
 		_, _ = rand.Read(r[:])
 		replyChannel = "courier.replies." + hex.EncodeToString(r[:])
+		remover, _ = b.(broker.ChannelRemover)
 	}
 	o := apply(opts)
-	c := &Caller{producer: NewProducer(b, opts...), codecs: o.codecs, replyChannel: replyChannel, pending: map[string]chan ReplyMessage{}}
+	c := &Caller{producer: NewProducer(b, opts...), codecs: o.codecs, replyChannel: replyChannel, remover: remover, pending: map[string]chan ReplyMessage{}}
 	sub, err := b.Subscribe(ctx, replyChannel, []string{replyChannel}, broker.HandlerFunc(c.onReply), broker.WithEphemeral())
 	if err != nil {
 		return nil, fmt.Errorf("commands: caller: %w", err)
@@ -64,8 +69,19 @@ func NewCaller(ctx context.Context, b interface {
 func (c *Caller) ReplyChannel() string { return c.replyChannel }
 
 // Close stops receiving replies; calls still waiting end with their
-// contexts.
-func (c *Caller) Close(ctx context.Context) error { return c.sub.Close(ctx) }
+// contexts. A reply channel the Caller named itself is removed from a
+// broker that can remove channels (broker.ChannelRemover), so that callers
+// that come and go leave nothing behind; a reply that arrives later fails
+// to send, or creates the channel again, and is never read.
+func (c *Caller) Close(ctx context.Context) error {
+	err := c.sub.Close(ctx)
+	if c.remover != nil {
+		if rerr := c.remover.RemoveChannel(ctx, c.replyChannel); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("commands: caller: %w", rerr))
+		}
+	}
+	return err
+}
 
 func (c *Caller) onReply(_ context.Context, m *message.Message) error {
 	c.mu.Lock()

@@ -74,6 +74,24 @@ func redactURL(rawURL string) string {
 	return u.Redacted()
 }
 
+// RemoveChannel deletes the channel's exchange. The shard queues of the
+// subscriber ids that read it lose their bindings but stay, with their
+// messages, until deleted or expired (WithQueueExpiry); an ephemeral
+// subscription's queue is deleted when it closes. See
+// broker.ChannelRemover.
+func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
+	if err := message.ValidateChannel(channel); err != nil {
+		return fmt.Errorf("amqp broker: remove channel %q: %w", channel, err)
+	}
+	if b.subs.Closing() {
+		return fmt.Errorf("amqp broker: remove channel %q: %w", channel, broker.ErrClosed)
+	}
+	if err := b.pub.removeExchange(ctx, channel); err != nil {
+		return fmt.Errorf("amqp broker: remove channel %q: %w", channel, err)
+	}
+	return nil
+}
+
 // Send publishes msgs, in order, to the channel and returns once RabbitMQ
 // has confirmed that it stored every one of them. While the connection is
 // down it waits for it to come back, as long as ctx allows.

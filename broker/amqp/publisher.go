@@ -172,6 +172,21 @@ func (p *publisher) declare(ctx context.Context, pc *pubChannel, channel string)
 	return nil
 }
 
+// removeExchange deletes the channel's exchange.
+func (p *publisher) removeExchange(ctx context.Context, channel string) error {
+	pc, err := p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	p.forget(channel)
+	if err := p.b.call(ctx, func() error { return pc.ch.ExchangeDelete(channel, false, false) }, pc.close); err != nil {
+		pc.close()
+		return err
+	}
+	p.release(pc)
+	return nil
+}
+
 func (p *publisher) forget(channel string) {
 	p.mu.Lock()
 	delete(p.declared, channel)

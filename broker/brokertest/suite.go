@@ -91,6 +91,7 @@ func Run(t *testing.T, s Suite) {
 		{"LargePayload", testLargePayload},
 		{"InvalidInput", testInvalidInput},
 		{"ClosedBroker", testClosedBroker},
+		{"RemoveChannel", testRemoveChannel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { runTest(t, s, tt.fn) })

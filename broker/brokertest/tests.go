@@ -223,6 +223,41 @@ func testOrderWithRetries(t *testing.T, e *env) {
 	}
 }
 
+// testRemoveChannel checks a broker.ChannelRemover: the messages of a
+// removed channel are gone for a new subscriber id, removing twice is not
+// an error, and the channel works again once sent to.
+func testRemoveChannel(t *testing.T, e *env) {
+	remover, ok := e.b.(broker.ChannelRemover)
+	if !ok {
+		t.Skip("the broker cannot remove channels")
+	}
+	ch := e.name("ch")
+	first := newRecorder()
+	sub := e.subscribe(e.name("first"), []string{ch}, first.handler(0))
+	old := message.New([]byte("before"))
+	e.send(ch, old)
+	e.eventually("the message before the removal", func() bool { return first.has(old.ID) })
+	closeSub(t, sub)
+
+	for range 2 {
+		if err := remover.RemoveChannel(e.ctx(), ch); err != nil {
+			t.Fatalf("RemoveChannel: %v", err)
+		}
+	}
+	if err := remover.RemoveChannel(e.ctx(), "bad channel name"); err == nil {
+		t.Error("RemoveChannel accepted an invalid channel name")
+	}
+
+	second := newRecorder()
+	e.subscribe(e.name("second"), []string{ch}, second.handler(0))
+	fresh := message.New([]byte("after"))
+	e.send(ch, fresh)
+	e.eventually("a message sent after the removal", func() bool { return second.has(fresh.ID) })
+	if second.has(old.ID) {
+		t.Error("a subscriber id that started after the removal got a message sent before it")
+	}
+}
+
 func testShardsConcurrent(t *testing.T, e *env) {
 	ch := e.name("ch")
 	var first atomic.Bool

@@ -128,6 +128,9 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	}
 	for _, r := range b.cl.ProduceSync(ctx, recs...) {
 		if r.Err != nil {
+			if errors.Is(r.Err, kerr.UnknownTopicID) {
+				b.forgetTopic(channel) // deleted behind our back: the next Send starts afresh
+			}
 			return fmt.Errorf("kafka: send to %q: message %s: %w", channel, string(r.Record.Headers[0].Value), b.sendErr(r.Err))
 		}
 	}
@@ -229,6 +232,39 @@ func validateTopic(name string) error {
 		return fmt.Errorf("%w: %q: names starting with \"__\" are reserved for Kafka's internal topics", message.ErrInvalidChannel, name)
 	}
 	return nil
+}
+
+// RemoveChannel deletes the channel's topic with every record in it. The
+// committed offsets of the consumer groups that read it go with it on
+// Kafka 2.x and later, or expire. See broker.ChannelRemover.
+func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
+	if err := message.ValidateChannel(channel); err != nil {
+		return fmt.Errorf("kafka: remove channel %q: %w", channel, err)
+	}
+	if err := validateTopic(channel); err != nil {
+		return fmt.Errorf("kafka: remove channel %q: %w", channel, err)
+	}
+	b.forgetTopic(channel)
+	resps, err := b.adm.DeleteTopics(ctx, channel)
+	if err == nil {
+		if r, ok := resps[channel]; ok && r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			err = fmt.Errorf("%w %s", r.Err, r.ErrMessage)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("kafka: remove channel %q: %w", channel, b.sendErr(err))
+	}
+	return nil
+}
+
+// forgetTopic drops what this Broker knows of a topic that was deleted,
+// here or elsewhere: the next Send creates it again, and the producer
+// looks it up afresh rather than write to the old topic's id.
+func (b *Broker) forgetTopic(topic string) {
+	b.topicsMu.Lock()
+	delete(b.topics, topic)
+	b.topicsMu.Unlock()
+	b.cl.PurgeTopicsFromClient(topic)
 }
 
 func (b *Broker) remember(topics []string) {

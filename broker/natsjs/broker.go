@@ -280,6 +280,20 @@ func (b *Broker) channelStream(ctx context.Context, channel string) (*channelStr
 	return cs, nil
 }
 
+// RemoveChannel deletes the channel's stream with every message in it and
+// the consumers of every subscriber id on it. See broker.ChannelRemover.
+func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
+	if err := message.ValidateChannel(channel); err != nil {
+		return fmt.Errorf("natsjs: remove channel %q: %w", channel, err)
+	}
+	b.forgetChannel(channel)
+	err := b.js.DeleteStream(ctx, streamName(channel))
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("natsjs: remove channel %q: %w", channel, b.sendErr(err))
+	}
+	return nil
+}
+
 func (b *Broker) forgetChannel(channel string) {
 	b.cacheMu.Lock()
 	delete(b.channels, channel)
