@@ -29,7 +29,13 @@
 //     acknowledges each after its handler succeeded or it was dead-lettered.
 //     The prefetch only saves round trips: the messages behind the one being
 //     handled wait in the client, and go back to the head of the queue, in
-//     order, if the shard changes owner.
+//     order, if the shard changes owner. Acknowledgements are batched: while
+//     further deliveries are already waiting, handled messages are
+//     acknowledged together (one basic.ack with multiple set) after at most
+//     half the prefetch, and always before the consumer waits, hands its
+//     shard over or closes. An instance that dies may thus leave up to that
+//     many handled messages unacknowledged, which RabbitMQ delivers again,
+//     as at-least-once delivery allows (the inbox absorbs them).
 //
 // The hashing is done by producers, so that a key's shard is fixed for
 // good; RabbitMQ's consistent-hash exchange would spare producers even the

@@ -304,33 +304,75 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 		*started <- nil
 		*started = nil
 	}
+	acks := ackBatch{ch: ch, max: max(1, s.b.cfg.prefetch/2)}
 	for {
-		select {
-		case <-s.stop:
-			return nil
-		case <-sh.handover:
-			if sh.owned.Load() {
-				return errHandover
-			}
-		case d, ok := <-deliveries:
-			if !ok {
-				return fmt.Errorf("consumer of queue %q ended: %w", sh.queue, closeReason(closes))
-			}
-			if s.stopping() {
-				return nil
-			}
-			sh.owned.Store(true)
-			m := decode(&d)
-			if err := s.proc.Process(s.ctx, s.stop, sh.g.channel, sh.index, 0, m); err != nil {
-				// Abandoned because the subscription is closing:
-				// closing the channel returns the message.
-				return nil
-			}
-			if err := d.Ack(false); err != nil {
-				return fmt.Errorf("acknowledge message %s from queue %q: %w", m.ID, sh.queue, err)
+		// Take the next delivery at once if it is already here, and
+		// acknowledge what was handled only when none is, or when the
+		// batch is full: one basic.ack with multiple set then covers
+		// several messages. Before waiting, and before every return on a
+		// live channel, the handled messages are acknowledged, so that a
+		// shard handed over never returns a handled message to its queue.
+		var (
+			d       amqp091.Delivery
+			ok, got bool
+		)
+		if acks.n > 0 && acks.n < acks.max {
+			select {
+			case d, ok = <-deliveries:
+				got = true
+			default:
 			}
 		}
+		if !got {
+			if err := acks.flush(); err != nil {
+				return fmt.Errorf("acknowledge messages from queue %q: %w", sh.queue, err)
+			}
+			select {
+			case <-s.stop:
+				return nil
+			case <-sh.handover:
+				if sh.owned.Load() {
+					return errHandover
+				}
+				continue
+			case d, ok = <-deliveries:
+			}
+		}
+		if !ok {
+			return fmt.Errorf("consumer of queue %q ended: %w", sh.queue, closeReason(closes))
+		}
+		if s.stopping() {
+			return acks.flush()
+		}
+		sh.owned.Store(true)
+		m := decode(&d)
+		if err := s.proc.Process(s.ctx, s.stop, sh.g.channel, sh.index, 0, m); err != nil {
+			// Abandoned because the subscription is closing: closing
+			// the channel returns the message.
+			return acks.flush()
+		}
+		acks.add(d.DeliveryTag)
 	}
+}
+
+// ackBatch gathers the acknowledgements of a shard consumer's handled
+// messages into one basic.ack with multiple set.
+type ackBatch struct {
+	ch   *amqp091.Channel
+	max  int    // acknowledge at the latest after this many messages
+	last uint64 // delivery tag of the last handled message
+	n    int    // handled messages not yet acknowledged
+}
+
+func (a *ackBatch) add(tag uint64) { a.last, a.n = tag, a.n+1 }
+
+// flush acknowledges the handled messages, if any.
+func (a *ackBatch) flush() error {
+	if a.n == 0 {
+		return nil
+	}
+	a.n = 0
+	return a.ch.Ack(a.last, true)
 }
 
 func closeReason(closes chan *amqp091.Error) error {
