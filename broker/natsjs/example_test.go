@@ -175,3 +175,38 @@ func Example_ephemeral() {
 	fmt.Println(<-got)
 	// Output: credit reserved
 }
+
+// A channel that has served its purpose is removed with its messages; a
+// later Send would create it again.
+func ExampleBroker_RemoveChannel() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "courier-example-")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	srv, err := natsjs.StartEmbedded(ctx, dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(ctx)
+	b, err := srv.Broker(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close(ctx)
+
+	if err := b.Send(ctx, "import.batch-42", message.New([]byte("row 1"))); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var remover broker.ChannelRemover = b
+	fmt.Println(remover.RemoveChannel(ctx, "import.batch-42"))
+	fmt.Println(remover.RemoveChannel(ctx, "import.batch-42")) // already gone: not an error
+	// Output:
+	// <nil>
+	// <nil>
+}
