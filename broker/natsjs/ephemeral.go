@@ -57,9 +57,18 @@ func (b *Broker) subscribeEphemeral(ctx context.Context, cfg broker.SubscribeCon
 		if err != nil {
 			return fail(err)
 		}
+		// Start after the last message stored now, as an explicit
+		// sequence rather than "new": if the consumer is created again
+		// before it delivered anything, it must not skip what came in
+		// meanwhile.
+		stream, err := b.js.Stream(ctx, cs.stream)
+		if err != nil {
+			return fail(fmt.Errorf("channel %q: stream %s: %w", ch, cs.stream, err))
+		}
 		cons, err := b.js.OrderedConsumer(ctx, cs.stream, jetstream.OrderedConsumerConfig{
 			FilterSubjects: []string{channelSubjects(ch)},
-			DeliverPolicy:  jetstream.DeliverNewPolicy,
+			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:    stream.CachedInfo().State.LastSeq + 1,
 			NamePrefix:     readable(cfg.SubscriberID) + "-" + s.id,
 			Metadata: map[string]string{
 				"courier.subscriber": cfg.SubscriberID,

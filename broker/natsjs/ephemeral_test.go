@@ -96,3 +96,29 @@ func TestEphemeralAfterServerRestart(t *testing.T) {
 	ids = send(50)
 	waitFor(t, 30*time.Second, "the messages after the restart", func() bool { return len(rec.missing(ids)) == 0 })
 }
+
+// A server restart before the ephemeral subscription has received
+// anything must not make it skip what is sent while its consumer is
+// being created again.
+func TestEphemeralRestartBeforeFirstMessage(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	ctx := t.Context()
+	e1, b := openOverTCP(t, dir, port)
+	rec := newCollector()
+	sub, err := b.Subscribe(ctx, "replies.c", []string{"replies.c"}, broker.HandlerFunc(rec.handle), broker.WithEphemeral(), broker.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(context.Background())
+	if err := e1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Another Broker sends as soon as the server is back, before the
+	// subscription's client has reconnected (it retries every 2s).
+	e2 := startEmbedded(t, dir, natsjs.WithListenPort(port))
+	other := newBroker(t, e2)
+	defer other.Close(context.Background())
+	ids := sender(t, other, "replies.c")(5)
+	waitFor(t, 30*time.Second, "the messages sent before the subscription reconnected", func() bool { return len(rec.missing(ids)) == 0 })
+}
