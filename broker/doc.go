@@ -34,6 +34,15 @@
 // handled to the remaining instances or to the next subscription with the
 // same subscriber id.
 //
+// # Ephemeral subscriptions and removable channels
+//
+// A subscription made with WithEphemeral is the only instance of its
+// subscriber id and its position need not outlive it, as for a reply
+// channel that only the waiting process reads. Adapters may then keep it
+// cheaper (an in-memory consumer, a queue of its own, no consumer group);
+// those without a cheaper way subscribe durably. A broker that can also
+// remove a channel that has served its purpose implements ChannelRemover.
+//
 // # Writing an adapter
 //
 // Adapters implement Broker. PrepareSend validates and completes messages
