@@ -132,12 +132,7 @@ func (s *subscription) start(ctx context.Context) error {
 	}
 	// The channel that declares the topology stays open for the balancer:
 	// its consumers of the presence queues count this instance.
-	var ctl *amqp091.Channel
-	err = s.b.call(ctx, func() error {
-		var err error
-		if ctl, err = sess.conn.Channel(); err != nil {
-			return fmt.Errorf("open a channel: %w", err)
-		}
+	ctl, err := s.b.openChannel(ctx, sess, func(ctl *amqp091.Channel) error {
 		for _, g := range s.groups {
 			if err := s.b.cfg.declareGroup(ctl, g, g.shards); err != nil {
 				return err
@@ -147,10 +142,6 @@ func (s *subscription) start(ctx context.Context) error {
 			return nil // one instance: no presence, no balancing
 		}
 		return s.declarePresence(ctl)
-	}, func() {
-		if ctl != nil {
-			_ = ctl.Close()
-		}
 	})
 	if err != nil {
 		return err
@@ -261,16 +252,11 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 		return fmt.Errorf("wait for the connection: %w", err)
 	}
 	var (
-		ch         *amqp091.Channel
 		closes     chan *amqp091.Error
 		deliveries <-chan amqp091.Delivery
 	)
 	tag := consumerTag(s.id, s.consumers.Add(1))
-	err = s.b.call(s.stopCtx, func() error {
-		var err error
-		if ch, err = sess.conn.Channel(); err != nil {
-			return fmt.Errorf("open a channel: %w", err)
-		}
+	ch, err := s.b.openChannel(s.stopCtx, sess, func(ch *amqp091.Channel) error {
 		closes = ch.NotifyClose(make(chan *amqp091.Error, 1))
 		if redeclare {
 			if err := s.b.cfg.declareGroup(ch, sh.g, []*shard{sh}); err != nil {
@@ -280,14 +266,11 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 		if err := ch.Qos(s.b.cfg.prefetch, 0, false); err != nil {
 			return fmt.Errorf("set the prefetch: %w", err)
 		}
+		var err error
 		if deliveries, err = ch.Consume(sh.queue, tag, false, false, false, false, nil); err != nil {
 			return fmt.Errorf("consume queue %q: %w", sh.queue, err)
 		}
 		return nil
-	}, func() {
-		if ch != nil {
-			_ = ch.Close()
-		}
 	})
 	if err != nil {
 		return err
@@ -404,18 +387,7 @@ func (s *subscription) presence() *amqp091.Channel {
 	if err != nil {
 		return nil
 	}
-	var ch *amqp091.Channel
-	err = s.b.call(s.stopCtx, func() error {
-		var err error
-		if ch, err = sess.conn.Channel(); err != nil {
-			return err
-		}
-		return s.declarePresence(ch)
-	}, func() {
-		if ch != nil {
-			_ = ch.Close()
-		}
-	})
+	ch, err := s.b.openChannel(s.stopCtx, sess, s.declarePresence)
 	if err != nil {
 		if !s.stopping() {
 			s.log.Debug("courier: cannot register the instance's presence; will retry", slog.Any("error", err))
@@ -538,12 +510,7 @@ func (s *subscription) deleteQueues() {
 	sess, err := s.b.subConn.get(ctx, nil)
 	if err == nil {
 		var ch *amqp091.Channel
-		err = s.b.call(ctx, func() error {
-			var err error
-			if ch, err = sess.conn.Channel(); err != nil {
-				return err
-			}
-			defer ch.Close()
+		ch, err = s.b.openChannel(ctx, sess, func(ch *amqp091.Channel) error {
 			for _, g := range s.groups {
 				for _, sh := range g.shards {
 					if _, err := ch.QueueDelete(sh.queue, false, false, false); err != nil {
@@ -552,14 +519,39 @@ func (s *subscription) deleteQueues() {
 				}
 			}
 			return nil
-		}, func() {
-			if ch != nil {
-				_ = ch.Close()
-			}
 		})
+		if ch != nil {
+			_ = ch.Close()
+		}
 	}
 	if err != nil {
 		s.log.Debug("courier: cannot delete the ephemeral queues; RabbitMQ deletes them when they expire",
 			slog.Duration("expiry", ephemeralExpiry), slog.Any("error", err))
 	}
+}
+
+// openChannel opens an AMQP channel on sess and runs setup on it, through
+// Broker.call so that ctx bounds both. If either fails, or ctx ends first,
+// the channel is closed and the error returned.
+func (b *Broker) openChannel(ctx context.Context, sess *session, setup func(*amqp091.Channel) error) (*amqp091.Channel, error) {
+	var ch *amqp091.Channel
+	err := b.call(ctx, func() error {
+		var err error
+		if ch, err = sess.conn.Channel(); err != nil {
+			return fmt.Errorf("open a channel: %w", err)
+		}
+		if err := setup(ch); err != nil {
+			_ = ch.Close()
+			return err
+		}
+		return nil
+	}, func() {
+		if ch != nil {
+			_ = ch.Close()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ch, nil
 }
