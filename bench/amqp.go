@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/bits"
 	"os"
 	"strings"
@@ -283,8 +282,10 @@ func RawAMQP() System {
 // amqpShards classic single-active-consumer queues bound to it by the
 // first bits of the routing key, and the message headers Courier sends
 // (ID, DESTINATION, DATE, PARTITION_ID and the message-id property). The
-// routing key is ten bits of the partition key's hash, as words; one
-// consuming channel per queue, with a prefetch of amqpPrefetch. Publishing
+// routing key is Courier's (amqp.RoutingKey: ten well-mixed bits of the
+// partition key's hash, as words), so that the keys spread over the
+// queues as they do for Courier; one consuming channel per queue, with a
+// prefetch of amqpPrefetch. Publishing
 // is RawAMQP's. It is the honest ceiling of Courier's adapter, as RawAMQP
 // is of the server: the difference between the two is what RabbitMQ's
 // topic routing and the headers cost.
@@ -327,17 +328,7 @@ func RawAMQPSharded() System {
 		var seq atomic.Uint64
 		publish, err := confirmPool(conns[0], func(key string, payload []byte) (string, string, amqp091.Publishing) {
 			id := fmt.Sprintf("%016x-%016x", time.Now().UnixNano(), seq.Add(1))
-			h := fnv.New64a()
-			h.Write([]byte(key))
-			sum := h.Sum64()
-			var rk strings.Builder
-			for bit := range 10 {
-				if bit > 0 {
-					rk.WriteByte('.')
-				}
-				rk.WriteByte('0' + byte(sum>>(63-bit)&1))
-			}
-			return exchange, rk.String(), amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload, MessageId: id,
+			return exchange, amqp.RoutingKey(key), amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload, MessageId: id,
 				Headers: amqp091.Table{"ID": id, "DESTINATION": exchange, "DATE": date, "PARTITION_ID": key}}
 		})
 		if err != nil {

@@ -69,21 +69,26 @@ func encode(channel string, m *message.Message, date string, now time.Time, fram
 	if frameSize > 0 && size > frameSize {
 		return outgoing{}, fmt.Errorf("%w: message %s has headers of about %d bytes on the wire, over the %d-byte AMQP frame", message.ErrHeadersTooLarge, m.ID, size, frameSize)
 	}
-	return outgoing{id: m.ID, key: routingKey(m.PartitionKey()), pub: pub}, nil
+	return outgoing{id: m.ID, key: RoutingKey(m.PartitionKey()), pub: pub}, nil
 }
 
 // routeBits is how many bits of a key's hash the routing key carries: the
 // most shards a subscriber id can have is 1<<routeBits.
 const routeBits = 10
 
-// routingKey returns the routing key of a message: the top routeBits bits
-// of the hash of its partition key, as words ("0.1.1.0.1.0.0.1.1.0"), so
-// that each shard queue matches a prefix (see shardPattern). A message
-// without a key gets random bits. The hash is computed here rather than by
-// the server so that a key's shard never changes; RabbitMQ's consistent-hash
-// exchange rebuilds its table when the node restarts and can then send a
-// key to another queue than before.
-func routingKey(partitionKey string) string {
+// RoutingKey returns the routing key Send gives a message with the given
+// partition key (the PARTITION_ID header): the top ten bits of a hash of
+// the key, one word per bit ("0.1.1.0.1.0.0.1.1.0"), so that each shard
+// queue matches a prefix of them (see the package documentation). A
+// producer on another AMQP client that publishes to a channel's exchange
+// with this routing key reaches the same shard as Send would, behind the
+// key's earlier messages. An empty key gets random bits.
+//
+// The hash is computed by producers rather than by the server so that a
+// key's shard never changes; RabbitMQ's consistent-hash exchange rebuilds
+// its table when the node restarts and can then send a key to another
+// queue than before.
+func RoutingKey(partitionKey string) string {
 	var h uint64
 	if partitionKey == "" {
 		h = rand.Uint64()

@@ -24,8 +24,8 @@ func TestEncodeDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.key != routingKey("order-1") {
-		t.Errorf("routing key %q, want %q", out.key, routingKey("order-1"))
+	if out.key != RoutingKey("order-1") {
+		t.Errorf("routing key %q, want %q", out.key, RoutingKey("order-1"))
 	}
 	p := out.pub
 	if p.DeliveryMode != amqp091.Persistent || p.MessageId != m.ID || p.ContentType != "application/json" {
@@ -97,15 +97,15 @@ func TestEncodeLimits(t *testing.T) {
 }
 
 func TestRoutingKey(t *testing.T) {
-	if a, b := routingKey(""), routingKey(""); len(a) != 2*routeBits-1 || a == b && routingKey("") == a {
+	if a, b := RoutingKey(""), RoutingKey(""); len(a) != 2*routeBits-1 || a == b && RoutingKey("") == a {
 		t.Errorf("keyless messages get routing keys %q and %q; want random ones", a, b)
 	}
 	long := strings.Repeat("k", 300)
-	if k := routingKey(long); k != routingKey(long) {
+	if k := RoutingKey(long); k != RoutingKey(long) {
 		t.Errorf("a key maps to different routing keys")
 	}
 	// The wire format: changing the hash moves keys between shards.
-	if k := routingKey("order-1"); k != routingKey("order-1") || k != wireKey(keyHash("order-1")) {
+	if k := RoutingKey("order-1"); k != RoutingKey("order-1") || k != wireKey(keyHash("order-1")) {
 		t.Errorf("routing key %q", k)
 	}
 }
@@ -133,7 +133,7 @@ func TestShardPatternsPartitionTheKeys(t *testing.T) {
 			keys = 300
 		}
 		for k := range keys {
-			key := routingKey("key-" + strconv.Itoa(k))
+			key := RoutingKey("key-" + strconv.Itoa(k))
 			hits := 0
 			for i := range n {
 				if matches(shardPattern(i, n), key) {

@@ -110,7 +110,12 @@
 // (a dead letter's copy of its original DESTINATION is replaced) and DATE
 // unless the message has one. Consumers get the ID back in Message.ID,
 // without the "ID" header. Messages of one Send are published in order on
-// one AMQP channel. The headers must fit in one AMQP frame (128 KiB by
+// one AMQP channel. Concurrent Sends share a few confirm-mode AMQP channels
+// (WithPublishChannels): a Send waits for its own confirmations while
+// others publish on the same channel. If RabbitMQ closes a channel, for
+// instance for a message to an exchange deleted behind the Broker's back,
+// the Sends on it declare their exchanges again and publish their
+// unconfirmed messages on a fresh channel. The headers must fit in one AMQP frame (128 KiB by
 // default), which the default message.Limits guarantee for all but
 // pathological numbers of tiny headers; Send refuses the rest with
 // message.ErrHeadersTooLarge.

@@ -14,8 +14,7 @@ import (
 // A service subscribes to a channel and another sends to it. Messages with
 // the same partition key are handled in order, by one instance at a time,
 // however many instances of "kitchen-service" run. (It needs a RabbitMQ
-// server with the consistent-hash exchange plugin, so it is not run as a
-// test.)
+// server, so it is not run as a test.)
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -42,4 +41,15 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// A producer that is not written with Courier publishes to a channel's
+// exchange with the routing key Send would use, so that its messages join
+// their key's shard queue, in order with the key's other messages.
+func ExampleRoutingKey() {
+	fmt.Println(amqp.RoutingKey("order-1"))
+	fmt.Println(amqp.RoutingKey("order-1") == amqp.RoutingKey("order-1"))
+	// Output:
+	// 0.1.0.0.1.0.0.1.0.0
+	// true
 }

@@ -40,7 +40,7 @@ func presenceQueueName(group string) string { return group + ":members" }
 // shardPattern is the binding key of shard i of n (a power of two): the
 // log2(n) bits of i, most significant first, as the first words of the
 // routing key, then anything. The patterns of the n shards split the
-// routing keys (see routingKey) into n disjoint, equally likely sets.
+// routing keys (see RoutingKey) into n disjoint, equally likely sets.
 func shardPattern(i, n int) string {
 	width := bits.TrailingZeros(uint(n))
 	var b strings.Builder
