@@ -20,8 +20,9 @@ var (
 // permanentError marks an error that retrying cannot cure.
 type permanentError struct{ err error }
 
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() error   { return e.err }
+func (e permanentError) Permanent() bool { return true }
 
 // Permanent marks err as one that no retry can cure, such as a payload that
 // cannot be decoded: the message goes to the dead-letter channel at once.
@@ -33,9 +34,14 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// IsPermanent reports whether err, or an error it wraps, was marked with
-// Permanent.
+// IsPermanent reports whether err, or an error it wraps, says that retrying
+// cannot cure it: an error with a Permanent() bool method that returns
+// true, found with errors.As, as net.Error's Timeout is. Errors marked with
+// Permanent (here or in package resilience) and the message package's
+// validation errors (message.ErrPayloadTooLarge and the like) are such
+// errors, so packages recognise each other's markers without importing
+// each other.
 func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p)
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
 }

@@ -68,6 +68,8 @@ type SubscribeConfig struct {
 	Logger *slog.Logger
 	// Ephemeral is set by WithEphemeral.
 	Ephemeral bool
+	// Observer is told of dead-lettered and discarded messages.
+	Observer Observer
 }
 
 // SubscribeOption configures a subscription.
@@ -142,6 +144,19 @@ func WithLogger(l *slog.Logger) SubscribeOption {
 	}
 }
 
+// WithObserver reports the messages the subscription dead-letters or
+// discards to o (default NopObserver); package broker/metrics has one that
+// exports them to Prometheus.
+func WithObserver(o Observer) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		if o == nil {
+			return fmt.Errorf("observer must not be nil")
+		}
+		c.Observer = o
+		return nil
+	}
+}
+
 // WithEphemeral declares that the subscription is the only instance of
 // its subscriber id and that its place in its channels need not outlive
 // it, as for a Caller's reply channel, whose replies matter only to the
@@ -210,6 +225,9 @@ func NewSubscribeConfig(subscriberID string, channels []string, h Handler, opts 
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
 	}
 	return cfg, nil
 }

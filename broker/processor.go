@@ -2,11 +2,9 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/courier-go/courier/message"
@@ -102,7 +100,7 @@ func (p *Processor) Process(ctx context.Context, stop <-chan struct{}, channel s
 			return ErrAbandoned
 		}
 	}
-	return p.sendToDeadLetter(ctx, stop, channel, dc.info.Attempt, msg, err)
+	return p.sendToDeadLetter(ctx, stop, dc.info, msg, err)
 }
 
 // call runs the handler once on a copy of msg, turning a panic into an
@@ -121,42 +119,6 @@ func (p *Processor) call(dc *deliveryContext, msg *message.Message) (err error) 
 	}()
 	delivered := &message.Message{ID: msg.ID, Headers: msg.Headers.Clone(), Payload: msg.Payload}
 	return p.cfg.Handler.HandleMessage(ctx, delivered)
-}
-
-func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, channel string, attempts int, msg *message.Message, cause error) error {
-	reason := cause.Error()
-	if len(reason) > maxReasonBytes {
-		reason = reason[:maxReasonBytes]
-	}
-	dead := &message.Message{ID: msg.ID, Headers: msg.Headers.Clone(), Payload: msg.Payload}
-	dead.SetHeader(message.HeaderDeadLetterReason, reason)
-	dead.SetHeader(message.HeaderDeadLetterChannel, channel)
-	dead.SetHeader(message.HeaderDeadLetterSubscriberID, p.cfg.SubscriberID)
-	dead.SetHeader(message.HeaderDeadLetterAttempts, strconv.Itoa(attempts))
-	dead.SetHeader(message.HeaderDeadLetterTime, time.Now().UTC().Format(time.RFC3339Nano))
-	p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "courier: handler gave up; message dead-lettered",
-		slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", channel),
-		slog.String("message_id", msg.ID), slog.Int("attempts", attempts),
-		slog.String("dead_letter_channel", p.cfg.DeadLetterChannel), slog.Any("error", cause))
-	for failures := 1; ; failures++ {
-		err := p.deadLetter.Send(ctx, p.cfg.DeadLetterChannel, dead)
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, message.ErrHeadersTooLarge) && dead.Header(message.HeaderDeadLetterReason) != "" {
-			// The original headers were near the limit; the reason
-			// is the one thing that can go.
-			dead.Headers[message.HeaderDeadLetterReason] = ""
-			continue
-		}
-		wait := p.cfg.Backoff(failures)
-		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "courier: dead-letter send failed; will retry",
-			slog.String("subscriber", p.cfg.SubscriberID), slog.String("message_id", msg.ID),
-			slog.Duration("backoff", wait), slog.Any("error", err))
-		if !sleep(ctx, stop, wait) {
-			return ErrAbandoned
-		}
-	}
 }
 
 // sleep waits for d and reports true, or reports false as soon as stop is

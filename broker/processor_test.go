@@ -123,17 +123,6 @@ func TestProcessRetriesDeadLetterSend(t *testing.T) {
 	}
 }
 
-func TestProcessDropsReasonWhenHeadersOverflow(t *testing.T) {
-	dlq := &fakeProducer{failN: 1, err: fmt.Errorf("send: %w", message.ErrHeadersTooLarge)}
-	p := newTestProcessor(t, func(context.Context, *message.Message) error { return Permanent(errors.New(strings.Repeat("r", 5000))) }, dlq)
-	if err := p.Process(context.Background(), nil, "orders", 0, 0, message.New(nil)); err != nil {
-		t.Fatal(err)
-	}
-	if got := dlq.sent["svc.dead-letter"][0].Header(message.HeaderDeadLetterReason); got != "" {
-		t.Fatalf("reason kept at %d bytes after the headers overflowed", len(got))
-	}
-}
-
 func TestProcessHandlerTimeout(t *testing.T) {
 	dlq := &fakeProducer{}
 	p := newTestProcessor(t, func(ctx context.Context, _ *message.Message) error {

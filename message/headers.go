@@ -59,4 +59,16 @@ const (
 	HeaderDeadLetterAttempts = "dead_letter_attempts"
 	// HeaderDeadLetterTime is when the message was dead-lettered (RFC 3339).
 	HeaderDeadLetterTime = "dead_letter_time"
+	// HeaderDeadLetterEnvelope is set on a dead letter the broker refused
+	// as it was and that went in a smaller envelope: "bounded" (original
+	// headers that were not carriable, or over a budget, dropped, and the
+	// payload cut) or "minimal" (no original headers but the ID and
+	// partition key, no payload). The reason lists the dropped headers.
+	HeaderDeadLetterEnvelope = "dead_letter_envelope"
+	// HeaderDeadLetterPayloadBytes is the size of the original payload,
+	// set when the envelope carries only part of it.
+	HeaderDeadLetterPayloadBytes = "dead_letter_payload_bytes"
+	// HeaderDeadLetterPayloadSHA256 is the hex SHA-256 of the original
+	// payload, set with HeaderDeadLetterPayloadBytes.
+	HeaderDeadLetterPayloadSHA256 = "dead_letter_payload_sha256"
 )

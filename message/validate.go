@@ -1,26 +1,38 @@
 package message
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Sentinel errors returned (wrapped) by validation. Test with errors.Is.
+//
+// Each has a Permanent method that reports true: a message that fails
+// validation fails it again however often it is retried, and the packages
+// that retry (broker, resilience, outbox) recognise that by the method,
+// without knowing these errors.
 var (
 	// ErrEmptyDestination means a message was sent to a channel with no name.
-	ErrEmptyDestination = errors.New("message: empty destination")
+	ErrEmptyDestination error = invalid("message: empty destination")
 	// ErrInvalidChannel means a channel or subscriber name has characters
 	// or a length that some broker cannot carry.
-	ErrInvalidChannel = errors.New("message: invalid channel name")
+	ErrInvalidChannel error = invalid("message: invalid channel name")
 	// ErrPayloadTooLarge means the payload is over Limits.MaxPayloadBytes.
-	ErrPayloadTooLarge = errors.New("message: payload too large")
+	ErrPayloadTooLarge error = invalid("message: payload too large")
 	// ErrHeadersTooLarge means the headers are over Limits.MaxHeaderBytes.
-	ErrHeadersTooLarge = errors.New("message: headers too large")
+	ErrHeadersTooLarge error = invalid("message: headers too large")
 	// ErrInvalidHeader means a header has an empty name.
-	ErrInvalidHeader = errors.New("message: invalid header")
+	ErrInvalidHeader error = invalid("message: invalid header")
 	// ErrMissingID means a message has no ID where one is required.
-	ErrMissingID = errors.New("message: missing id")
+	ErrMissingID error = invalid("message: missing id")
 )
+
+// invalidError is a validation error: no retry cures it.
+type invalidError struct{ text string }
+
+func invalid(text string) error { return &invalidError{text} }
+
+func (e *invalidError) Error() string { return e.text }
+
+// Permanent reports true: a retry cannot make an invalid message valid.
+func (e *invalidError) Permanent() bool { return true }
 
 // Default limits, used where a Limits field is zero. A 1 MiB payload is the
 // largest that every supported broker carries with its default settings.

@@ -46,8 +46,9 @@ func RetryAfter(err error) (time.Duration, bool) {
 
 type permanentError struct{ err error }
 
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() error   { return e.err }
+func (e permanentError) Permanent() bool { return true }
 
 // Permanent marks err as not worth retrying and not a failure of the remote
 // side (a validation error, a missing resource). Permanent(nil) is nil.
@@ -58,8 +59,11 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// IsPermanent reports whether err was marked with Permanent.
+// IsPermanent reports whether err, or an error it wraps, has a
+// Permanent() bool method that returns true, found with errors.As as
+// net.Error's Timeout is: errors marked with Permanent here or in package
+// broker, and the message package's validation errors.
 func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p)
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
 }
