@@ -5,6 +5,13 @@
 //
 // The same client and keys work against a single-node development etcd
 // (`courier registry`, or package etcdserver) and a production cluster.
+//
+// etcd's client connects in the background and, left to itself, waits for
+// a connection as long as a request's context lets it. Every request the
+// Registry makes is therefore bounded by a timeout (WithTimeout, default
+// DefaultTimeout) as well as by its context, so that an unreachable etcd
+// shows as an error naming its endpoints instead of a silent wait; Ping
+// checks that etcd answers, e.g. when a program starts.
 package etcd
 
 import (
@@ -28,15 +35,20 @@ import (
 // DefaultPrefix is the key prefix registrations live under.
 const DefaultPrefix = "/courier/services/"
 
+// DefaultTimeout bounds each request to etcd unless WithTimeout says
+// otherwise.
+const DefaultTimeout = 5 * time.Second
+
 // Registry is a discovery.Registry backed by an etcd cluster. It is safe for
 // concurrent use.
 type Registry struct {
-	cli    *clientv3.Client
-	prefix string
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cli     *clientv3.Client
+	prefix  string
+	timeout time.Duration
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // Option configures a Registry.
@@ -50,6 +62,21 @@ func WithPrefix(p string) Option {
 			return fmt.Errorf("discovery/etcd: prefix %q must start and end with '/'", p)
 		}
 		r.prefix = p
+		return nil
+	}
+}
+
+// WithTimeout bounds each request the Registry makes to etcd (default
+// DefaultTimeout); a request whose context ends sooner ends then. A request
+// cut short by the timeout fails with an error that names the endpoints and
+// wraps context.DeadlineExceeded. Heartbeats are bounded by the heartbeat
+// interval instead.
+func WithTimeout(d time.Duration) Option {
+	return func(r *Registry) error {
+		if d <= 0 {
+			return fmt.Errorf("discovery/etcd: timeout %v must be positive", d)
+		}
+		r.timeout = d
 		return nil
 	}
 }
@@ -71,7 +98,7 @@ func New(cli *clientv3.Client, opts ...Option) (*Registry, error) {
 	if cli == nil {
 		return nil, errors.New("discovery/etcd: nil client")
 	}
-	r := &Registry{cli: cli, prefix: DefaultPrefix, log: slog.Default()}
+	r := &Registry{cli: cli, prefix: DefaultPrefix, timeout: DefaultTimeout, log: slog.Default()}
 	for _, o := range opts {
 		if err := o(r); err != nil {
 			return nil, err
@@ -89,6 +116,38 @@ func (r *Registry) Close() error {
 	r.cancel()
 	r.wg.Wait()
 	return nil
+}
+
+// Ping checks that etcd answers a read within the timeout (or before ctx
+// ends, if sooner).
+func (r *Registry) Ping(ctx context.Context) error {
+	err := r.do(ctx, func(ctx context.Context) error {
+		_, err := r.cli.Get(ctx, r.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("discovery/etcd: ping: %w", err)
+	}
+	return nil
+}
+
+// do runs the request req with ctx bounded by the timeout. When the
+// timeout cuts it short, the error says which endpoints did not answer.
+func (r *Registry) do(ctx context.Context, req func(ctx context.Context) error) error {
+	tctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	err := req(tctx)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		eps := r.cli.Endpoints()
+		for i, ep := range eps {
+			eps[i] = strings.TrimPrefix(strings.TrimPrefix(ep, "http://"), "https://")
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+		}
+		return fmt.Errorf("no answer from etcd at %s within %v: %w", strings.Join(eps, ", "), r.timeout, err)
+	}
+	return err
 }
 
 func (r *Registry) key(service, id string) string { return r.prefix + service + "/" + id }
@@ -112,11 +171,15 @@ func (r *Registry) Register(ctx context.Context, inst discovery.Instance, opts .
 	if err != nil {
 		return nil, fmt.Errorf("discovery/etcd: register %s: %w", inst, err)
 	}
-	grant, err := r.cli.Grant(ctx, int64(math.Ceil(cfg.TTL.Seconds())))
+	var grant *clientv3.LeaseGrantResponse
+	err = r.do(ctx, func(ctx context.Context) (err error) {
+		grant, err = r.cli.Grant(ctx, int64(math.Ceil(cfg.TTL.Seconds())))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("discovery/etcd: register %s: grant lease: %w", inst, err)
 	}
-	if _, err := r.cli.Put(ctx, r.key(inst.Service, inst.ID), string(val), clientv3.WithLease(grant.ID)); err != nil {
+	if err := r.put(ctx, r.key(inst.Service, inst.ID), val, grant.ID); err != nil {
 		r.revoke(grant.ID)
 		return nil, fmt.Errorf("discovery/etcd: register %s: put: %w", inst, err)
 	}
@@ -125,6 +188,23 @@ func (r *Registry) Register(ctx context.Context, inst discovery.Instance, opts .
 	r.wg.Add(1)
 	go func() { defer r.wg.Done(); l.keepAlive() }()
 	return l, nil
+}
+
+// put writes the key under the lease.
+func (r *Registry) put(ctx context.Context, key string, val []byte, lease clientv3.LeaseID) error {
+	return r.do(ctx, func(ctx context.Context) error {
+		_, err := r.cli.Put(ctx, key, string(val), clientv3.WithLease(lease))
+		return err
+	})
+}
+
+// get reads the keys under prefix.
+func (r *Registry) get(ctx context.Context, prefix string) (resp *clientv3.GetResponse, err error) {
+	err = r.do(ctx, func(ctx context.Context) error {
+		resp, err = r.cli.Get(ctx, prefix, clientv3.WithPrefix())
+		return err
+	})
+	return resp, err
 }
 
 func (r *Registry) revoke(id clientv3.LeaseID) {
@@ -138,7 +218,7 @@ func (r *Registry) Instances(ctx context.Context, service string) ([]discovery.I
 	if err := discovery.ValidateServiceName(service); err != nil {
 		return nil, fmt.Errorf("discovery/etcd: %w", err)
 	}
-	resp, err := r.cli.Get(ctx, r.servicePrefix(service), clientv3.WithPrefix())
+	resp, err := r.get(ctx, r.servicePrefix(service))
 	if err != nil {
 		return nil, fmt.Errorf("discovery/etcd: instances of %q: %w", service, err)
 	}
@@ -179,7 +259,7 @@ func (r *Registry) Watch(ctx context.Context, service string) (discovery.Watcher
 		return nil, fmt.Errorf("discovery/etcd: watch: %w", err)
 	}
 	prefix := r.servicePrefix(service)
-	resp, err := r.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	resp, err := r.get(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("discovery/etcd: watch %q: %w", service, err)
 	}
@@ -339,7 +419,7 @@ func (l *Lease) Update(ctx context.Context, inst discovery.Instance) error {
 	if err != nil {
 		return fmt.Errorf("discovery/etcd: update %s: %w", cur, err)
 	}
-	if _, err := l.r.cli.Put(ctx, l.r.key(inst.Service, inst.ID), string(val), clientv3.WithLease(l.id)); err != nil {
+	if err := l.r.put(ctx, l.r.key(inst.Service, inst.ID), val, l.id); err != nil {
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			l.end(fmt.Errorf("discovery/etcd: %s: lease expired in etcd: %w", cur, discovery.ErrLeaseLost))
 		}
@@ -361,7 +441,11 @@ func (l *Lease) Deregister(ctx context.Context) error {
 		return nil
 	}
 	l.stopHeartbeats()
-	if _, err := l.r.cli.Revoke(ctx, l.id); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+	err := l.r.do(ctx, func(ctx context.Context) error {
+		_, err := l.r.cli.Revoke(ctx, l.id)
+		return err
+	})
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		err = fmt.Errorf("discovery/etcd: deregister %s (it expires after its TTL instead): %w", l.Instance(), err)
 		l.end(err)
 		return err

@@ -2,17 +2,21 @@ package etcd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/courier-go/courier/discovery"
 	"github.com/courier-go/courier/discovery/etcd"
 	"github.com/courier-go/courier/discovery/etcd/etcdserver"
 	"github.com/courier-go/courier/discovery/registrytest"
+	"github.com/courier-go/courier/internal/testnet"
 )
 
 // server is the embedded etcd the package's tests share.
@@ -77,5 +81,66 @@ func TestOptionsValidated(t *testing.T) {
 	}
 	if _, err := etcd.New(nil); err == nil {
 		t.Error("nil client accepted")
+	}
+}
+
+// TestUnreachableEtcd checks that every request to an etcd that cannot be
+// reached, at a closed port or at one that never answers, fails within the
+// timeout with an error naming the endpoint.
+func TestUnreachableEtcd(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	inst := discovery.Instance{Service: "kitchen", ID: "k1", Address: "127.0.0.1:1"}
+	requests := []struct {
+		name string
+		do   func(ctx context.Context, r *etcd.Registry) error
+	}{
+		{"Ping", func(ctx context.Context, r *etcd.Registry) error { return r.Ping(ctx) }},
+		{"Register", func(ctx context.Context, r *etcd.Registry) error {
+			_, err := r.Register(ctx, inst)
+			return err
+		}},
+		{"Instances", func(ctx context.Context, r *etcd.Registry) error {
+			_, err := r.Instances(ctx, "kitchen")
+			return err
+		}},
+		{"Watch", func(ctx context.Context, r *etcd.Registry) error {
+			_, err := r.Watch(ctx, "kitchen")
+			return err
+		}},
+	}
+	for _, p := range testnet.Unreachable {
+		addr := p.Addr(t)
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + addr}, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		r, err := etcd.New(cli, etcd.WithTimeout(timeout), etcd.WithLogger(quietLog))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		for _, req := range requests {
+			t.Run(p.Name+"/"+req.name, func(t *testing.T) {
+				// The test's own deadline, should the timeout not work.
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				start := time.Now()
+				err := req.do(ctx, r)
+				took := time.Since(start)
+				if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), addr) {
+					t.Fatalf("%s = %v, want a deadline error naming %s", req.name, err, addr)
+				}
+				if took > timeout+2*time.Second {
+					t.Errorf("%s took %v with a timeout of %v", req.name, took, timeout)
+				}
+			})
+		}
+	}
+}
+
+func TestTimeoutValidated(t *testing.T) {
+	if _, err := etcd.New(client(t), etcd.WithTimeout(0)); err == nil {
+		t.Error("timeout 0 accepted")
 	}
 }
