@@ -5,7 +5,9 @@
 //
 // Register fails with discovery.ErrReadOnly. Watch polls the records every
 // interval, so an instance removed by the platform leaves clients within
-// that interval (plus the platform's own delay).
+// that interval (plus the platform's own delay). Every lookup is bounded by
+// a timeout (WithTimeout) as well as by its context; Ping checks that the
+// DNS server answers.
 package dnssrv
 
 import (
@@ -25,12 +27,17 @@ import (
 // DefaultInterval is the default polling interval of watches.
 const DefaultInterval = time.Second
 
+// DefaultTimeout bounds each lookup unless WithTimeout says otherwise.
+const DefaultTimeout = 5 * time.Second
+
 // Registry resolves services through SRV records. It is safe for
 // concurrent use.
 type Registry struct {
 	resolver *net.Resolver
+	server   string // "" for the system's resolvers
 	name     func(service string) string
 	interval time.Duration
+	timeout  time.Duration
 }
 
 // Option configures a Registry.
@@ -47,6 +54,7 @@ func WithServer(addr string) Option {
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
 		}}
+		r.server = addr
 		return nil
 	}
 }
@@ -93,9 +101,22 @@ func WithInterval(d time.Duration) Option {
 	}
 }
 
+// WithTimeout bounds each lookup of a service, its SRV records and their
+// targets' addresses together (default DefaultTimeout); a lookup whose
+// context ends sooner ends then.
+func WithTimeout(d time.Duration) Option {
+	return func(r *Registry) error {
+		if d <= 0 {
+			return fmt.Errorf("discovery/dnssrv: timeout %v must be positive", d)
+		}
+		r.timeout = d
+		return nil
+	}
+}
+
 // New returns a Registry.
 func New(opts ...Option) (*Registry, error) {
-	r := &Registry{resolver: net.DefaultResolver, interval: DefaultInterval}
+	r := &Registry{resolver: net.DefaultResolver, interval: DefaultInterval, timeout: DefaultTimeout}
 	WithDomain("svc.cluster.local")(r) //nolint:errcheck // valid constant
 	for _, o := range opts {
 		if err := o(r); err != nil {
@@ -134,10 +155,21 @@ func (r *Registry) Instances(ctx context.Context, service string) ([]discovery.I
 	return insts, nil
 }
 
-func (r *Registry) lookup(ctx context.Context, service string) ([]discovery.Instance, error) {
-	if err := discovery.ValidateServiceName(service); err != nil {
-		return nil, fmt.Errorf("discovery/dnssrv: %w", err)
+// Ping checks that the DNS server answers within the timeout (or before
+// ctx ends, if sooner): it looks up the records of a service named
+// "courier-ping", which need not exist.
+func (r *Registry) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if _, err := r.lookupSRV(ctx, "courier-ping"); err != nil {
+		return fmt.Errorf("discovery/dnssrv: ping: %w", err)
 	}
+	return nil
+}
+
+// lookupSRV returns the service's SRV records, none if its name does not
+// exist.
+func (r *Registry) lookupSRV(ctx context.Context, service string) ([]*net.SRV, error) {
 	name := r.name(service)
 	_, srvs, err := r.resolver.LookupSRV(ctx, "", "", name)
 	var dnsErr *net.DNSError
@@ -145,7 +177,24 @@ func (r *Registry) lookup(ctx context.Context, service string) ([]discovery.Inst
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("discovery/dnssrv: service %q: SRV %s: %w", service, name, err)
+		server := r.server
+		if server == "" {
+			server = "the system's DNS resolvers"
+		}
+		return nil, fmt.Errorf("SRV %s from %s: %w", name, server, err)
+	}
+	return srvs, nil
+}
+
+func (r *Registry) lookup(ctx context.Context, service string) ([]discovery.Instance, error) {
+	if err := discovery.ValidateServiceName(service); err != nil {
+		return nil, fmt.Errorf("discovery/dnssrv: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	srvs, err := r.lookupSRV(ctx, service)
+	if err != nil {
+		return nil, fmt.Errorf("discovery/dnssrv: service %q: %w", service, err)
 	}
 	insts := make([]discovery.Instance, 0, len(srvs))
 	for _, s := range srvs {

@@ -278,3 +278,72 @@ func Example() {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// silentDNS returns the address of a UDP port that reads queries and never
+// answers them.
+func silentDNS(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 512)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc.LocalAddr().String()
+}
+
+// TestUnreachableServer checks that lookups from a DNS server that does
+// not answer fail within the timeout, naming the server, and that Ping
+// tells a server that answers (even that a name does not exist) from one
+// that does not.
+func TestUnreachableServer(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	if err := newRegistry(t, newPlatform(t)).Ping(context.Background()); err != nil {
+		t.Fatalf("Ping of a server that answers: %v", err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := pc.LocalAddr().String()
+	pc.Close()
+	for name, addr := range map[string]string{"closed": closed, "silent": silentDNS(t)} {
+		t.Run(name, func(t *testing.T) {
+			r, err := dnssrv.New(dnssrv.WithServer(addr), dnssrv.WithTimeout(timeout))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The test's own deadline, should the timeout not work.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for op, f := range map[string]func() error{
+				"Ping": func() error { return r.Ping(ctx) },
+				"Instances": func() error {
+					_, err := r.Instances(ctx, "orders")
+					return err
+				},
+			} {
+				start := time.Now()
+				err := f()
+				if took := time.Since(start); took > timeout+2*time.Second {
+					t.Errorf("%s took %v with a timeout of %v", op, took, timeout)
+				}
+				if err == nil || !strings.Contains(err.Error(), addr) {
+					t.Errorf("%s = %v, want an error naming %s", op, err, addr)
+				}
+			}
+		})
+	}
+	if _, err := dnssrv.New(dnssrv.WithTimeout(0)); err == nil {
+		t.Error("timeout 0 accepted")
+	}
+}
