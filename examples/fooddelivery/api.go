@@ -44,6 +44,25 @@ type LineItem struct {
 	Quantity int    `json:"quantity"`
 }
 
+// OrderLine is a line of a priced order: the item, how many, and the unit
+// price in cents at which the order service priced it. The order's lines
+// and total travel with it, so that every service works with the prices
+// the consumer was quoted, not with a price list of its own.
+type OrderLine struct {
+	MenuItem string `json:"menuItem"`
+	Quantity int    `json:"quantity"`
+	Price    int    `json:"price"`
+}
+
+// LinesTotal is what lines cost in cents.
+func LinesTotal(lines []OrderLine) int {
+	total := 0
+	for _, l := range lines {
+		total += l.Price * l.Quantity
+	}
+	return total
+}
+
 // MenuItem is an item of a restaurant's menu with its price in cents.
 type MenuItem struct {
 	ID    string `json:"id"`
@@ -70,17 +89,20 @@ type (
 
 // Commands to the kitchen service.
 type (
-	// CreateTicket asks the kitchen to accept an order; the kitchen checks
-	// it against its replica of the restaurant's menu.
+	// CreateTicket asks the kitchen to accept an order. It carries the
+	// order's priced lines and total: the kitchen checks the items against
+	// its replica of the restaurant's menu and records the order's prices,
+	// which are the ones the consumer was quoted.
 	CreateTicket struct {
-		OrderID      string     `json:"orderId"`
-		RestaurantID string     `json:"restaurantId"`
-		Items        []LineItem `json:"items"`
+		OrderID      string      `json:"orderId"`
+		RestaurantID string      `json:"restaurantId"`
+		Items        []OrderLine `json:"items"`
+		Total        int         `json:"total"`
 	}
 	// TicketCreated is CreateTicket's success reply.
 	TicketCreated struct {
 		TicketID string `json:"ticketId"`
-		Total    int    `json:"total"` // priced with the kitchen's replica
+		Total    int    `json:"total"` // the total the ticket recorded: the order's
 	}
 	// TicketRefused is CreateTicket's failure reply.
 	TicketRefused struct {
@@ -151,11 +173,11 @@ type (
 type (
 	// OrderCreated is published with the pending order.
 	OrderCreated struct {
-		Seq          int        `json:"seq"`
-		ConsumerID   string     `json:"consumerId"`
-		RestaurantID string     `json:"restaurantId"`
-		Items        []LineItem `json:"items"`
-		Total        int        `json:"total"`
+		Seq          int         `json:"seq"`
+		ConsumerID   string      `json:"consumerId"`
+		RestaurantID string      `json:"restaurantId"`
+		Items        []OrderLine `json:"items"`
+		Total        int         `json:"total"`
 	}
 	// OrderApproved ends an order that the saga approved.
 	OrderApproved struct {
@@ -215,8 +237,10 @@ type (
 		ConsumerID   string `json:"consumerId"`
 		ConsumerName string `json:"consumerName,omitempty"`
 		RestaurantID string `json:"restaurantId"`
-		Total        int    `json:"total"`
-		Reason       string `json:"reason,omitempty"`
+		// Items are the order's priced lines; Total is what they cost.
+		Items  []OrderLine `json:"items,omitempty"`
+		Total  int         `json:"total"`
+		Reason string      `json:"reason,omitempty"`
 		// PricedBy says where the prices came from: "restaurant-service"
 		// (gRPC) or "cached menu" (the fallback).
 		PricedBy string `json:"pricedBy,omitempty"`

@@ -31,8 +31,8 @@ type DemoConfig struct {
 // RunDemo starts every service in this process on the embedded defaults
 // (a SQLite file per service, an embedded NATS JetStream server, an
 // in-process registry), runs the scenario with a trace, prints the
-// summary and stops everything. It fails if any service disagrees on the
-// outcome of an order.
+// summary and stops everything. It fails if any service's copy of a value
+// disagrees with its source (see Report.Check).
 func RunDemo(ctx context.Context, cfg DemoConfig) (*Report, error) {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
@@ -80,9 +80,11 @@ func RunDemo(ctx context.Context, cfg DemoConfig) (*Report, error) {
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stopErr := sys.Stop(stopCtx)
+	if rep != nil {
+		rep.Print(cfg.Out) // says which values disagree, if any
+	}
 	if runErr != nil {
 		return rep, errors.Join(runErr, stopErr)
 	}
-	rep.Print(cfg.Out)
 	return rep, stopErr
 }

@@ -19,7 +19,14 @@
 //     (node.subscribe in runtime.go), and accounting.go and kitchen.go are
 //     idempotent by order id as well;
 //   - data replication instead of a synchronous call: kitchen.go keeps a
-//     replica of the restaurants from restaurant.go's events;
+//     replica of the restaurants from restaurant.go's events, and checks
+//     each ticket's items against it;
+//   - one price per order: order.go prices an order once, from the
+//     restaurant service's menu or its cached copy, and every later step
+//     carries the priced lines and total (CreateTicket, AuthorizeCard);
+//     the kitchen records them rather than pricing the order again from
+//     its replica, which may hold another revision of the menu, and the
+//     saga cancels a ticket whose total is not the order's;
 //   - synchronous REST and gRPC calls found through the registry, guarded
 //     by circuit breakers and timeouts, with fallbacks: sync.go (the
 //     callers), consumer.go (REST server), restaurant.go (gRPC server),
@@ -30,7 +37,9 @@
 //     an order carries its id as partition key; the kitchen runs two
 //     competing instances; notification.go checks each order's event
 //     sequence;
-//   - the scripted scenario and its cross-service checks: scenario.go;
+//   - the scripted scenario: scenario.go; its cross-service check, which
+//     compares every value a service keeps of another's data with its
+//     source and fails the run on any difference: report.go;
 //     single-process wiring on embedded defaults and one process per
 //     service on PostgreSQL/MySQL, NATS and etcd: system.go and cli.go.
 //

@@ -56,14 +56,21 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	// o-5 was placed while the REST and gRPC callees were down: priced
-	// from the cached menu, its consumer's name filled in by the saga.
+	// from the cached menu, older than the revision the kitchen's replica
+	// has, its consumer's name filled in by the saga. The kitchen's ticket
+	// and the card carry the order's price, not the replica's.
 	if o5.PricedBy != "cached menu" || o5.ConsumerName != "Ada" || o5.Total != 1250 {
 		t.Errorf("o-5 = %+v; want priced by the cached menu at 1250, consumer name Ada", o5)
+	}
+	if tk, a := rep.Tickets["o-5"], rep.Authorizations["o-5"]; tk.Total != o5.Total || a.Amount != o5.Total {
+		t.Errorf("o-5: ticket %+v, card %+v; want both at the order's %d", tk, a, o5.Total)
 	}
 	for _, want := range []string{
 		"POST /orders o-1 → 202 APPROVAL_PENDING",
 		"replica updated",
 		"fallback: cached menu",
+		"TicketCreated t-o-5 ($12.50 as ordered; the replica prices curry at $13.50, the order at $12.50)",
+		"every service's copy agrees with its source",
 		"circuit breaker open",
 		"fallback: name filled in later by the saga",
 		"NotifyConsumer o-1",

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/commands"
@@ -14,15 +15,22 @@ import (
 )
 
 // The kitchen service owns tickets. It keeps a replica of the restaurants'
-// menus, built from the restaurant service's events, so that it validates
-// and prices tickets without calling the restaurant service (data
-// replication instead of a synchronous call). Its command channel is
-// sharded by order id and served by two competing instances: the commands
-// of one order are handled one at a time, in order.
+// menus, built from the restaurant service's events, so that it checks
+// tickets without calling the restaurant service (data replication instead
+// of a synchronous call): the restaurant must be known and every item on
+// its menu. It does not price an order again: CreateTicket carries the
+// order's priced lines and total, the prices the consumer was quoted, and
+// the ticket records them. The replica may be ahead of the menu the order
+// was priced from (the order service's cached menu, when the restaurant
+// service was down) or behind it (a MenuRevised event still on its way);
+// either way the order's price stands, and the trace notes the difference.
+// Its command channel is sharded by order id and served by two competing
+// instances: the commands of one order are handled one at a time, in
+// order.
 
 var kitchenSchema = []string{
 	`CREATE TABLE IF NOT EXISTS fd_restaurant_replica (id VARCHAR(64) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, menu TEXT NOT NULL, revision INTEGER NOT NULL)`,
-	`CREATE TABLE IF NOT EXISTS fd_tickets (order_id VARCHAR(64) NOT NULL PRIMARY KEY, restaurant_id VARCHAR(64) NOT NULL, total INTEGER NOT NULL, state VARCHAR(32) NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS fd_tickets (order_id VARCHAR(64) NOT NULL PRIMARY KEY, restaurant_id VARCHAR(64) NOT NULL, items TEXT NOT NULL, total INTEGER NOT NULL, state VARCHAR(32) NOT NULL)`,
 }
 
 // Ticket states.
@@ -126,19 +134,55 @@ func createTicket(ctx context.Context, n *node, c CreateTicket) (commands.Reply,
 	}
 	var menu []MenuItem
 	if err := json.Unmarshal([]byte(body), &menu); err != nil {
-		return commands.Reply{}, err
+		return commands.Reply{}, fmt.Errorf("replica of %s: %w", c.RestaurantID, err)
 	}
-	total, missing := price(menu, c.Items)
-	if missing != "" {
-		n.trace.Printf(n.name, "CreateTicket %s → TicketRefused (%s not on the menu)", c.OrderID, missing)
-		return commands.Failure(TicketRefused{Reason: missing + " is not on the menu"}), nil
+	refusal, differs := checkTicket(menu, c)
+	if refusal != "" {
+		n.trace.Printf(n.name, "CreateTicket %s → TicketRefused (%s)", c.OrderID, refusal)
+		return commands.Failure(TicketRefused{Reason: refusal}), nil
 	}
-	if _, err := tx.ExecContext(ctx, n.d.Rebind("INSERT INTO fd_tickets (order_id, restaurant_id, total, state) VALUES (?, ?, ?, ?)"),
-		c.OrderID, c.RestaurantID, total, TicketCreatePending); err != nil {
+	items, err := json.Marshal(c.Items)
+	if err != nil {
+		return commands.Reply{}, fmt.Errorf("items of ticket t-%s: %w", c.OrderID, err)
+	}
+	if _, err := tx.ExecContext(ctx, n.d.Rebind("INSERT INTO fd_tickets (order_id, restaurant_id, items, total, state) VALUES (?, ?, ?, ?, ?)"),
+		c.OrderID, c.RestaurantID, string(items), c.Total, TicketCreatePending); err != nil {
 		return commands.Reply{}, commands.Retryable(err)
 	}
-	n.trace.Printf(n.name, "CreateTicket %s → TicketCreated t-%s (%s, priced from replica)", c.OrderID, c.OrderID, cents(total))
-	return commands.Success(TicketCreated{TicketID: "t-" + c.OrderID, Total: total}), nil
+	note := "items on the replica's menu"
+	if len(differs) > 0 {
+		note = "the replica prices " + strings.Join(differs, ", ")
+	}
+	n.trace.Printf(n.name, "CreateTicket %s → TicketCreated t-%s (%s as ordered; %s)", c.OrderID, c.OrderID, cents(c.Total), note)
+	return commands.Success(TicketCreated{TicketID: "t-" + c.OrderID, Total: c.Total}), nil
+}
+
+// checkTicket checks an order's lines against the kitchen's replica of
+// the restaurant's menu. refusal says why the kitchen cannot take the
+// order: an item not on the menu, or lines that do not add up to the
+// order's total. differs lists the items the replica prices otherwise than
+// the order ("curry at $13.50"), which do not stop the ticket: the
+// order's prices are the ones the consumer was quoted.
+func checkTicket(menu []MenuItem, c CreateTicket) (refusal string, differs []string) {
+	if len(c.Items) == 0 {
+		return "no items", nil
+	}
+	if sum := LinesTotal(c.Items); sum != c.Total {
+		return fmt.Sprintf("the lines add up to %s, not to the total %s", cents(sum), cents(c.Total)), nil
+	}
+	prices := menuPrices(menu)
+	for _, l := range c.Items {
+		p, ok := prices[l.MenuItem]
+		switch {
+		case !ok:
+			return l.MenuItem + " is not on the menu", nil
+		case l.Quantity < 1:
+			return fmt.Sprintf("a quantity of %d %s", l.Quantity, l.MenuItem), nil
+		case p != l.Price:
+			differs = append(differs, fmt.Sprintf("%s at %s, the order at %s", l.MenuItem, cents(p), cents(l.Price)))
+		}
+	}
+	return "", differs
 }
 
 func moveTicket(ctx context.Context, n *node, orderID, state string, reply any) (commands.Reply, error) {
@@ -151,20 +195,4 @@ func moveTicket(ctx context.Context, n *node, orderID, state string, reply any) 
 	}
 	n.trace.Printf(n.name, "ticket t-%s → %s", orderID, state)
 	return commands.Success(reply), nil
-}
-
-// price totals items at menu's prices; missing names an item not on it.
-func price(menu []MenuItem, items []LineItem) (total int, missing string) {
-	prices := map[string]int{}
-	for _, m := range menu {
-		prices[m.ID] = m.Price
-	}
-	for _, it := range items {
-		p, ok := prices[it.MenuItem]
-		if !ok {
-			return 0, it.MenuItem
-		}
-		total += p * it.Quantity
-	}
-	return total, ""
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/discovery"
@@ -27,6 +28,15 @@ import (
 // the notification service. Pricing calls the restaurant service over
 // gRPC and the name of the consumer comes from the consumer service over
 // REST, both found through the registry, each with a fallback.
+//
+// The order is the one record of what the consumer was quoted: its priced
+// lines and total are set once, when it is created, from the restaurant
+// service's menu or, when that call fails, from the last menu the order
+// service saw (which may be older than the restaurant's current one).
+// Every later step carries those values — CreateTicket the lines and the
+// total, AuthorizeCard the total — instead of letting a service price the
+// order again from a price list of its own, and the saga checks that the
+// kitchen's ticket recorded the order's total.
 
 var orderSchema = []string{
 	`CREATE TABLE IF NOT EXISTS fd_orders (id VARCHAR(64) NOT NULL PRIMARY KEY, consumer_id VARCHAR(64) NOT NULL, consumer_name VARCHAR(255) NOT NULL,
@@ -82,17 +92,14 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 				o.ConsumerName = v.Name // the REST call's fallback left it empty
 			}
 			o.Step = stepCreateTicket
-			return CreateTicket{OrderID: o.ID, RestaurantID: o.RestaurantID, Items: o.Items}, nil
+			return CreateTicket{OrderID: o.ID, RestaurantID: o.RestaurantID, Items: o.Items, Total: o.Total}, nil
 		})
 	})
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v ConsumerNotValid) error {
 		return s.advance(ctx, r, stepVerifyConsumer, func(o *orderRow) (any, error) { return nil, o.reject(v.Reason) })
 	})
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v TicketCreated) error {
-		return s.advance(ctx, r, stepCreateTicket, func(o *orderRow) (any, error) {
-			o.Step = stepAuthorizeCard
-			return AuthorizeCard{OrderID: o.ID, ConsumerID: o.ConsumerID, Amount: o.Total}, nil
-		})
+		return s.advance(ctx, r, stepCreateTicket, func(o *orderRow) (any, error) { return o.ticketCreated(v), nil })
 	})
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v TicketRefused) error {
 		return s.advance(ctx, r, stepCreateTicket, func(o *orderRow) (any, error) { return nil, o.reject(v.Reason) })
@@ -105,7 +112,7 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 	})
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v CardDeclined) error {
 		return s.advance(ctx, r, stepAuthorizeCard, func(o *orderRow) (any, error) {
-			o.Step, o.Reason = stepCancelTicket, "card declined: "+v.Reason
+			o.Step, o.Reason = stepCancelTicket, reasonCardDeclined+v.Reason
 			return CancelTicket{OrderID: o.ID}, nil // compensation
 		})
 	})
@@ -150,8 +157,8 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 func (s *orderService) create(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var req CreateOrderRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ConsumerID == "" || req.RestaurantID == "" || len(req.Items) == 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want consumerId, restaurantId and items"})
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ConsumerID == "" || req.RestaurantID == "" || !validItems(req.Items) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want consumerId, restaurantId and items, each with a quantity of at least 1"})
 		return
 	}
 	if req.ID == "" {
@@ -167,13 +174,13 @@ func (s *orderService) create(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 		return
 	}
-	total, missing := price(menu.Menu, req.Items)
+	lines, missing := priceItems(menu.Menu, req.Items)
 	if missing != "" {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": missing + " is not on the menu"})
 		return
 	}
 	o := &orderRow{ID: req.ID, ConsumerID: req.ConsumerID, ConsumerName: consumer.Name, RestaurantID: req.RestaurantID,
-		Items: req.Items, Total: total, State: ApprovalPending, Step: stepVerifyConsumer, Seq: 1, PricedBy: pricedBy}
+		Items: lines, Total: LinesTotal(lines), State: ApprovalPending, Step: stepVerifyConsumer, Seq: 1, PricedBy: pricedBy}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := o.insert(ctx, tx, s.n.d); err != nil {
 			return err
@@ -263,11 +270,7 @@ func (s *orderService) advance(ctx context.Context, r commands.ReplyMessage, wan
 		}
 	}
 	if o.State != before {
-		text := fmt.Sprintf("order %s is %s", o.ID, o.State)
-		if o.Reason != "" {
-			text += ": " + o.Reason
-		}
-		if err := s.send(ctx, tx, o, NotifyConsumer{ConsumerID: o.ConsumerID, OrderID: o.ID, State: o.State, Text: text}); err != nil {
+		if err := s.send(ctx, tx, o, NotifyConsumer{ConsumerID: o.ConsumerID, OrderID: o.ID, State: o.State, Text: notificationText(o.ID, o.State, o.Reason)}); err != nil {
 			return err
 		}
 	}
@@ -287,11 +290,82 @@ func (s *orderService) advance(ctx context.Context, r commands.ReplyMessage, wan
 // orderRow is an order as stored.
 type orderRow struct {
 	ID, ConsumerID, ConsumerName, RestaurantID string
-	Items                                      []LineItem
+	Items                                      []OrderLine // priced when the order was created
 	Total                                      int
 	State, Step, Reason, PricedBy              string
 	Seq                                        int
 	pending                                    []any // events to publish
+}
+
+// Reasons of the rejections that cancel the order's ticket (compensation)
+// start with these.
+const (
+	reasonCardDeclined = "card declined: "
+	reasonTicketTotal  = "ticket total differs: "
+)
+
+// ticketCancelled reports whether an order rejected for reason had a
+// ticket, which the saga cancelled.
+func ticketCancelled(reason string) bool {
+	return strings.HasPrefix(reason, reasonCardDeclined) || strings.HasPrefix(reason, reasonTicketTotal)
+}
+
+// ticketCreated takes the kitchen's TicketCreated and returns the next
+// command: the card's authorization for the order's total when the ticket
+// recorded that total, or else the ticket's cancellation, since the
+// kitchen and the order would disagree on what the consumer pays.
+func (o *orderRow) ticketCreated(v TicketCreated) any {
+	if v.Total != o.Total {
+		o.Step, o.Reason = stepCancelTicket, fmt.Sprintf("%sthe kitchen recorded %s, the order says %s", reasonTicketTotal, cents(v.Total), cents(o.Total))
+		return CancelTicket{OrderID: o.ID}
+	}
+	o.Step = stepAuthorizeCard
+	return AuthorizeCard{OrderID: o.ID, ConsumerID: o.ConsumerID, Amount: o.Total}
+}
+
+// notificationText is what the consumer is told when an order reaches
+// state.
+func notificationText(orderID, state, reason string) string {
+	text := fmt.Sprintf("order %s is %s", orderID, state)
+	if reason != "" {
+		text += ": " + reason
+	}
+	return text
+}
+
+// validItems reports whether items is a non-empty list of positive
+// quantities.
+func validItems(items []LineItem) bool {
+	for _, it := range items {
+		if it.MenuItem == "" || it.Quantity < 1 {
+			return false
+		}
+	}
+	return len(items) > 0
+}
+
+// priceItems prices items at menu's prices; missing names an item not on
+// it.
+func priceItems(menu []MenuItem, items []LineItem) (lines []OrderLine, missing string) {
+	prices := menuPrices(menu)
+	lines = make([]OrderLine, 0, len(items))
+	for _, it := range items {
+		p, ok := prices[it.MenuItem]
+		if !ok {
+			return nil, it.MenuItem
+		}
+		lines = append(lines, OrderLine{MenuItem: it.MenuItem, Quantity: it.Quantity, Price: p})
+	}
+	return lines, ""
+}
+
+// menuPrices maps the menu's item ids to their prices.
+func menuPrices(menu []MenuItem) map[string]int {
+	prices := make(map[string]int, len(menu))
+	for _, m := range menu {
+		prices[m.ID] = m.Price
+	}
+	return prices
 }
 
 func (o *orderRow) approve() error {
@@ -308,7 +382,7 @@ func (o *orderRow) reject(reason string) error {
 
 func (o *orderRow) view() OrderView {
 	return OrderView{ID: o.ID, State: o.State, ConsumerID: o.ConsumerID, ConsumerName: o.ConsumerName,
-		RestaurantID: o.RestaurantID, Total: o.Total, Reason: o.Reason, PricedBy: o.PricedBy}
+		RestaurantID: o.RestaurantID, Items: o.Items, Total: o.Total, Reason: o.Reason, PricedBy: o.PricedBy}
 }
 
 type querier interface {
