@@ -21,10 +21,13 @@ type record struct {
 	headers [inlineHeaders]kgo.RecordHeader
 }
 
-// encode turns m, sent to channel, into a Kafka record: the partition key
-// as the record key, the headers as record headers, plus ID, DESTINATION
-// and (if absent) DATE, as Eventuate's Kafka producer writes them. The
-// key and the header values share one buffer.
+// encode turns m, sent to channel, into a Kafka record: the payload, as
+// is, as the record value; the partition key as the record key; the
+// headers as Kafka record headers, plus ID, DESTINATION and (if absent)
+// DATE. Only the header names are Eventuate Tram's: Eventuate's Kafka
+// producer writes another record, a JSON envelope {"payload": ...,
+// "headers": {...}} as the value. The key and the header values share one
+// buffer.
 func encode(channel, date string, m *message.Message) *kgo.Record {
 	key := m.PartitionKey()
 	_, hasDate := m.Headers[message.HeaderDate]
