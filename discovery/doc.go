@@ -17,7 +17,8 @@
 // Adapters live in sub-packages: discovery/memory (in-process, the
 // single-process default), discovery/etcd (etcd v3; `courier registry` runs
 // a single-node etcd for development), discovery/dnssrv (DNS SRV records
-// maintained by the platform, as on Kubernetes). Client-side discovery is in
+// maintained by the platform, as on Kubernetes); discovery/registryurl opens
+one of them from a URL. Client-side discovery is in
 // discovery/httplb (an http.RoundTripper) and discovery/grpcresolver (a gRPC
 // resolver for "courier:///service" targets); server-side discovery is
 // discovery/router.
