@@ -18,7 +18,7 @@
 // single-process default), discovery/etcd (etcd v3; `courier registry` runs
 // a single-node etcd for development), discovery/dnssrv (DNS SRV records
 // maintained by the platform, as on Kubernetes); discovery/registryurl opens
-one of them from a URL. Client-side discovery is in
+// one of them from a URL. Client-side discovery is in
 // discovery/httplb (an http.RoundTripper) and discovery/grpcresolver (a gRPC
 // resolver for "courier:///service" targets); server-side discovery is
 // discovery/router.
