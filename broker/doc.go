@@ -34,6 +34,23 @@
 // handled to the remaining instances or to the next subscription with the
 // same subscriber id.
 //
+// # Malformed messages
+//
+// A message from a client that is not Courier may be one that Courier's
+// Send would refuse: a header with an empty name, or one that is not
+// UTF-8, headers or a payload over the limits. Such a message still leaves
+// its shard. If the broker refuses its dead letter as it is (an error
+// whose Permanent method reports true, see IsPermanent), the dead letter
+// goes in a bounded envelope (headers that not every broker carries, and
+// those over a 16 KiB budget, dropped and listed in the reason; the
+// payload cut to BoundedPayloadBytes, with its size and SHA-256 in
+// headers), then in a minimal one (the ID, the partition key and the
+// dead-letter headers); if the broker refuses even that, the message is
+// acknowledged, logged at ERROR level and reported to the subscription's
+// Observer as discarded. A dead-letter send that fails for another reason,
+// such as an unreachable broker, is retried with backoff while the
+// subscription runs, and nothing is acknowledged meanwhile.
+//
 // # Ephemeral subscriptions and removable channels
 //
 // A subscription made with WithEphemeral is the only instance of its

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/amqp"
 	"github.com/courier-go/courier/broker/brokertest"
@@ -269,8 +271,52 @@ func TestConformance(t *testing.T) {
 				// Queues are durable: a subscriber id that comes back
 				// finds the messages sent while it was away.
 				Features: brokertest.Features{Resume: true},
+				Raw:      rawPublisher(u),
 			})
 		})
+	}
+}
+
+// rawPublisher publishes as a plain amqp091-go client would: to the
+// channel's exchange, with the routing key Send gives the partition key
+// (amqp.RoutingKey), the headers as a header table, in confirm mode.
+func rawPublisher(u string) func(*testing.T, broker.Broker, string, string, message.Headers, []byte) error {
+	return func(t *testing.T, _ broker.Broker, channel, key string, headers message.Headers, payload []byte) error {
+		conn, err := amqp091.Dial(u)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			return err
+		}
+		if err := ch.Confirm(false); err != nil {
+			return err
+		}
+		table := amqp091.Table{}
+		for k, v := range headers {
+			table[k] = v
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, channel, amqp.RoutingKey(key), false, false,
+			amqp091.Publishing{Headers: table, Body: payload, DeliveryMode: amqp091.Persistent})
+		if err != nil {
+			if strings.Contains(err.Error(), "exceeds 255 bytes") {
+				// The client cannot encode a longer field-table name.
+				return fmt.Errorf("%w: %w", brokertest.ErrUnpublishable, err)
+			}
+			return err
+		}
+		ok, err := dc.WaitContext(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: nacked", brokertest.ErrUnpublishable)
+		}
+		return nil
 	}
 }
 

@@ -15,6 +15,7 @@ package brokertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -66,7 +67,23 @@ type Suite struct {
 	New func(t *testing.T) broker.Broker
 	// Features declares the adapter's extra promises.
 	Features Features
+	// Raw publishes one message to a channel of b (the test's broker,
+	// made by New) as a producer that does not use Courier would: through the broker's own client, with the
+	// headers and payload as given, mapped to the broker's native
+	// headers as the adapter's Send maps them but checked against
+	// nothing, and routed to the shard of the partition key key as Send
+	// routes it. The suite uses it to send malformed messages (an empty
+	// header name, headers or payload over the limits, text that is not
+	// UTF-8) and checks that each leaves its shard. Raw returns an error
+	// wrapping ErrUnpublishable where the broker or its client refuses
+	// such a message, so that none can reach a consumer. Raw must be
+	// set: every adapter's messages can come from other clients.
+	Raw func(t *testing.T, b broker.Broker, channel, key string, headers message.Headers, payload []byte) error
 }
+
+// ErrUnpublishable is wrapped by a Suite's Raw function when the broker's
+// own client or server refuses a message, so that no consumer can meet it.
+var ErrUnpublishable = errors.New("brokertest: the broker refuses such a message")
 
 // Run runs every conformance test as a subtest of t.
 func Run(t *testing.T, s Suite) {
@@ -84,6 +101,7 @@ func Run(t *testing.T, s Suite) {
 		{"RedeliveryAfterErrors", testRedelivery},
 		{"DeadLetter", testDeadLetter},
 		{"PoisonMessageDoesNotStallItsShard", testPoisonDoesNotStall},
+		{"MalformedMessagesLeaveTheirShard", testMalformed},
 		{"CloseWaitsForInFlightHandlers", testCloseWaits},
 		{"CloseAndResumeWithoutLoss", testCloseAndResume},
 		{"ConcurrentPublishers", testConcurrentPublishers},

@@ -2,15 +2,20 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokertest"
 	"github.com/courier-go/courier/broker/kafka"
+	"github.com/courier-go/courier/message"
 )
 
 // testOptions make rebalances quick enough for tests: instances learn of a
@@ -60,7 +65,34 @@ func TestConformance(t *testing.T) {
 			RebalanceDuplicates: true,
 			Timeout:             30 * time.Second,
 		},
+		Raw: rawPublisher(c),
 	})
+}
+
+// rawPublisher produces as a plain franz-go client would: the partition
+// key as the record key (so that the default partitioner picks the
+// partition Courier's Send picks) and the headers as record headers.
+func rawPublisher(c *kfake.Cluster) func(*testing.T, broker.Broker, string, string, message.Headers, []byte) error {
+	return func(t *testing.T, _ broker.Broker, channel, key string, headers message.Headers, payload []byte) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerBatchMaxBytes(16<<20))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		rec := &kgo.Record{Topic: channel, Key: []byte(key), Value: payload}
+		for k, v := range headers {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+				return fmt.Errorf("%w: %w", brokertest.ErrUnpublishable, err)
+			}
+			return err
+		}
+		return nil
+	}
 }
 
 // testLogger sends logs to the test's output.

@@ -6,6 +6,7 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokertest"
 	"github.com/courier-go/courier/broker/memory"
+	"github.com/courier-go/courier/message"
 )
 
 func TestConformance(t *testing.T) {
@@ -18,5 +19,8 @@ func TestConformance(t *testing.T) {
 			return b
 		},
 		Features: brokertest.Features{Resume: true},
+		Raw: func(_ *testing.T, b broker.Broker, channel, key string, headers message.Headers, payload []byte) error {
+			return memory.PublishRaw(b.(*memory.Broker), channel, key, headers, payload)
+		},
 	})
 }

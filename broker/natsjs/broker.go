@@ -207,10 +207,40 @@ func (b *Broker) awaitAck(ctx context.Context, cs *channelStream, f jetstream.Pu
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			b.forgetChannel(cs.channel) // deleted behind our back: recreate next time
 		}
+		if refused := refusal(err); refused != nil {
+			return fmt.Errorf("natsjs: send to %q: %w: %w", cs.channel, refused, err)
+		}
 		return fmt.Errorf("natsjs: send to %q: %w", cs.channel, b.sendErr(err))
 	case <-ctx.Done():
 		return fmt.Errorf("natsjs: send to %q: waiting for the server's acknowledgement: %w", cs.channel, ctx.Err())
 	}
+}
+
+// JetStream's error codes for a message it refuses to store however often
+// it is sent again.
+const (
+	jsErrHeaderTooLarge  jetstream.ErrorCode = 10097 // headers over 64 KiB, as encoded
+	jsErrMessageTooLarge                     = jetstream.JSErrCodeStreamMessageExceedsMaximum
+)
+
+// refusal returns the message package's validation error that matches
+// JetStream's refusal of a message, or nil for other errors. Courier's
+// own checks count headers before NATS encodes them (escaping makes some
+// longer), so the server can refuse what Send let through; the sentinels
+// make such a refusal permanent (broker.IsPermanent), so that a
+// dead-letter send is not retried as it was.
+func refusal(err error) error {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return nil
+	}
+	switch apiErr.ErrorCode {
+	case jsErrHeaderTooLarge:
+		return message.ErrHeadersTooLarge
+	case jsErrMessageTooLarge:
+		return message.ErrPayloadTooLarge
+	}
+	return nil
 }
 
 // sendErr adds broker.ErrClosed to errors caused by closing the Broker.

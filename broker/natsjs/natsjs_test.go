@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokertest"
@@ -56,7 +58,50 @@ func TestConformance(t *testing.T) {
 	brokertest.Run(t, brokertest.Suite{
 		New:      func(t *testing.T) broker.Broker { return newBroker(t, e) },
 		Features: brokertest.Features{Resume: true},
+		Raw:      rawPublisher(e),
 	})
+}
+
+// rawPublisher publishes as a plain nats.go client would, to the subject
+// of the key's shard, with the headers as they are.
+func rawPublisher(e *natsjs.Embedded) func(*testing.T, broker.Broker, string, string, message.Headers, []byte) error {
+	return func(t *testing.T, _ broker.Broker, channel, key string, headers message.Headers, payload []byte) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nc, err := e.Connect()
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		stream, err := js.Stream(ctx, natsjs.StreamName(channel))
+		if err != nil {
+			return fmt.Errorf("the channel's stream: %w", err)
+		}
+		shards, err := strconv.Atoi(stream.CachedInfo().Config.Metadata[natsjs.MetaShards])
+		if err != nil {
+			return fmt.Errorf("the channel's shard count: %w", err)
+		}
+		msg := nats.NewMsg(fmt.Sprintf("courier.%s.%d", channel, natsjs.ShardOf(key, shards)))
+		for k, v := range headers {
+			msg.Header[k] = []string{v}
+		}
+		msg.Data = payload
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			// The client refuses what it cannot encode; the server
+			// refuses headers over 64 KiB. Neither is stored.
+			var apiErr *jetstream.APIError
+			if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadHeaderMsg) ||
+				errors.As(err, &apiErr) && apiErr.ErrorCode == 10097 { // headers over 64 KiB
+				return fmt.Errorf("%w: %w", brokertest.ErrUnpublishable, err)
+			}
+			return err
+		}
+		return nil
+	}
 }
 
 // testLogger sends logs to the test's output.
