@@ -70,7 +70,7 @@ func TestDemo(t *testing.T) {
 		"replica updated",
 		"fallback: cached menu",
 		"TicketCreated t-o-5 ($12.50 as ordered; the replica prices curry at $13.50, the order at $12.50)",
-		"every service's copy agrees with its source",
+		"every service's copy of every value agrees with its source",
 		"circuit breaker open",
 		"fallback: name filled in later by the saga",
 		"NotifyConsumer o-1",

@@ -353,7 +353,7 @@ func (r *Report) Print(w io.Writer) {
 	if err := r.Check(); err != nil {
 		fmt.Fprintf(w, "\n%s; THE SERVICES DISAGREE:\n%s\n", summary, strings.TrimPrefix(err.Error(), ErrDisagreement.Error()+":\n"))
 	} else {
-		fmt.Fprintf(w, "\n%s; every service's copy agrees with its source (tickets, cards, consumer names, notifications, event histories, menu replicas), each order's 2 events arrived in order, no effect applied twice\n", summary)
+		fmt.Fprintf(w, "\n%s; every service's copy of every value agrees with its source, each order's 2 events arrived in order, no effect applied twice\n", summary)
 	}
 	if len(r.Quotes) > 0 {
 		var qs []string
