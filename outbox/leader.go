@@ -29,12 +29,14 @@ type LeaderOptions struct {
 }
 
 // RunAsLeader runs work while this process holds lease, until ctx ends;
-// then it gives the lease up and returns nil. It serves the relays that
+// then it releases the lease, so that a standby takes over within
+// StandbyRetryInterval, and returns nil. It serves the relays that
 // tail a database's transaction log: one of several processes streams,
 // the others wait for the lease.
 //
-// It acquires the lease (or, after renewals failed for a while, renews
-// it), keeps it with a LeaseKeeper and calls work with the keeper. work
+// It tries to acquire the lease every StandbyRetryInterval (or, after
+// renewals failed for a while, renews it), keeps it with a LeaseKeeper
+// and calls work with the keeper. work
 // runs until ctx ends or it fails, and reports whether it made progress
 // (e.g. received from its stream). After sqldb.ErrLeaseLost, RunAsLeader
 // stops leading, forgets the holding and competes for the lease again;
@@ -80,7 +82,7 @@ func RunAsLeader(ctx context.Context, lease *sqldb.Lease, opts LeaderOptions,
 					onError(err)
 				}
 				if !ok {
-					sleep(ctx, lease.TTL()/4)
+					sleep(ctx, standbyRetry(lease.TTL()))
 					continue
 				}
 				logger.Info("courier: "+opts.Role+" is now the leader", slog.Int64("token", lease.Token()))

@@ -3,12 +3,30 @@ package outbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/courier-go/courier/sqldb"
 )
+
+// StandbyRetryInterval is the longest a relay that does not lead waits
+// before it tries to take the lease again (for leases shorter than 800ms,
+// a quarter of the TTL). A leader that stops cleanly releases the lease,
+// so a standby takes over within this interval instead of waiting for the
+// lease to expire; after a crash, it takes over within this interval of
+// the expiry. A try is one primary-key read and, unless the lease is
+// held, one update of the lease row.
+const StandbyRetryInterval = 200 * time.Millisecond
+
+// standbyRetry is how long a standby waits between tries for a lease
+// with the TTL ttl.
+func standbyRetry(ttl time.Duration) time.Duration { return min(ttl/4, StandbyRetryInterval) }
+
+// errLeaseLapsed is the cause of a context of LeaseKeeper.Bound that ended
+// because the lease was not renewed in time.
+var errLeaseLapsed = fmt.Errorf("%w: not renewed in time", sqldb.ErrLeaseLost)
 
 // LeaseKeeper renews a held sqldb.Lease in the background, every quarter
 // of its TTL, so that a renewal never stalls a relay's publishing: a
@@ -24,8 +42,11 @@ type LeaseKeeper struct {
 	lease      *sqldb.Lease
 	validUntil atomic.Int64 // Unix nanoseconds; publishing stops after it
 	lost       atomic.Bool
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	// lostCtx ends when a renewal finds the lease lost.
+	lostCtx  context.Context
+	markLost context.CancelFunc
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // KeepLease starts renewing l, which the caller holds (Acquire returned
@@ -35,6 +56,7 @@ type LeaseKeeper struct {
 // renewal finds the lease lost.
 func KeepLease(ctx context.Context, l *sqldb.Lease, onError func(error), onLost func()) *LeaseKeeper {
 	k := &LeaseKeeper{lease: l}
+	k.lostCtx, k.markLost = context.WithCancel(context.Background())
 	ttl := l.TTL()
 	// The lease is valid for three quarters of its TTL from its last
 	// renewal, which was a quarter TTL minus UntilRenew ago.
@@ -60,6 +82,7 @@ func KeepLease(ctx context.Context, l *sqldb.Lease, onError func(error), onLost 
 			case errors.Is(err, sqldb.ErrLeaseLost):
 				k.lost.Store(true)
 				k.validUntil.Store(0)
+				k.markLost()
 				if onLost != nil {
 					onLost()
 				}
@@ -86,6 +109,9 @@ func (k *LeaseKeeper) Valid() bool {
 // Lost reports whether a renewal found the lease taken by another process.
 func (k *LeaseKeeper) Lost() bool { return k.lost.Load() }
 
+// ended reports whether the keeper stopped or found the lease lost.
+func (k *LeaseKeeper) ended() bool { return k.lostCtx.Err() != nil }
+
 // Await returns nil at once while the lease is valid. While a renewal is
 // late (a slow commit of the lease row), it waits for the renewal, for up
 // to one TTL, so that its caller holds its work instead of abandoning it.
@@ -110,8 +136,52 @@ func (k *LeaseKeeper) Await(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops renewing and waits for a renewal under way to end.
+// Bound returns a context that ends with ctx, or as soon as the lease is
+// no longer certainly held (see Valid), with an error wrapping
+// sqldb.ErrLeaseLost as its cause (context.Cause). Work that must not
+// outlive the leadership, such as a Send to the broker, runs under it: a
+// Send in flight when renewals stop is abandoned a quarter of the TTL
+// before the lease expires and another relay may take it. If the lease is
+// not valid now, the context has ended already. Call cancel when the work
+// is done.
+func (k *LeaseKeeper) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	bctx, cancel := context.WithCancelCause(ctx)
+	stopLost := context.AfterFunc(k.lostCtx, func() { cancel(sqldb.ErrLeaseLost) })
+	var (
+		mu    sync.Mutex
+		timer *time.Timer
+		watch func()
+	)
+	// watch ends bctx once the validity lapsed, and otherwise looks
+	// again when it would lapse without a renewal.
+	watch = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if bctx.Err() != nil {
+			return
+		}
+		if !k.Valid() {
+			cancel(errLeaseLapsed)
+			return
+		}
+		timer = time.AfterFunc(time.Until(time.Unix(0, k.validUntil.Load())), watch)
+	}
+	watch()
+	return bctx, func() {
+		stopLost()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel(context.Canceled)
+	}
+}
+
+// Stop stops renewing and waits for a renewal under way to end. Work under
+// Bound ends too: nothing keeps the lease any more.
 func (k *LeaseKeeper) Stop() {
 	k.cancel()
 	k.wg.Wait()
+	k.markLost()
 }

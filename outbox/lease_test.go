@@ -136,3 +136,49 @@ func TestRunAsLeaderRunsOneWorkerAtATime(t *testing.T) {
 		t.Fatalf("RunAsLeader = %v (lease held %v), want the fatal error and the lease released", err, l.Held())
 	}
 }
+
+// The log-tailing relays' leader that stops cleanly releases the lease,
+// and a standby starts working at once, not after the lease's TTL.
+func TestRunAsLeaderHandsOverAtOnce(t *testing.T) {
+	db := testdb.SQLite(t)
+	const ttl = 10 * time.Second
+	working := make(chan string, 2)
+	run := func(owner string) context.CancelFunc {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		l := sqldb.NewLease(db.DB, sqldb.SQLite, "handover", owner, ttl)
+		go func() {
+			done <- outbox.RunAsLeader(ctx, l, outbox.LeaderOptions{Logger: relaytest.Quiet()},
+				func(ctx context.Context, _ *outbox.LeaseKeeper) (bool, error) {
+					working <- owner
+					<-ctx.Done()
+					return false, nil
+				})
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("RunAsLeader %s = %v", owner, err)
+			}
+		})
+		return cancel
+	}
+	stop := run("leader")
+	if w := <-working; w != "leader" {
+		t.Fatalf("%s works first", w)
+	}
+	run("standby")
+	time.Sleep(300 * time.Millisecond) // the standby finds the lease held and waits
+	stopped := time.Now()
+	stop()
+	select {
+	case w := <-working:
+		took := time.Since(stopped)
+		if w != "standby" || took > ttl/10 {
+			t.Fatalf("%s started working %v after the leader stopped, want the standby well under the lease TTL %v", w, took, ttl)
+		}
+		t.Logf("the standby started working %v after the leader stopped", took.Round(time.Millisecond))
+	case <-time.After(2 * ttl):
+		t.Fatal("the standby never started working")
+	}
+}

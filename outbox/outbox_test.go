@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 	"github.com/courier-go/courier/sqldb"
 )
 
-func newBroker(t *testing.T) *memory.Broker {
+func newBroker(t testing.TB) *memory.Broker {
 	b, err := memory.New()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,18 @@ func wakeup(t *testing.T, db *testdb.DB) []outbox.RelayOption {
 	return []outbox.RelayOption{outbox.WithWakeup(pgnotify.New(db.DB))}
 }
 
-func unpublished(t *testing.T, db *testdb.DB) int {
+// runRelay runs, until the test ends, a relay of db's outbox that
+// publishes with p and logs nothing.
+func runRelay(t testing.TB, db *sql.DB, d *sqldb.Dialect, p broker.Producer, opts ...outbox.RelayOption) (*outbox.Relay, context.CancelFunc) {
+	t.Helper()
+	r, err := outbox.NewRelay(db, d, p, append(opts, outbox.WithRelayLogger(relaytest.Quiet()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, relaytest.Run(t, r)
+}
+
+func unpublished(t testing.TB, db *testdb.DB) int {
 	var n int
 	if err := db.QueryRow("SELECT COUNT(*) FROM message WHERE published = 0").Scan(&n); err != nil {
 		t.Fatal(err)
@@ -280,6 +292,61 @@ func TestOnlyOneRelayPublishesAtATime(t *testing.T) {
 			}
 			relaytest.Eventually(t, "every message", func() bool { return got.Count() == total })
 			relaytest.CheckOrder(t, got.All())
+		})
+	}
+}
+
+// failingProducer refuses every Send while down is set.
+type failingProducer struct {
+	broker.Producer
+	down atomic.Bool
+}
+
+var errBrokerDown = errors.New("broker unavailable")
+
+func (p *failingProducer) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	if p.down.Load() {
+		return errBrokerDown
+	}
+	return p.Producer.Send(ctx, channel, msgs...)
+}
+
+// While the broker refuses, the relay's Stats say that publishing fails,
+// since when and why, and count the failed Sends; the first confirmed Send
+// clears the failure.
+func TestBrokerOutageShowsInStats(t *testing.T) {
+	for _, d := range testdb.Dialects {
+		t.Run(d.Name(), func(t *testing.T) {
+			db := testdb.Open(t, d)
+			b := newBroker(t)
+			got := relaytest.Collect(t, b, "orders")
+			p := &failingProducer{Producer: b}
+			relay, _ := runRelay(t, db.DB, d, p, outbox.WithPollInterval(5*time.Millisecond))
+			w := outbox.NewWriter(d)
+			relaytest.WriteOrders(t, db.DB, w, 0, 3, true)
+			relaytest.Eventually(t, "the first messages", func() bool { return got.Count() == 3 })
+			if s := relay.Stats(); s.PublishErrors != 0 || !s.PublishFailingSince.IsZero() {
+				t.Fatalf("stats = %+v before the outage", s)
+			}
+
+			p.down.Store(true)
+			downAt := time.Now()
+			relaytest.WriteOrders(t, db.DB, w, 1, 3, true)
+			relaytest.Eventually(t, "the failure in the stats", func() bool { return relay.Stats().PublishErrors >= 2 })
+			s := relay.Stats()
+			if s.PublishFailingSince.Before(downAt) || !errors.Is(s.LastPublishError, errBrokerDown) || s.Errors < s.PublishErrors {
+				t.Fatalf("stats = %+v during the outage", s)
+			}
+			if got.Count() != 3 {
+				t.Fatalf("%d messages published while the broker was down", got.Count())
+			}
+
+			p.down.Store(false)
+			relaytest.Eventually(t, "every message", func() bool { return got.Count() == 6 })
+			after := relay.Stats()
+			if !after.PublishFailingSince.IsZero() || after.LastPublishError != nil || after.PublishErrors < s.PublishErrors {
+				t.Fatalf("stats = %+v after the outage", after)
+			}
 		})
 	}
 }

@@ -21,9 +21,17 @@ import (
 
 // Defaults of a Relay.
 const (
-	DefaultBatchSize         = 500
-	DefaultPollInterval      = 100 * time.Millisecond
-	DefaultLeaseTTL          = 10 * time.Second
+	DefaultBatchSize    = 500
+	DefaultPollInterval = 100 * time.Millisecond
+	// DefaultLeaseTTL bounds a takeover after the leader dies: the
+	// leader renews its lease every quarter of the TTL (750ms) and stops
+	// publishing when three quarters passed without a renewal (2.25s),
+	// and a standby takes the lease within StandbyRetryInterval of its
+	// expiry (3s after the last renewal). A leader that stops cleanly
+	// releases the lease, and a standby takes it within
+	// StandbyRetryInterval. A renewal may take up to about 2s before the
+	// lease is lost, and up to 1.5s before the leader pauses.
+	DefaultLeaseTTL          = 3 * time.Second
 	DefaultDeadLetterChannel = "outbox.dead-letter"
 	DefaultRelayName         = "outbox"
 	// HeaderDeadLetterRawHeaders carries, on a dead-lettered outbox row,
@@ -103,9 +111,11 @@ func WithPollInterval(d time.Duration) RelayOption {
 }
 
 // WithLeaseTTL sets how long leadership lasts without renewal (default
-// 10s). A relay that dies is replaced within about this time; the leader
-// renews every quarter of it and stops publishing once three quarters
-// passed without a successful renewal.
+// DefaultLeaseTTL, 3s). A relay that dies is replaced within about this
+// time; the leader renews every quarter of it and stops publishing once
+// three quarters passed without a successful renewal. A longer TTL
+// tolerates slower commits of the lease row, at the cost of a slower
+// takeover after a crash; a clean stop hands over at once either way.
 func WithLeaseTTL(d time.Duration) RelayOption {
 	return func(c *relayConfig) error {
 		if d < 100*time.Millisecond {
@@ -182,13 +192,12 @@ type Relay struct {
 	keeper  *LeaseKeeper
 	leading atomic.Pointer[LeaseKeeper]
 
-	running      atomic.Bool
-	published    atomic.Uint64
-	deadLettered atomic.Uint64
-	errs         atomic.Uint64
+	running atomic.Bool
+	errs    atomic.Uint64
 }
 
-// Stats is a snapshot of a relay's counters.
+// Stats is a snapshot of a relay's counters. The log-tailing relays'
+// Stats embed it.
 type Stats struct {
 	// Leader reports that this relay holds the lease now and may publish:
 	// its last renewal is recent enough that no other relay can have
@@ -197,6 +206,14 @@ type Stats struct {
 	Published    uint64 // rows published and removed from the outbox
 	DeadLettered uint64 // rows sent to the dead-letter channel
 	Errors       uint64 // failed polls, publishes and lease operations
+	// PublishErrors counts the Sends the broker refused or did not
+	// confirm (see PublishStats.SendErrors); they count in Errors too.
+	PublishErrors uint64
+	// PublishFailingSince is set while publishing fails: the broker
+	// refused or did not confirm every Send since then (see
+	// PublishStats.FailingSince). LastPublishError is the last failure.
+	PublishFailingSince time.Time
+	LastPublishError    error
 }
 
 // NewRelay returns a relay that publishes db's outbox through pub.
@@ -224,7 +241,7 @@ func NewRelay(db *sql.DB, d *sqldb.Dialect, pub broker.Producer, opts ...RelayOp
 	r := &Relay{db: db, d: d, pub: pub, cfg: cfg,
 		lease: sqldb.NewLease(db, d, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
 	r.rows = &RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
-		Limits: cfg.limits, Logger: cfg.logger, Valid: r.valid}
+		Limits: cfg.limits, Logger: cfg.logger, Lease: func() *LeaseKeeper { return r.keeper }}
 	return r, nil
 }
 
@@ -238,12 +255,13 @@ func defaultOwner() string {
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
 	k := r.leading.Load()
-	return Stats{Leader: k != nil && k.Valid(), Published: r.published.Load(), DeadLettered: r.deadLettered.Load(), Errors: r.errs.Load()}
+	return r.rows.RelayStats(k != nil && k.Valid(), r.errs.Load())
 }
 
-// Run publishes until ctx ends, then gives up the lease and returns nil. It
-// returns an error at once if the schema is missing, or if it is already
-// running.
+// Run publishes until ctx ends, then releases the lease, so that a
+// standby relay takes over within StandbyRetryInterval, and returns nil.
+// It returns an error at once if the schema is missing, or if it is
+// already running.
 func (r *Relay) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("outbox: relay is already running")
@@ -312,7 +330,7 @@ func (r *Relay) step(ctx context.Context) (time.Duration, error) {
 	case r.keeper == nil:
 		ok, err := l.Acquire(ctx)
 		if err != nil || !ok {
-			return l.TTL() / 4, err
+			return standbyRetry(l.TTL()), err
 		}
 		r.keeper = KeepLease(ctx, l, func(err error) {
 			r.errs.Add(1)
@@ -338,10 +356,6 @@ func (r *Relay) step(ctx context.Context) (time.Duration, error) {
 	return r.cfg.pollInterval, nil
 }
 
-// valid reports whether the relay may publish: it leads and its lease is
-// current.
-func (r *Relay) valid() bool { return r.keeper != nil && r.keeper.Valid() }
-
 // stopKeeping stops renewing the lease, which is then Run's own again.
 func (r *Relay) stopKeeping() {
 	if r.keeper != nil {
@@ -359,8 +373,6 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	res := r.rows.Publish(ctx, rows)
-	r.published.Add(uint64(res.Published))
-	r.deadLettered.Add(uint64(res.DeadLettered))
 	if err := r.remove(ctx, res.Done); err != nil {
 		return len(rows), errors.Join(res.Err, err)
 	}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/sqldb"
 )
 
 // Row is one outbox row as a relay reads it, from a query or from the
@@ -43,7 +45,8 @@ func (rw Row) Message(limits message.Limits) (*message.Message, error) {
 // RowPublisher publishes outbox rows: each destination's rows in order, in
 // one Send per destination, and rows that cannot be published to a
 // dead-letter channel. The polling relay and the transaction-log tailing
-// relays share it.
+// relays share it. It counts what it did (Stats), which may be read while
+// Publish runs; Publish itself is called by one goroutine at a time.
 type RowPublisher struct {
 	Producer          broker.Producer
 	DeadLetterChannel string
@@ -51,9 +54,59 @@ type RowPublisher struct {
 	Source string
 	Limits message.Limits
 	Logger *slog.Logger
-	// Valid, when set, is asked before each Send; publishing stops when
-	// it says false (the relay lost its lease).
-	Valid func() bool
+	// Lease, when set, returns the keeper of the lease the relay
+	// publishes under, or nil while it does not lead. Publishing stops
+	// while the lease is not valid, and each Send runs under the lease
+	// (LeaseKeeper.Bound): a Send in flight when the lease lapses is
+	// abandoned before another relay can take the lease.
+	Lease func() *LeaseKeeper
+
+	published, deadLettered, sendErrors atomic.Uint64
+	failure                             atomic.Pointer[sendFailure]
+}
+
+// sendFailure is the broker's failure that has lasted since the first
+// failed Send after the last confirmed one.
+type sendFailure struct {
+	since time.Time
+	last  error
+	// keeper is the lease the failure happened under: once it ended,
+	// the failure is its past leadership's, not the broker's state now.
+	keeper *LeaseKeeper
+}
+
+// PublishStats is what a RowPublisher did so far.
+type PublishStats struct {
+	Published    uint64 // rows the broker confirmed
+	DeadLettered uint64 // rows sent to the dead-letter channel
+	// SendErrors counts the Sends the broker refused or did not
+	// confirm, each one destination's batch of rows (a Send abandoned
+	// because the relay stopped or its lease lapsed is not counted).
+	SendErrors uint64
+	// FailingSince is set while publishing fails: it is the time of the
+	// first failed Send since the last confirmed one, within the current
+	// leadership. It is zero once a Send succeeds, and after the lease
+	// the failures happened under ended.
+	FailingSince time.Time
+	// LastError is the last failed Send's error while FailingSince is set.
+	LastError error
+}
+
+// Stats returns the counters; it is safe for concurrent use.
+func (p *RowPublisher) Stats() PublishStats {
+	s := PublishStats{Published: p.published.Load(), DeadLettered: p.deadLettered.Load(), SendErrors: p.sendErrors.Load()}
+	if f := p.failure.Load(); f != nil && (f.keeper == nil || !f.keeper.ended()) {
+		s.FailingSince, s.LastError = f.since, f.last
+	}
+	return s
+}
+
+// RelayStats is the Stats of the relay that publishes with p, given
+// whether it leads and its error count.
+func (p *RowPublisher) RelayStats(leader bool, errs uint64) Stats {
+	ps := p.Stats()
+	return Stats{Leader: leader, Published: ps.Published, DeadLettered: ps.DeadLettered, Errors: errs,
+		PublishErrors: ps.SendErrors, PublishFailingSince: ps.FailingSince, LastPublishError: ps.LastError}
 }
 
 // PublishResult says what Publish did.
@@ -64,8 +117,14 @@ type PublishResult struct {
 	Published    int
 	DeadLettered int
 	// Err joins the failures; rows not in Done wait for the next attempt.
+	// It wraps sqldb.ErrLeaseLost if a Send was abandoned because the
+	// lease lapsed.
 	Err error
 }
+
+// errNotLeading stops Publish before a Send when the relay may not
+// publish: it does not lead, or its lease is not certainly held.
+var errNotLeading = errors.New("outbox: not leading")
 
 // Publish publishes rows, which are in commit order.
 func (p *RowPublisher) Publish(ctx context.Context, rows []Row) PublishResult {
@@ -90,24 +149,31 @@ func (p *RowPublisher) Publish(ctx context.Context, rows []Row) PublishResult {
 		groups[rw.Destination] = append(groups[rw.Destination], m)
 		ids[rw.Destination] = append(ids[rw.Destination], rw.ID)
 	}
-	valid := func() bool { return p.Valid == nil || p.Valid() }
+	stop := false // the lease does not allow another Send
 	for _, dest := range order {
-		if !valid() {
+		err := p.send(ctx, dest, groups[dest])
+		if errors.Is(err, errNotLeading) {
+			stop = true
 			break
 		}
-		if err := p.Producer.Send(ctx, dest, groups[dest]...); err != nil {
+		if err != nil {
 			// Later rows of this destination wait for the next attempt,
 			// so its order holds; other destinations go on.
 			res.Err = errors.Join(res.Err, fmt.Errorf("publishing %d messages to %q: %w", len(groups[dest]), dest, err))
+			if stop = errors.Is(err, sqldb.ErrLeaseLost); stop {
+				break
+			}
 			continue
 		}
 		res.Done = append(res.Done, ids[dest]...)
 		res.Published += len(ids[dest])
 	}
-	if len(dead) > 0 && valid() {
-		if err := p.Producer.Send(ctx, p.DeadLetterChannel, dead...); err != nil {
+	if len(dead) > 0 && !stop {
+		switch err := p.send(ctx, p.DeadLetterChannel, dead); {
+		case errors.Is(err, errNotLeading):
+		case err != nil:
 			res.Err = errors.Join(res.Err, fmt.Errorf("dead-lettering %d rows to %q: %w", len(dead), p.DeadLetterChannel, err))
-		} else {
+		default:
 			res.Done = append(res.Done, deadID...)
 			res.DeadLettered = len(dead)
 			if p.Logger != nil {
@@ -116,7 +182,43 @@ func (p *RowPublisher) Publish(ctx context.Context, rows []Row) PublishResult {
 			}
 		}
 	}
+	p.published.Add(uint64(res.Published))
+	p.deadLettered.Add(uint64(res.DeadLettered))
 	return res
+}
+
+// send sends msgs to channel under the lease, and keeps count of the
+// broker's failures. It returns errNotLeading, without sending, if the
+// relay may not publish now, and an error wrapping sqldb.ErrLeaseLost if
+// the lease lapsed during the Send.
+func (p *RowPublisher) send(ctx context.Context, channel string, msgs []*message.Message) error {
+	sctx := ctx
+	var keeper *LeaseKeeper
+	if p.Lease != nil {
+		if keeper = p.Lease(); keeper == nil || !keeper.Valid() {
+			return errNotLeading
+		}
+		var cancel context.CancelFunc
+		sctx, cancel = keeper.Bound(ctx)
+		defer cancel()
+	}
+	err := p.Producer.Send(sctx, channel, msgs...)
+	switch {
+	case err == nil:
+		p.failure.Store(nil)
+	case ctx.Err() != nil:
+		// The relay stops: not the broker's failure.
+	case sctx.Err() != nil:
+		err = fmt.Errorf("send abandoned: %w (%w)", context.Cause(sctx), err)
+	default:
+		p.sendErrors.Add(1)
+		f := &sendFailure{since: time.Now(), last: err, keeper: keeper}
+		if old := p.failure.Load(); old != nil && old.keeper == keeper {
+			f.since = old.since
+		}
+		p.failure.Store(f)
+	}
+	return err
 }
 
 // deadLetter wraps a row that cannot be published into a message for the

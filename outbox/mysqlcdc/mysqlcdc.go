@@ -114,9 +114,11 @@ func WithStoreInterval(d time.Duration) Option {
 	}
 }
 
-// WithLeaseTTL sets the leader lease's time to live (default 10s): the
-// bound on a takeover after the leader dies. The leader renews it every
-// quarter of the TTL, beside the stream (outbox.LeaseKeeper).
+// WithLeaseTTL sets the leader lease's time to live (default
+// outbox.DefaultLeaseTTL, 3s): the bound on a takeover after the leader
+// dies; a leader that stops cleanly hands over at once. The leader
+// renews it every quarter of the TTL, beside the stream
+// (outbox.LeaseKeeper).
 func WithLeaseTTL(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 100*time.Millisecond {
@@ -185,10 +187,7 @@ func (p Position) String() string {
 
 // Stats is a snapshot of a relay's counters.
 type Stats struct {
-	Leader       bool
-	Published    uint64
-	DeadLettered uint64
-	Errors       uint64
+	outbox.Stats
 	// Stored is the last position the relay stored.
 	Stored Position
 	// LastCommit is the commit time of the last published transaction.
@@ -207,13 +206,11 @@ type Relay struct {
 	keeper *outbox.LeaseKeeper
 	rows   *outbox.RowPublisher
 
-	leader       atomic.Bool
-	published    atomic.Uint64
-	deadLettered atomic.Uint64
-	errs         atomic.Uint64
-	lastCommit   atomic.Int64
-	mu           sync.Mutex
-	stored       Position
+	leader     atomic.Bool
+	errs       atomic.Uint64
+	lastCommit atomic.Int64
+	mu         sync.Mutex
+	stored     Position
 }
 
 // New returns a relay for the outbox table of the database db is connected
@@ -261,13 +258,13 @@ func New(db *sql.DB, dsn string, pub broker.Producer, opts ...Option) (*Relay, e
 	r := &Relay{db: db, dsn: dc, cfg: cfg,
 		lease: sqldb.NewLease(db, sqldb.MySQL, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
 	r.rows = &outbox.RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
-		Limits: cfg.limits, Logger: cfg.logger, Valid: r.valid}
+		Limits: cfg.limits, Logger: cfg.logger, Lease: func() *outbox.LeaseKeeper { return r.keeper }}
 	return r, nil
 }
 
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
-	s := Stats{Leader: r.leader.Load(), Published: r.published.Load(), DeadLettered: r.deadLettered.Load(), Errors: r.errs.Load()}
+	s := Stats{Stats: r.rows.RelayStats(r.leader.Load(), r.errs.Load())}
 	r.mu.Lock()
 	s.Stored = r.stored
 	r.mu.Unlock()

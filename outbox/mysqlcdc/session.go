@@ -267,8 +267,6 @@ func (s *session) publish(ctx context.Context, rows []outbox.Row) error {
 			}
 		}
 		res := s.r.rows.Publish(ctx, rows)
-		s.r.published.Add(uint64(res.Published))
-		s.r.deadLettered.Add(uint64(res.DeadLettered))
 		if res.Err != nil {
 			s.r.fail(res.Err)
 		}

@@ -94,9 +94,10 @@ func WithHeartbeat(d time.Duration) Option {
 	}
 }
 
-// WithLeaseTTL sets the leader lease's time to live (default 10s): the
-// bound on a takeover after the leader dies. The leader renews it every
-// quarter of the TTL.
+// WithLeaseTTL sets the leader lease's time to live (default
+// outbox.DefaultLeaseTTL, 3s): the bound on a takeover after the leader
+// dies; a leader that stops cleanly hands over at once. The leader
+// renews it every quarter of the TTL.
 func WithLeaseTTL(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 100*time.Millisecond {
@@ -157,10 +158,7 @@ func validIdent(what, s string) error {
 
 // Stats is a snapshot of a relay's counters.
 type Stats struct {
-	Leader       bool
-	Published    uint64
-	DeadLettered uint64
-	Errors       uint64
+	outbox.Stats
 	// ConfirmedLSN is the last log position confirmed to the slot.
 	ConfirmedLSN string
 	// LastCommit is the commit time of the last published transaction.
@@ -178,12 +176,10 @@ type Relay struct {
 	keeper *outbox.LeaseKeeper
 	rows   *outbox.RowPublisher
 
-	leader       atomic.Bool
-	published    atomic.Uint64
-	deadLettered atomic.Uint64
-	errs         atomic.Uint64
-	confirmed    atomic.Uint64
-	lastCommit   atomic.Int64
+	leader     atomic.Bool
+	errs       atomic.Uint64
+	confirmed  atomic.Uint64
+	lastCommit atomic.Int64
 }
 
 // New returns a relay for the outbox table of the database db is connected
@@ -217,14 +213,13 @@ func New(db *sql.DB, connString string, pub broker.Producer, opts ...Option) (*R
 	r := &Relay{db: db, connString: connString, cfg: cfg,
 		lease: sqldb.NewLease(db, sqldb.Postgres, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
 	r.rows = &outbox.RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
-		Limits: cfg.limits, Logger: cfg.logger, Valid: r.valid}
+		Limits: cfg.limits, Logger: cfg.logger, Lease: func() *outbox.LeaseKeeper { return r.keeper }}
 	return r, nil
 }
 
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
-	s := Stats{Leader: r.leader.Load(), Published: r.published.Load(), DeadLettered: r.deadLettered.Load(),
-		Errors: r.errs.Load(), ConfirmedLSN: pglogrepl.LSN(r.confirmed.Load()).String()}
+	s := Stats{Stats: r.rows.RelayStats(r.leader.Load(), r.errs.Load()), ConfirmedLSN: pglogrepl.LSN(r.confirmed.Load()).String()}
 	if ms := r.lastCommit.Load(); ms > 0 {
 		s.LastCommit = time.UnixMilli(ms)
 	}

@@ -23,11 +23,13 @@ import (
 	"github.com/courier-go/courier/sqldb"
 )
 
+// The relay processes of the kill -9 test keep the default lease TTL,
+// which bounds the takeover.
 func TestMain(m *testing.M) {
 	relaytest.Main(m, func(c relaytest.Child) (relaytest.Relay, error) {
 		name := os.Getenv("COURIER_TEST_NAME")
 		return pgcdc.New(c.DB, c.DSN, c.Sink, pgcdc.WithSlot(name), pgcdc.WithPublication(name), pgcdc.WithName(name),
-			pgcdc.WithHeartbeat(100*time.Millisecond), pgcdc.WithLeaseTTL(time.Second))
+			pgcdc.WithHeartbeat(100*time.Millisecond))
 	})
 }
 
@@ -175,6 +177,7 @@ func TestBadRowsAndMissingSchema(t *testing.T) {
 	}
 }
 
+// The outage counts as publish errors.
 func TestBrokerOutage(t *testing.T) {
 	db := testdb.Postgres(t)
 	name := names(t, db)
@@ -184,7 +187,7 @@ func TestBrokerOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 		run(t, relay)
-		return func() uint64 { return relay.Stats().Errors }
+		return func() uint64 { return relay.Stats().PublishErrors }
 	})
 }
 

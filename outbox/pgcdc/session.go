@@ -180,8 +180,6 @@ func (s *session) publish(ctx context.Context, rows []outbox.Row) error {
 	pending := rows
 	for failures := 0; ; failures++ {
 		res := s.r.rows.Publish(ctx, pending)
-		s.r.published.Add(uint64(res.Published))
-		s.r.deadLettered.Add(uint64(res.DeadLettered))
 		if len(res.Done) == len(pending) {
 			return nil
 		}
