@@ -63,6 +63,27 @@ type ChannelRemover interface {
 	RemoveChannel(ctx context.Context, channel string) error
 }
 
+// DeadLetterProducer is implemented by brokers that send dead letters
+// differently from other messages, because a message sent to a channel
+// that no subscriber id reads yet would otherwise be dropped (RabbitMQ
+// drops what no queue is bound for). Dead letters must be kept until
+// someone reads them: the Producer it returns keeps them, and fails a
+// Send rather than let a dead letter vanish.
+type DeadLetterProducer interface {
+	DeadLetterProducer() Producer
+}
+
+// DeadLetters returns the Producer to send dead letters through p with:
+// p's DeadLetterProducer if it has one, p itself otherwise. Processors
+// (through the adapters) and the outbox relay send their dead letters
+// through it.
+func DeadLetters(p Producer) Producer {
+	if d, ok := p.(DeadLetterProducer); ok {
+		return d.DeadLetterProducer()
+	}
+	return p
+}
+
 // Handler handles one message.
 //
 // The message is the handler's own copy of the headers; the payload is

@@ -96,17 +96,26 @@ func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
 // has confirmed that it stored every one of them. While the connection is
 // down it waits for it to come back, as long as ctx allows.
 func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
-	if err := ctx.Err(); err != nil {
+	out, err := b.prepare(ctx, channel, msgs)
+	if err != nil || len(out) == 0 {
+		return err
+	}
+	if err := b.pub.publish(ctx, channel, out); err != nil {
 		return fmt.Errorf("amqp broker: send to %q: %w", channel, err)
 	}
+	return nil
+}
+
+// prepare validates a Send's arguments and encodes its messages.
+func (b *Broker) prepare(ctx context.Context, channel string, msgs []*message.Message) ([]outgoing, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("amqp broker: send to %q: %w", channel, err)
+	}
 	if b.subs.Closing() {
-		return fmt.Errorf("amqp broker: send to %q: %w", channel, broker.ErrClosed)
+		return nil, fmt.Errorf("amqp broker: send to %q: %w", channel, broker.ErrClosed)
 	}
 	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
-		return fmt.Errorf("amqp broker: %w", err)
-	}
-	if len(msgs) == 0 {
-		return nil
+		return nil, fmt.Errorf("amqp broker: %w", err)
 	}
 	now := time.Now()
 	date := message.FormatDate(now)
@@ -114,11 +123,34 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	for i, m := range msgs {
 		var err error
 		if out[i], err = encode(channel, m, date, now, b.frameSize); err != nil {
-			return fmt.Errorf("amqp broker: send to %q: %w", channel, err)
+			return nil, fmt.Errorf("amqp broker: send to %q: %w", channel, err)
 		}
 	}
-	if err := b.pub.publish(ctx, channel, out); err != nil {
-		return fmt.Errorf("amqp broker: send to %q: %w", channel, err)
+	return out, nil
+}
+
+// DeadLetterProducer returns the Producer that subscriptions send their
+// dead letters through, and that the outbox relay uses for the rows it
+// dead-letters (see broker.DeadLetters). RabbitMQ drops a message that no
+// queue is bound for, and a dead-letter channel is often read by no
+// subscriber id, so its Send first declares the channel's kept queue,
+// "<channel>:kept", a durable queue bound to every routing key that no
+// Courier subscription reads, where dead letters stay until an operator
+// takes them; and it publishes with the mandatory flag, so that a dead
+// letter no queue takes (the kept queue was deleted) fails the Send with
+// ErrUnroutable and is sent again, after the queue is declared again,
+// rather than discarded.
+func (b *Broker) DeadLetterProducer() broker.Producer { return deadLetterProducer{b} }
+
+type deadLetterProducer struct{ b *Broker }
+
+func (d deadLetterProducer) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	out, err := d.b.prepare(ctx, channel, msgs)
+	if err != nil || len(out) == 0 {
+		return err
+	}
+	if err := d.b.pub.publishDeadLetters(ctx, channel, out); err != nil {
+		return fmt.Errorf("amqp broker: send dead letters to %q: %w", channel, err)
 	}
 	return nil
 }

@@ -45,6 +45,22 @@
 // offered: producers know nothing of consumers, and each subscriber id
 // picks its own number of shards.
 //
+// # Dead letters
+//
+// RabbitMQ drops a message that no queue is bound for, and a dead-letter
+// channel often has no subscriber id reading it. So dead letters (those of
+// subscriptions, and the rows the outbox relay dead-letters, through
+// Broker.DeadLetterProducer) are kept in a queue of their own,
+// "<channel>:kept": durable, of the configured type, bound to every
+// routing key, never expiring and read by no Courier subscription, where
+// operators find them with any AMQP tool. It is declared before the first
+// dead letter on each connection, and dead letters are published with the
+// mandatory flag: one that no queue takes (the kept queue was deleted)
+// fails with ErrUnroutable and is sent again once the queue is declared
+// again, rather than vanishing. A Courier subscription to a dead-letter
+// channel receives the dead letters sent after it subscribed, as for any
+// channel. RemoveChannel deletes the kept queue with the exchange.
+//
 // # Moving shards between instances
 //
 // A shard changes owner only when the owning instance closes the AMQP

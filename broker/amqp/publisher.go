@@ -19,6 +19,11 @@ const maxChannelFailures = 4
 // errNacked means RabbitMQ refused a message (basic.nack).
 var errNacked = errors.New("rejected by the server (nack)")
 
+// ErrUnroutable means RabbitMQ returned a dead letter that no queue took
+// (basic.return): its channel's kept queue was deleted. The Send that gets
+// it declares the queue again on its next attempt.
+var ErrUnroutable = errors.New("amqp broker: no queue took the message (returned unroutable)")
+
 // publisher sends messages on a few confirm-mode channels that concurrent
 // Sends share. A Send publishes all its messages on one channel, so they
 // are published in order, and waits for their confirmations only; other
@@ -115,7 +120,7 @@ func (p *publisher) publish(ctx context.Context, channel string, msgs []outgoing
 			}
 			continue
 		}
-		n, err := p.publishOn(ctx, pc, channel, msgs[next:])
+		n, err := p.publishOn(ctx, pc, channel, msgs[next:], false)
 		next += n
 		p.release(pc)
 		if err == nil {
@@ -212,14 +217,75 @@ func (p *publisher) declare(ctx context.Context, s *session, channel string) err
 	return nil
 }
 
-// removeExchange deletes the channel's exchange.
+// publishDeadLetters publishes msgs to a dead-letter channel so that none
+// can vanish: the channel's kept queue, bound to every routing key, is
+// declared first (once per connection), and the messages go with the
+// mandatory flag on a confirm-mode channel of their own, whose returns
+// are read once the confirmations are in (RabbitMQ sends a message's
+// basic.return before its basic.ack, and amqp091-go hands both over in
+// that order). A returned message fails the Send with ErrUnroutable.
+// Dead letters are rare, so the channel of their own costs little and
+// keeps returns away from the shared publishing channels.
+//
+// It makes one attempt: the caller (the Processor, the outbox relay)
+// retries what fails.
+func (p *publisher) publishDeadLetters(ctx context.Context, channel string, msgs []outgoing) error {
+	s, err := p.conn.get(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("wait for the connection: %w", err)
+	}
+	kept := keptQueueName(channel)
+	p.mu.Lock()
+	done := p.declared[kept] == s
+	p.mu.Unlock()
+	if !done {
+		ch, err := p.b.openChannel(ctx, s, func(ch *amqp091.Channel) error { return p.b.cfg.declareKept(ch, channel) })
+		if err != nil {
+			return err
+		}
+		_ = ch.Close()
+		p.mu.Lock()
+		p.declared[kept] = s
+		p.declared[channel] = s
+		p.mu.Unlock()
+	}
+	var returns chan amqp091.Return
+	ch, err := p.b.openChannel(ctx, s, func(ch *amqp091.Channel) error {
+		returns = ch.NotifyReturn(make(chan amqp091.Return, len(msgs)))
+		return ch.Confirm(false)
+	})
+	if err != nil {
+		return err
+	}
+	pc := &pubChannel{s: s, ch: ch, closes: ch.NotifyClose(make(chan *amqp091.Error, 1))}
+	defer pc.close()
+	if _, err := p.publishOn(ctx, pc, channel, msgs, true); err != nil {
+		return err
+	}
+	select {
+	case r := <-returns:
+		p.forget(kept)
+		return fmt.Errorf("%w: message %s to %q: %d %s", ErrUnroutable, r.MessageId, channel, r.ReplyCode, r.ReplyText)
+	default:
+		return nil
+	}
+}
+
+// removeExchange deletes the channel's exchange, and its kept queue if it
+// is a dead-letter channel that has one.
 func (p *publisher) removeExchange(ctx context.Context, channel string) error {
 	s, err := p.conn.get(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("wait for the connection: %w", err)
 	}
 	p.forget(channel)
-	ch, err := p.b.openChannel(ctx, s, func(ch *amqp091.Channel) error { return ch.ExchangeDelete(channel, false, false) })
+	p.forget(keptQueueName(channel))
+	ch, err := p.b.openChannel(ctx, s, func(ch *amqp091.Channel) error {
+		if _, err := ch.QueueDelete(keptQueueName(channel), false, false, false); err != nil {
+			return fmt.Errorf("delete the dead-letter queue of %q: %w", channel, err)
+		}
+		return ch.ExchangeDelete(channel, false, false)
+	})
 	if err != nil {
 		return err
 	}
@@ -239,11 +305,11 @@ func (p *publisher) forget(channel string) {
 // If ctx ends while a publish is blocked (by TCP back-pressure or
 // RabbitMQ's flow control), the Send returns and the publish completes in
 // the background: pc is shared, so it is not closed to unblock it.
-func (p *publisher) publishOn(ctx context.Context, pc *pubChannel, channel string, msgs []outgoing) (int, error) {
+func (p *publisher) publishOn(ctx context.Context, pc *pubChannel, channel string, msgs []outgoing, mandatory bool) (int, error) {
 	confirms := make([]*amqp091.DeferredConfirmation, 0, len(msgs))
 	err := p.b.call(ctx, func() error {
 		for i := range msgs {
-			dc, err := pc.ch.PublishWithDeferredConfirm(channel, msgs[i].key, false, false, msgs[i].pub)
+			dc, err := pc.ch.PublishWithDeferredConfirm(channel, msgs[i].key, mandatory, false, msgs[i].pub)
 			if err != nil {
 				return fmt.Errorf("publish message %s: %w", msgs[i].id, err)
 			}

@@ -85,7 +85,7 @@ func newSubscription(ctx context.Context, b *Broker, cfg broker.SubscribeConfig)
 	s := &subscription{
 		b:    b,
 		cfg:  cfg,
-		proc: broker.NewProcessor(cfg, b),
+		proc: broker.NewProcessor(cfg, b.DeadLetterProducer()),
 		log:  cfg.Logger.With(slog.String("subscriber", cfg.SubscriberID)),
 		id:   hex.EncodeToString(id[:]),
 		stop: make(chan struct{}),

@@ -37,6 +37,12 @@ func shardQueueName(group string, i int) string {
 // presenceQueueName names the queue that counts a group's instances.
 func presenceQueueName(group string) string { return group + ":members" }
 
+// keptQueueName names the queue that keeps every message sent to a
+// dead-letter channel (see publisher.publishDeadLetters). Channel names
+// are at most 249 bytes and cannot contain ':', so the name fits and
+// collides with no group's queue.
+func keptQueueName(channel string) string { return channel + ":kept" }
+
 // shardPattern is the binding key of shard i of n (a power of two): the
 // log2(n) bits of i, most significant first, as the first words of the
 // routing key, then anything. The patterns of the n shards split the
@@ -74,6 +80,24 @@ func (c *config) queueArgs(g *group) amqp091.Table {
 func declareChannel(ch *amqp091.Channel, channel string) error {
 	if err := ch.ExchangeDeclare(channel, amqp091.ExchangeTopic, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare the exchange of channel %q: %w", channel, err)
+	}
+	return nil
+}
+
+// declareKept declares a dead-letter channel's exchange and its kept
+// queue, bound to every routing key. The queue is durable, of the
+// configured type, never expires and is read by no Courier subscription:
+// it holds the dead letters for operators, whatever reads the channel.
+func (c *config) declareKept(ch *amqp091.Channel, channel string) error {
+	if err := declareChannel(ch, channel); err != nil {
+		return err
+	}
+	q := keptQueueName(channel)
+	if _, err := ch.QueueDeclare(q, true, false, false, false, amqp091.Table{"x-queue-type": string(c.queueType)}); err != nil {
+		return fmt.Errorf("declare the dead-letter queue %q: %w", q, err)
+	}
+	if err := ch.QueueBind(q, "#", channel, false, nil); err != nil {
+		return fmt.Errorf("bind the dead-letter queue %q to %q: %w", q, channel, err)
 	}
 	return nil
 }
