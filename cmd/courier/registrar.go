@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/discovery"
-	"github.com/courier-go/courier/discovery/dnssrv"
 	"github.com/courier-go/courier/discovery/registrar"
 )
 
@@ -58,28 +57,34 @@ when the registrar stops.
 	case *targets != "":
 		source = registrar.FileSource(*targets)
 	case *dnsServices != "":
-		src, closeSrc, err := openRegistry(ctx, *dnsURL, log)
+		if !strings.HasPrefix(*dnsURL, "dns:") {
+			return fmt.Errorf("registrar: -dns %q is not a dns:// URL", *dnsURL)
+		}
+		src, err := df.open(ctx, *dnsURL, log)
 		if err != nil {
 			return fmt.Errorf("registrar: -dns: %w", err)
 		}
-		defer closeSrc()
-		if _, ok := src.(*dnssrv.Registry); !ok {
-			return fmt.Errorf("registrar: -dns %q is not a dns:// URL", *dnsURL)
+		defer src.Close()
+		if err := src.Ping(ctx); err != nil {
+			return fmt.Errorf("registrar: -dns: %w", err)
 		}
 		source = registrar.RegistrySource(src, strings.Split(*dnsServices, ",")...)
 	default:
 		return errors.New("registrar: give -targets FILE or -dns-services a,b")
 	}
-	reg, closeReg, err := openRegistry(ctx, df.registry, log)
+	reg, err := df.open(ctx, df.registry, log)
 	if err != nil {
 		return fmt.Errorf("registrar: %w", err)
 	}
-	defer closeReg()
+	defer reg.Close()
 	r, err := registrar.New(reg, source, registrar.WithInterval(*interval), registrar.WithLogger(log),
 		registrar.WithRegisterOptions(discovery.WithTTL(*ttl)))
 	if err != nil {
 		return err
 	}
-	log.Info("registrar: running", "registry", df.registry, "interval", *interval)
+	if err := reg.Ping(ctx); err != nil {
+		return fmt.Errorf("registrar: %w", err)
+	}
+	log.Info("registrar: running", "registry", reg.String(), "interval", *interval)
 	return r.Run(ctx)
 }

@@ -64,11 +64,11 @@ e.g. -routes '/orders/=orders,/orders.v1.Orders/=orders-grpc:h2c,kitchen.example
 	if (*certFile == "") != (*keyFile == "") {
 		return errors.New("router: give both -tls-cert and -tls-key, or neither")
 	}
-	reg, closeReg, err := openRegistry(ctx, df.registry, log)
+	reg, err := df.open(ctx, df.registry, log)
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	defer closeReg()
+	defer reg.Close()
 	res, err := discovery.NewResolver(reg, discovery.WithLogger(log))
 	if err != nil {
 		return err
@@ -77,6 +77,11 @@ e.g. -routes '/orders/=orders,/orders.v1.Orders/=orders-grpc:h2c,kitchen.example
 	rt, err := router.New(res, routes, router.WithBalancer(*bal), router.WithEjection(*ejectAfter, *ejectFor), router.WithLogger(log))
 	if err != nil {
 		return err
+	}
+	// A router whose registry cannot be reached would answer every request
+	// with an error; it had better not start.
+	if err := reg.Ping(ctx); err != nil {
+		return fmt.Errorf("router: %w", err)
 	}
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -91,7 +96,7 @@ e.g. -routes '/orders/=orders,/orders.v1.Orders/=orders-grpc:h2c,kitchen.example
 			errc <- srv.Serve(l)
 		}
 	}()
-	log.Info("router: serving", "address", l.Addr().String(), "routes", len(routes), "tls", *certFile != "")
+	log.Info("router: serving", "address", l.Addr().String(), "routes", len(routes), "tls", *certFile != "", "registry", reg.String())
 	if c.ready != nil {
 		c.ready <- l.Addr().String()
 	}

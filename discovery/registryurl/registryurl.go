@@ -61,6 +61,8 @@ type Registry interface {
 	// Close stops the heartbeats of the leases registered through the
 	// registry and its watches, and releases its connections.
 	Close() error
+	// String returns the registry's URL without its password, for logs.
+	String() string
 }
 
 // Option configures Open.
@@ -144,6 +146,8 @@ func (r *registry) Ping(ctx context.Context) error {
 
 func (r *registry) Close() error { return r.close() }
 
+func (r *registry) String() string { return r.url }
+
 func openEtcd(ctx context.Context, u *url.URL, cfg config) (*registry, error) {
 	if u.Host == "" {
 		return nil, errors.New("no etcd endpoint: want etcd://host:port[,host:port...]")
@@ -187,6 +191,9 @@ func openEtcd(ctx context.Context, u *url.URL, cfg config) (*registry, error) {
 			cli.Close()
 		}
 		cancel()
+		if ccfg.Username != "" && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("no answer from etcd at %s within %v to authenticate %q: %w", u.Host, cfg.timeout, ccfg.Username, err)
+		}
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
 	reg, err := etcd.New(cli, opts...)

@@ -122,6 +122,9 @@ func TestUnreachableEtcd(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
+			if got, want := r.String(), "etcd://"+addr; got != want {
+				t.Errorf("String() = %q, want %q", got, want)
+			}
 			start := time.Now()
 			err = r.Ping(ctxFor(t))
 			if took := time.Since(start); took > timeout+2*time.Second {

@@ -74,11 +74,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		scenario   = fs.Bool("scenario", false, "run the scenario against services running in other processes; needs -db, -broker and -registry")
 		dbURL      = fs.String("db", "", "database server: postgres://... or mysql://... (a schema or database per service: fd_order, fd_kitchen, ...; a schema_prefix=P parameter replaces fd_) or sqlite:///dir (a file per service)")
 		brokerURL  = fs.String("broker", "", "broker: nats://host:port or another broker URL")
-		registry   = fs.String("registry", "", "registry: etcd://host:port")
+		registry   = fs.String("registry", "", "registry: etcd://[user:pass@]host:port[,host:port...], or memory:// for services all in this process")
 		extRelay   = fs.Bool("external-relay", false, "with -service: leave the outboxes to courier relay processes, one per service database, instead of an in-process relay per service")
 		orderURL   = fs.String("order-url", "", "with -scenario: reach the order service's REST API at this `URL` (http://host:port, e.g. a courier router routing /orders to order-service) instead of resolving it in the registry")
 		logLevel   = fs.String("log-level", "", "log the services' own logs at this level (debug, info, warn, error) to stderr")
 		runTimeout = fs.Duration("timeout", 2*time.Minute, "give up a scenario after this long")
+		connect    = fs.Duration("connect-timeout", DefaultConnectTimeout, "with -service or -scenario: how long the database, the broker and the registry may take to answer when connecting, and the registry each request")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,7 +119,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *services != "" && *scenario {
 		return errors.New("-service and -scenario are exclusive: run the services and the scenario in separate processes")
 	}
-	env, closeEnv, err := URLEnv(ctx, *dbURL, *brokerURL, *registry)
+	if *connect <= 0 {
+		return fmt.Errorf("-connect-timeout must be positive, got %v", *connect)
+	}
+	env, closeEnv, err := URLEnv(ctx, *dbURL, *brokerURL, *registry, WithConnectTimeout(*connect))
 	if err != nil {
 		return err
 	}

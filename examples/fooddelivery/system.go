@@ -12,13 +12,12 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokerurl"
 	"github.com/courier-go/courier/broker/natsjs"
-	"github.com/courier-go/courier/discovery/etcd"
 	dmemory "github.com/courier-go/courier/discovery/memory"
+	"github.com/courier-go/courier/discovery/registryurl"
+	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/sqldb"
 	"github.com/courier-go/courier/sqldb/sqlurl"
 )
@@ -224,6 +223,29 @@ func SQLiteDSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
+// DefaultConnectTimeout bounds each connection URLEnv's Env sets up unless
+// WithConnectTimeout says otherwise.
+const DefaultConnectTimeout = 5 * time.Second
+
+// URLOption configures URLEnv.
+type URLOption func(*urlConfig)
+
+type urlConfig struct {
+	timeout time.Duration
+}
+
+// WithConnectTimeout bounds each connection the Env sets up: to a
+// service's database, creating its schema included, and to the broker,
+// each check that the registry answers and each request to it. A
+// non-positive d keeps the default.
+func WithConnectTimeout(d time.Duration) URLOption {
+	return func(c *urlConfig) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
 // URLEnv opens services' databases, the broker and the registry from URLs,
 // for one process per service:
 //
@@ -233,40 +255,47 @@ func SQLiteDSN(path string) string {
 //     or with the prefix the query parameter schema_prefix gives;
 //   - brokerURL: nats://host:port (JetStream), or any URL the brokerurl
 //     package opens;
-//   - registryURL: etcd://host:port[,host:port].
-func URLEnv(ctx context.Context, db, brokerURL, registryURL string) (env *Env, close func() error, err error) {
-	openDB, err := dbOpener(db)
+//   - registryURL: etcd://host:port[,host:port], or another URL the
+//     discovery/registryurl package opens (memory:// for services all in
+//     this process).
+//
+// URLEnv checks that the registry answers; each service's database and
+// broker are checked when it starts. Each fails within the connect timeout
+// with an error naming its address, without its password.
+func URLEnv(ctx context.Context, db, brokerURL, registryURL string, opts ...URLOption) (env *Env, close func() error, err error) {
+	cfg := urlConfig{timeout: DefaultConnectTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	openDB, err := dbOpener(db, cfg.timeout)
 	if err != nil {
 		return nil, nil, err
 	}
-	u, err := url.Parse(registryURL)
-	if err != nil || u.Scheme != "etcd" || u.Host == "" {
-		return nil, nil, fmt.Errorf("fooddelivery: registry URL %q: want etcd://host:port", registryURL)
-	}
-	var endpoints []string
-	for _, h := range strings.Split(u.Host, ",") {
-		endpoints = append(endpoints, "http://"+h)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	reg, err := registryurl.Open(ctx, registryURL, registryurl.WithTimeout(cfg.timeout))
 	if err != nil {
-		return nil, nil, fmt.Errorf("fooddelivery: etcd %s: %w", registryURL, err)
+		return nil, nil, fmt.Errorf("fooddelivery: %w", err)
 	}
-	reg, err := etcd.New(cli)
-	if err != nil {
-		cli.Close()
-		return nil, nil, err
+	if err := reg.Ping(ctx); err != nil {
+		reg.Close()
+		return nil, nil, fmt.Errorf("fooddelivery: %w", err)
 	}
 	env = &Env{
 		OpenDB: openDB,
 		OpenBroker: func(ctx context.Context, _ string) (broker.Broker, error) {
+			ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+			defer cancel()
 			if strings.HasPrefix(brokerURL, "nats://") {
-				return natsjs.Open(ctx, brokerURL, natsjs.WithShards(shards), natsjs.WithAckWait(2*time.Second), natsjs.WithMembershipTTL(2*time.Second))
+				b, err := natsjs.Open(ctx, brokerURL, natsjs.WithShards(shards), natsjs.WithAckWait(2*time.Second), natsjs.WithMembershipTTL(2*time.Second))
+				if err != nil {
+					return nil, connurl.Redact(err, brokerURL)
+				}
+				return b, nil
 			}
 			return brokerurl.Open(ctx, brokerURL)
 		},
 		Registry: reg,
 	}
-	return env, func() error { return errors.Join(reg.Close(), cli.Close()) }, nil
+	return env, reg.Close, nil
 }
 
 // ServiceDBURL returns the URL of the service's own database under the
@@ -342,8 +371,9 @@ func (l *dbLayout) serviceURL(service string) string {
 }
 
 // dbOpener returns a function opening each service's own database under
-// the server or directory raw names, creating its schema or database.
-func dbOpener(raw string) (func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error), error) {
+// the server or directory raw names, creating its schema or database. The
+// server must answer within timeout.
+func dbOpener(raw string, timeout time.Duration) (func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error), error) {
 	l, err := parseDBURL(raw)
 	if err != nil {
 		return nil, err
@@ -362,18 +392,20 @@ func dbOpener(raw string) (func(ctx context.Context, service string) (*sql.DB, *
 		create = "CREATE DATABASE IF NOT EXISTS "
 	}
 	return func(ctx context.Context, service string) (*sql.DB, *sqldb.Dialect, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
 		name := l.name(service)
 		admin, _, err := sqlurl.Open(l.server.String())
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, connurl.Redact(err, l.server.String())
 		}
 		defer admin.Close()
 		if _, err := admin.ExecContext(ctx, create+name); err != nil {
-			return nil, nil, fmt.Errorf("%s%s: %w", strings.ToLower(create), name, err)
+			return nil, nil, connurl.Redact(fmt.Errorf("database server %s: %s%s: %w", l.server.Redacted(), strings.ToLower(create), name, err), l.server.String())
 		}
 		db, t, err := sqlurl.Open(l.serviceURL(service))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, connurl.Redact(err, l.server.String())
 		}
 		return db, t.Dialect, nil
 	}, nil
