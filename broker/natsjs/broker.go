@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -251,6 +252,53 @@ func (b *Broker) sendErr(err error) error {
 	return err
 }
 
+// streamConfig is the configuration of a new channel's stream. Besides the
+// shard subjects it captures the bare subject, "courier.<channel>", which
+// plain NATS clients publish to, and stores those messages on shard 0's
+// subject: they reach every subscriber id, in the order they were
+// published, though not in order with messages of the same partition key
+// sent to their shards.
+func (b *Broker) streamConfig(channel string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:             streamName(channel),
+		Description:      "Courier channel " + channel,
+		Subjects:         []string{channelSubjects(channel), bareSubject(channel)},
+		SubjectTransform: &jetstream.SubjectTransformConfig{Source: bareSubject(channel), Destination: shardSubject(channel, 0)},
+		Retention:        jetstream.LimitsPolicy,
+		Storage:          jetstream.FileStorage,
+		Replicas:         b.cfg.replicas,
+		MaxAge:           b.cfg.maxAge,
+		Discard:          jetstream.DiscardOld,
+		Metadata: map[string]string{
+			metaChannel: channel,
+			metaShards:  strconv.Itoa(b.cfg.shards),
+		},
+	}
+}
+
+// upgradeStream adds the bare subject and its transform (see streamConfig)
+// to a channel's stream created by an earlier version of Courier, which
+// captured only the shard subjects. If the server refuses, the stream goes
+// on as it was, with a warning: plain clients must then publish to a
+// shard's subject.
+func (b *Broker) upgradeStream(ctx context.Context, channel string, stream jetstream.Stream) (jetstream.Stream, error) {
+	cfg := stream.CachedInfo().Config
+	if slices.Contains(cfg.Subjects, bareSubject(channel)) || !slices.Contains(cfg.Subjects, channelSubjects(channel)) {
+		return stream, nil
+	}
+	want := b.streamConfig(channel)
+	cfg.Subjects = append(cfg.Subjects, bareSubject(channel))
+	cfg.SubjectTransform = want.SubjectTransform
+	upgraded, err := b.js.UpdateStream(ctx, cfg)
+	if err != nil {
+		b.cfg.logger.Warn("courier: natsjs: could not add the bare subject to a channel's stream; plain clients must publish to a shard subject",
+			"channel", channel, "stream", cfg.Name, "subject", bareSubject(channel), "error", err)
+		return stream, nil
+	}
+	b.cfg.logger.Info("courier: natsjs: a channel's stream now captures its bare subject", "channel", channel, "stream", cfg.Name, "subject", bareSubject(channel))
+	return upgraded, nil
+}
+
 // channelStream returns the channel's stream, creating it if needed.
 func (b *Broker) channelStream(ctx context.Context, channel string) (*channelStream, error) {
 	b.cacheMu.RLock()
@@ -262,23 +310,13 @@ func (b *Broker) channelStream(ctx context.Context, channel string) (*channelStr
 	name := streamName(channel)
 	stream, err := b.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		stream, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        name,
-			Description: "Courier channel " + channel,
-			Subjects:    []string{channelSubjects(channel)},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    b.cfg.replicas,
-			MaxAge:      b.cfg.maxAge,
-			Discard:     jetstream.DiscardOld,
-			Metadata: map[string]string{
-				metaChannel: channel,
-				metaShards:  strconv.Itoa(b.cfg.shards),
-			},
-		})
+		stream, err = b.js.CreateStream(ctx, b.streamConfig(channel))
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			stream, err = b.js.Stream(ctx, name) // created meanwhile by another Broker
 		}
+	}
+	if err == nil {
+		stream, err = b.upgradeStream(ctx, channel, stream)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: channel %q: stream %s: %w", channel, name, b.sendErr(err))

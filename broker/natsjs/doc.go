@@ -99,6 +99,23 @@
 // URL-escaped under the name prefix Courier-Hdr- and arrive as they were
 // sent. Consumers get the ID in Message.ID and no ID or Nats-* headers.
 //
+// # Publishing with a plain NATS client
+//
+// A producer that does not use Courier publishes, preferably through
+// JetStream (so that the server acknowledges the message), either to
+// "courier.<channel>" (the bare subject: the stream stores the message on
+// shard 0, and all such messages are delivered in the order they were
+// published, though not in order with Courier's messages of the same
+// partition key), or, for per-key order with Courier's producers, to
+// "courier.<channel>.<shard>" with the shard computed as above from the
+// PARTITION_ID header it sets, and the shard count from the stream's
+// "courier.shards" metadata. Headers are read as they are (ID, if set, is
+// the message ID). A message without an ID header gets its Nats-Msg-Id
+// header, or else "<stream>-<stream sequence>": the same on every delivery
+// and for every subscriber id, so that the inbox recognises a redelivery.
+// Streams created before the bare subject existed are given it (with the
+// transform to shard 0) the first time a Broker uses them.
+//
 // A nats-server's max_payload (1 MiB by default) bounds a message with its
 // headers, so a server that must carry payloads of message.DefaultMaxPayloadBytes
 // needs a larger one; the embedded server allows 8 MiB.

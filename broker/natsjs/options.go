@@ -2,6 +2,7 @@ package natsjs
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +43,7 @@ type config struct {
 	publishTimeout time.Duration
 	limits         message.Limits
 	natsOpts       []nats.Option
+	logger         *slog.Logger
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -52,6 +54,7 @@ func newConfig(opts []Option) (config, error) {
 		ackWait:        DefaultAckWait,
 		membershipTTL:  DefaultMembershipTTL,
 		publishTimeout: DefaultPublishTimeout,
+		logger:         slog.Default(),
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -131,6 +134,19 @@ func WithMembershipTTL(d time.Duration) Option {
 			return fmt.Errorf("membership TTL must be at least 1s, got %v", d)
 		}
 		c.membershipTTL = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger for the Broker's own events, such as a
+// channel's stream being upgraded (default slog.Default()). Subscriptions
+// log through broker.WithLogger.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("logger must not be nil")
+		}
+		c.logger = l
 		return nil
 	}
 }

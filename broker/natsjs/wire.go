@@ -61,6 +61,11 @@ func consumerName(subscriberID string, shard int) string {
 // channelSubjects is the subject filter of a channel's stream.
 func channelSubjects(channel string) string { return subjectPrefix + "." + channel + ".*" }
 
+// bareSubject is the subject of a channel without a shard token, which a
+// client that is not Courier may publish to: the channel's stream captures
+// it and stores its messages in shard 0 (see streamConfig).
+func bareSubject(channel string) string { return subjectPrefix + "." + channel }
+
 // shardSubject is the subject of one shard of a channel.
 func shardSubject(channel string, shard int) string {
 	return subjectPrefix + "." + channel + "." + strconv.Itoa(shard)

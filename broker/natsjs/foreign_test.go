@@ -1,0 +1,144 @@
+package natsjs_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/message"
+)
+
+// plainReader subscribes to channel and collects what it receives.
+type plainReader struct {
+	mu   sync.Mutex
+	msgs []*message.Message
+}
+
+func (r *plainReader) handle(_ context.Context, m *message.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, m)
+	return nil
+}
+
+func (r *plainReader) wait(t *testing.T, n int) []*message.Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		got := append([]*message.Message(nil), r.msgs...)
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d messages, want %d", len(got), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// publishBare publishes as a plain NATS client would: to the channel's
+// subject without a shard token, with no Courier header.
+func publishBare(t *testing.T, e *natsjs.Embedded, channel string, payloads ...string) {
+	t.Helper()
+	nc, err := e.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, p := range payloads {
+		if _, err := js.Publish(ctx, "courier."+channel, []byte(p)); err != nil {
+			t.Fatalf("a plain publish to courier.%s: %v", channel, err)
+		}
+	}
+}
+
+// TestPlainClientOnTheBareSubject: a plain client that publishes to
+// "courier.<channel>", without a shard token or any Courier header, reaches
+// every subscriber id, in order, and each message gets an ID made of the
+// stream and its sequence: the same for every subscriber id and attempt.
+func TestPlainClientOnTheBareSubject(t *testing.T) {
+	e := startEmbedded(t, t.TempDir())
+	b := newBroker(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const ch = "plain-orders"
+	var one, two plainReader
+	var failedOnce sync.Once
+	for id, h := range map[string]broker.HandlerFunc{"one": one.handle, "two": func(ctx context.Context, m *message.Message) error {
+		failed := false
+		failedOnce.Do(func() { failed = true })
+		if failed {
+			return fmt.Errorf("the first delivery fails, so that the message comes again")
+		}
+		return two.handle(ctx, m)
+	}} {
+		sub, err := b.Subscribe(ctx, id, []string{ch}, h, broker.WithBackoff(broker.ConstantBackoff(time.Millisecond)), broker.WithLogger(testLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Close(context.Background()) })
+	}
+	publishBare(t, e, ch, "plain-1", "plain-2", "plain-3")
+	a, c := one.wait(t, 3), two.wait(t, 3)
+	for i := range 3 {
+		want := fmt.Sprintf("%s-%d", natsjs.StreamName(ch), i+1)
+		if string(a[i].Payload) != "plain-"+strconv.Itoa(i+1) || a[i].ID != want || c[i].ID != want {
+			t.Errorf("message %d: %q with IDs %q and %q, want plain-%d with ID %q", i, a[i].Payload, a[i].ID, c[i].ID, i+1, want)
+		}
+	}
+}
+
+// TestStreamUpgradedForTheBareSubject: a channel's stream made by an
+// earlier Courier, which captured only the shard subjects, is upgraded to
+// capture the bare subject too.
+func TestStreamUpgradedForTheBareSubject(t *testing.T) {
+	e := startEmbedded(t, t.TempDir())
+	nc, err := e.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const ch = "old-orders"
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:     natsjs.StreamName(ch),
+		Subjects: []string{"courier." + ch + ".*"},
+		Metadata: map[string]string{natsjs.MetaShards: "4", "courier.channel": ch},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "courier."+ch, []byte("x")); err == nil {
+		t.Fatal("the old stream captured the bare subject already")
+	}
+	b := newBroker(t, e)
+	var r plainReader
+	sub, err := b.Subscribe(ctx, "reader", []string{ch}, broker.HandlerFunc(r.handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(context.Background())
+	publishBare(t, e, ch, "after the upgrade")
+	if got := r.wait(t, 1); string(got[0].Payload) != "after the upgrade" {
+		t.Fatalf("received %q", got[0].Payload)
+	}
+}
