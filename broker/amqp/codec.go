@@ -1,8 +1,12 @@
 package amqp
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -138,7 +142,42 @@ func decode(d *amqp091.Delivery) *message.Message {
 	if m.ID == "" {
 		m.ID = d.MessageId
 	}
+	if m.ID == "" {
+		m.ID = contentID(d)
+	}
 	return m
+}
+
+// contentID gives a message published without an ID (neither an ID header
+// nor the message-id property, as a plain client may send it) an ID of its
+// own: a hash of where it was published (exchange, routing key) and of
+// what it carries (timestamp, headers, body). RabbitMQ keeps no position a
+// message could be named by, and a redelivery must get the same ID for the
+// inbox to recognise it; the price is that two such messages identical in
+// every respect get one ID, and the inbox takes the second for a
+// duplicate. Producers should set the message-id property.
+func contentID(d *amqp091.Delivery) string {
+	h := sha256.New()
+	field := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	field(d.Exchange)
+	field(d.RoutingKey)
+	field(d.Timestamp.UTC().Format(time.RFC3339Nano))
+	keys := make([]string, 0, len(d.Headers))
+	for k := range d.Headers {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		field(k)
+		field(headerString(d.Headers[k]))
+	}
+	field(string(d.Body))
+	return "amqp-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func headerString(v any) string {

@@ -136,6 +136,29 @@
 // pathological numbers of tiny headers; Send refuses the rest with
 // message.ErrHeadersTooLarge.
 //
+// # Publishing with a plain AMQP client
+//
+// A producer that does not use Courier publishes to the channel's exchange
+// (named as the channel), persistent and preferably with publisher
+// confirms. With the routing key RoutingKey gives its partition key (the
+// PARTITION_ID header it sets), a message joins its key's shard queue,
+// behind the key's earlier messages, as Send's would. With any other
+// routing key, RabbitMQ passes it to the exchange's alternate exchange,
+// "<channel>:other", a fanout exchange bound to shard 0 of every
+// subscriber id: such messages reach every subscriber id, in the order
+// they were published, though not in order with Courier's messages of the
+// same key. Headers are read as they are. The message-id property (or an
+// ID header) is the message ID; a message with neither gets an ID hashed
+// from its exchange, routing key, timestamp, headers and body, the same on
+// every delivery, so that the inbox recognises a redelivery (two messages
+// identical in all of these get the same ID: set message-id).
+//
+// A channel's exchange declared by an earlier version of Courier has no
+// alternate exchange, and RabbitMQ cannot add one to an existing exchange:
+// Courier uses it as it is and logs a warning; messages with other routing
+// keys are dropped on it until it is deleted (RemoveChannel) and declared
+// again.
+//
 // # Connections and failures
 //
 // A Broker holds two connections, one for publishing and one for

@@ -206,11 +206,9 @@ func (p *publisher) declare(ctx context.Context, s *session, channel string) err
 	if done {
 		return nil
 	}
-	ch, err := p.b.openChannel(ctx, s, func(ch *amqp091.Channel) error { return declareChannel(ch, channel) })
-	if err != nil {
+	if err := p.b.call(ctx, func() error { return p.b.cfg.declareChannel(s.conn, channel) }, nil); err != nil {
 		return err
 	}
-	_ = ch.Close()
 	p.mu.Lock()
 	p.declared[channel] = s
 	p.mu.Unlock()
@@ -239,7 +237,7 @@ func (p *publisher) publishDeadLetters(ctx context.Context, channel string, msgs
 	done := p.declared[kept] == s
 	p.mu.Unlock()
 	if !done {
-		ch, err := p.b.openChannel(ctx, s, func(ch *amqp091.Channel) error { return p.b.cfg.declareKept(ch, channel) })
+		ch, err := p.b.openChannel(ctx, s, func(ch *amqp091.Channel) error { return p.b.cfg.declareKept(s.conn, ch, channel) })
 		if err != nil {
 			return err
 		}
@@ -284,7 +282,10 @@ func (p *publisher) removeExchange(ctx context.Context, channel string) error {
 		if _, err := ch.QueueDelete(keptQueueName(channel), false, false, false); err != nil {
 			return fmt.Errorf("delete the dead-letter queue of %q: %w", channel, err)
 		}
-		return ch.ExchangeDelete(channel, false, false)
+		if err := ch.ExchangeDelete(channel, false, false); err != nil {
+			return err
+		}
+		return ch.ExchangeDelete(otherExchangeName(channel), false, false)
 	})
 	if err != nil {
 		return err

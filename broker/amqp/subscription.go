@@ -134,7 +134,7 @@ func (s *subscription) start(ctx context.Context) error {
 	// its consumers of the presence queues count this instance.
 	ctl, err := s.b.openChannel(ctx, sess, func(ctl *amqp091.Channel) error {
 		for _, g := range s.groups {
-			if err := s.b.cfg.declareGroup(ctl, g, g.shards); err != nil {
+			if err := s.b.cfg.declareGroup(sess.conn, ctl, g, g.shards); err != nil {
 				return err
 			}
 		}
@@ -259,7 +259,7 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 	ch, err := s.b.openChannel(s.stopCtx, sess, func(ch *amqp091.Channel) error {
 		closes = ch.NotifyClose(make(chan *amqp091.Error, 1))
 		if redeclare {
-			if err := s.b.cfg.declareGroup(ch, sh.g, []*shard{sh}); err != nil {
+			if err := s.b.cfg.declareGroup(sess.conn, ch, sh.g, []*shard{sh}); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/bits"
@@ -76,20 +77,57 @@ func (c *config) queueArgs(g *group) amqp091.Table {
 	return args
 }
 
-// declareChannel declares a channel's exchange.
-func declareChannel(ch *amqp091.Channel, channel string) error {
-	if err := ch.ExchangeDeclare(channel, amqp091.ExchangeTopic, true, false, false, false, nil); err != nil {
+// otherExchangeName names the fanout exchange that is the alternate
+// exchange of a channel's: it takes the messages whose routing key matches
+// no shard queue's pattern (those of producers that do not use RoutingKey)
+// and passes them to shard 0 of every subscriber id.
+func otherExchangeName(channel string) string { return channel + ":other" }
+
+// declareChannel declares a channel's topic exchange, with its alternate
+// exchange. An exchange declared by an earlier version of Courier, without
+// the alternate exchange, cannot be declared again with it (RabbitMQ
+// refuses, PRECONDITION_FAILED, and closes the AMQP channel): it is then
+// used as it is, with a warning. The declarations run on AMQP channels of
+// their own, so that such a refusal cannot close the caller's.
+func (c *config) declareChannel(conn *amqp091.Connection, channel string) error {
+	other := otherExchangeName(channel)
+	err := withChannel(conn, func(ch *amqp091.Channel) error {
+		if err := ch.ExchangeDeclare(other, amqp091.ExchangeFanout, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare exchange %q: %w", other, err)
+		}
+		return ch.ExchangeDeclare(channel, amqp091.ExchangeTopic, true, false, false, false, amqp091.Table{"alternate-exchange": other})
+	})
+	var amqpErr *amqp091.Error
+	if errors.As(err, &amqpErr) && amqpErr.Code == amqp091.PreconditionFailed {
+		c.logger.Warn("courier: amqp: a channel's exchange was declared without the alternate exchange that takes messages with other routing keys; "+
+			"messages published with routing keys other than amqp.RoutingKey's are dropped by RabbitMQ until the exchange is deleted and declared again",
+			"channel", channel, "alternate_exchange", other, "error", err)
+		err = withChannel(conn, func(ch *amqp091.Channel) error {
+			return ch.ExchangeDeclarePassive(channel, amqp091.ExchangeTopic, true, false, false, false, nil)
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("declare the exchange of channel %q: %w", channel, err)
 	}
 	return nil
+}
+
+// withChannel runs fn on a new AMQP channel of conn and closes it.
+func withChannel(conn *amqp091.Connection, fn func(*amqp091.Channel) error) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open a channel: %w", err)
+	}
+	defer ch.Close()
+	return fn(ch)
 }
 
 // declareKept declares a dead-letter channel's exchange and its kept
 // queue, bound to every routing key. The queue is durable, of the
 // configured type, never expires and is read by no Courier subscription:
 // it holds the dead letters for operators, whatever reads the channel.
-func (c *config) declareKept(ch *amqp091.Channel, channel string) error {
-	if err := declareChannel(ch, channel); err != nil {
+func (c *config) declareKept(conn *amqp091.Connection, ch *amqp091.Channel, channel string) error {
+	if err := c.declareChannel(conn, channel); err != nil {
 		return err
 	}
 	q := keptQueueName(channel)
@@ -103,9 +141,10 @@ func (c *config) declareKept(ch *amqp091.Channel, channel string) error {
 }
 
 // declareGroup declares the channel's exchange and the given shard queues
-// of the group, bound to it.
-func (c *config) declareGroup(ch *amqp091.Channel, g *group, shards []*shard) error {
-	if err := declareChannel(ch, g.channel); err != nil {
+// of the group, bound to it; shard 0 is bound to the channel's alternate
+// exchange as well (see otherExchangeName).
+func (c *config) declareGroup(conn *amqp091.Connection, ch *amqp091.Channel, g *group, shards []*shard) error {
+	if err := c.declareChannel(conn, g.channel); err != nil {
 		return err
 	}
 	args := c.queueArgs(g)
@@ -116,6 +155,12 @@ func (c *config) declareGroup(ch *amqp091.Channel, g *group, shards []*shard) er
 		pattern := shardPattern(sh.index, len(g.shards))
 		if err := ch.QueueBind(sh.queue, pattern, g.channel, false, nil); err != nil {
 			return fmt.Errorf("bind queue %q to %q with %q: %w", sh.queue, g.channel, pattern, err)
+		}
+		if sh.index == 0 {
+			other := otherExchangeName(g.channel)
+			if err := ch.QueueBind(sh.queue, "", other, false, nil); err != nil {
+				return fmt.Errorf("bind queue %q to %q: %w", sh.queue, other, err)
+			}
 		}
 	}
 	return nil
