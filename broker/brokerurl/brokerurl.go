@@ -15,12 +15,15 @@
 //	    a Kafka cluster, given the addresses of some of its brokers (package
 //	    kafka); with a user, SASL with MECH = scram-sha-512 (the default),
 //	    scram-sha-256 or plain
-//	amqp://user:pass@host:port/vhost[?shards=N], amqps://...
-//	    a RabbitMQ server (package amqp); other query parameters go to the
-//	    AMQP client
+//	amqp://user:pass@host:port/vhost[?shards=N&connection_timeout=MS&heartbeat=S&channel_max=N&auth_mechanism=M]
+//	amqps://...[?...&certfile=F&keyfile=F&cacertfile=F&server_name_indication=H]
+//	    a RabbitMQ server (package amqp); connection_timeout, in
+//	    milliseconds, bounds Open as ctx does; the other parameters are
+//	    RabbitMQ's URI query parameters, which the AMQP client applies
 //
 // Reserved characters in user names and passwords must be percent-encoded.
-// Unknown parameters are refused, so that a typo does not go unnoticed.
+// Unknown and repeated parameters are refused with an error naming the
+// parameter and the known ones, so that a typo does not go unnoticed.
 //
 // Importing this package links every adapter it knows; programs that use
 // one broker can call that adapter's constructor directly.
@@ -34,6 +37,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -45,6 +49,7 @@ import (
 	"github.com/courier-go/courier/broker/kafka"
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/internal/connurl"
 )
 
 // ErrUnsupported means the URL's scheme names no known broker.
@@ -58,7 +63,7 @@ const Schemes = "memory://, nats+embedded:///dir, nats://, kafka://, amqp://, am
 func Open(ctx context.Context, raw string) (broker.Broker, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("brokerurl: invalid URL: %w", redact(err, raw))
+		return nil, fmt.Errorf("brokerurl: invalid URL: %w", connurl.Redact(err, raw))
 	}
 	var b broker.Broker
 	switch u.Scheme {
@@ -76,55 +81,21 @@ func Open(ctx context.Context, raw string) (broker.Broker, error) {
 		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnsupported, u.Scheme, Schemes)
 	}
 	if err != nil {
-		return nil, redact(fmt.Errorf("brokerurl: %s: %w", u.Redacted(), err), raw)
+		return nil, connurl.Redact(fmt.Errorf("brokerurl: %s: %w", u.Redacted(), err), raw)
 	}
 	return b, nil
 }
 
-// redactedError hides a secret in the text of the error it wraps.
-type redactedError struct {
-	err    error
-	secret string
-}
-
-func (r redactedError) Error() string { return strings.ReplaceAll(r.err.Error(), r.secret, "xxxxx") }
-func (r redactedError) Unwrap() error { return r.err }
-
-// redact hides raw's password (or, if raw does not parse, its user
-// information) in err's text.
-func redact(err error, raw string) error {
-	secret := ""
-	if u, perr := url.Parse(raw); perr == nil {
-		if u.User != nil {
-			secret, _ = u.User.Password()
-		}
-	} else if i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); i >= 0 && j > i+3 {
-		secret = raw[i+3 : j]
-	}
-	if secret == "" {
-		return err
-	}
-	return redactedError{err, secret}
-}
-
-// params reads a URL's query parameters, refusing those not in known.
+// params reads a URL's query parameters, refusing those not in known and
+// those given twice.
 type params struct {
 	q   url.Values
 	err error
 }
 
 func newParams(u *url.URL, known ...string) *params {
-	p := &params{q: u.Query()}
-	for k := range p.q {
-		found := false
-		for _, n := range known {
-			found = found || k == n
-		}
-		if !found {
-			p.err = fmt.Errorf("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
-		}
-	}
-	return p
+	q, err := connurl.Query(u, known...)
+	return &params{q: q, err: err}
 }
 
 // int returns the parameter name as an int in [lo, hi], or def if absent.
@@ -209,6 +180,9 @@ func openNATS(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	if u.Host == "" {
 		return nil, errors.New("nats:// needs a host: nats://host:4222")
 	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("nats:// takes no path, got %q", u.Path)
+	}
 	p := newParams(u, "shards", "replicas")
 	var opts []natsjs.Option
 	if p.has("shards") {
@@ -287,20 +261,41 @@ func saslMechanism(mech string, user *url.Userinfo) (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("parameter sasl=%q: want scram-sha-512, scram-sha-256 or plain", mech)
 }
 
+// amqpTLSParams are the parameters that only amqps:// URLs take.
+var amqpTLSParams = []string{"certfile", "keyfile", "cacertfile", "server_name_indication"}
+
 func openAMQP(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("%s:// needs a host: %s://user:pass@host:5672/vhost", u.Scheme, u.Scheme)
 	}
-	q := u.Query()
-	var opts []amqp.Option
-	if q.Has("shards") {
-		p := &params{q: q}
-		opts = append(opts, amqp.WithShards(p.int("shards", 0, 1, 1<<10)))
-		if p.err != nil {
-			return nil, p.err
-		}
-		q.Del("shards")
+	known := []string{"shards", "connection_timeout", "heartbeat", "channel_max", "auth_mechanism"}
+	if u.Scheme == "amqps" {
+		known = append(known, amqpTLSParams...)
 	}
+	for _, k := range amqpTLSParams {
+		if u.Scheme == "amqp" && u.Query().Has(k) {
+			return nil, fmt.Errorf("parameter %s is for TLS: write amqps://", k)
+		}
+	}
+	p := newParams(u, known...)
+	var opts []amqp.Option
+	if p.has("shards") {
+		opts = append(opts, amqp.WithShards(p.int("shards", 0, 1, 1<<10)))
+	}
+	if p.has("connection_timeout") {
+		ms := p.int("connection_timeout", 0, 1, 1<<31-1)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	p.int("heartbeat", 0, 0, 1<<16-1)
+	p.int("channel_max", 0, 0, 1<<16-1)
+	if p.err != nil {
+		return nil, p.err
+	}
+	q := p.q
+	q.Del("shards")
+	q.Del("connection_timeout")
 	rest := *u
 	rest.RawQuery = q.Encode()
 	return amqp.Open(ctx, rest.String(), opts...)

@@ -17,6 +17,7 @@ import (
 	"github.com/courier-go/courier/broker/brokerurl"
 	"github.com/courier-go/courier/broker/kafka"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/internal/testnet"
 	"github.com/courier-go/courier/message"
 )
 
@@ -94,6 +95,23 @@ func TestBadURLs(t *testing.T) {
 		"kafka://127.0.0.1:9092?acks=1":       `unknown parameter "acks"`,
 		"amqp://":                             "needs a host",
 		"amqp://u:p@127.0.0.1:5672/?shards=x": "shards",
+		"nats://127.0.0.1:4222/stream":        "no path",
+
+		// Unknown parameters are refused for every scheme, naming the
+		// known ones; so are repeated ones.
+		"memory://?shardz=4":                               `unknown parameter "shardz" (known: shards)`,
+		"nats+embedded:///tmp/x?shardz=4":                  `unknown parameter "shardz" (known: shards, listen)`,
+		"nats://127.0.0.1:4222?shardz=4":                   `unknown parameter "shardz" (known: shards, replicas)`,
+		"kafka://127.0.0.1:9092?shardz=4":                  `unknown parameter "shardz" (known: partitions, replication, sasl, tls)`,
+		"amqp://u:p@127.0.0.1:5672/?shardz=4":              `unknown parameter "shardz" (known: shards, connection_timeout, heartbeat, channel_max, auth_mechanism)`,
+		"amqps://u:p@127.0.0.1:5671/?shardz=4":             `unknown parameter "shardz" (known: shards, connection_timeout, heartbeat, channel_max, auth_mechanism, certfile, keyfile, cacertfile, server_name_indication)`,
+		"memory://?shards=2&shards=4":                      `parameter "shards" given 2 times`,
+		"kafka://127.0.0.1:9092?tls=true&tls=false":        `parameter "tls" given 2 times`,
+		"amqp://u:p@127.0.0.1:5672/?certfile=c.pem":        "write amqps://",
+		"amqp://u:p@127.0.0.1:5672/?heartbeat=often":       "heartbeat",
+		"amqp://u:p@127.0.0.1:5672/?channel_max=70000":     "channel_max",
+		"amqp://u:p@127.0.0.1:5672/?connection_timeout=0":  "connection_timeout",
+		"amqps://u:p@127.0.0.1:5671/?connection_timeout=x": "connection_timeout",
 	} {
 		_, err := brokerurl.Open(context.Background(), raw)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -102,6 +120,23 @@ func TestBadURLs(t *testing.T) {
 	}
 	if _, err := brokerurl.Open(context.Background(), "redis://x"); !errors.Is(err, brokerurl.ErrUnsupported) {
 		t.Errorf("unknown scheme: %v, want ErrUnsupported", err)
+	}
+}
+
+// TestAMQPConnectionTimeout checks that connection_timeout bounds Open
+// when the server accepts the connection and never answers, and that the
+// error shows neither the password nor anything mangled by hiding it.
+func TestAMQPConnectionTimeout(t *testing.T) {
+	addr := testnet.SilentPort(t)
+	ctx := ctxFor(t) // the test's own deadline, should the parameter not work
+	start := time.Now()
+	_, err := brokerurl.Open(ctx, "amqp://courier:p@"+addr+"/?connection_timeout=300&heartbeat=5")
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Open took %v with connection_timeout=300", took)
+	}
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "amqp://courier:xxxxx@"+addr) ||
+		strings.Contains(err.Error(), "amqxxxxx") {
+		t.Fatalf("Open = %v, want a deadline error naming amqp://courier:xxxxx@%s", err, addr)
 	}
 }
 

@@ -29,29 +29,51 @@ func Query(u *url.URL, known ...string) (url.Values, error) {
 	return q, nil
 }
 
-// redactedError hides a secret in the text of the error it wraps.
+// redactedError hides secrets in the text of the error it wraps.
 type redactedError struct {
-	err    error
-	secret string
+	err      error
+	replacer *strings.Replacer
 }
 
-func (r redactedError) Error() string { return strings.ReplaceAll(r.err.Error(), r.secret, "xxxxx") }
+func (r redactedError) Error() string { return r.replacer.Replace(r.err.Error()) }
 func (r redactedError) Unwrap() error { return r.err }
+
+// minBare is the length from which a password is hidden wherever it
+// shows; a shorter one is hidden only between ':' and '@', as in a URL or
+// a DSN, lest every 'p' of a message become "xxxxx".
+const minBare = 4
 
 // Redact returns err with raw's password (or, if raw does not parse, its
 // user information) replaced by "xxxxx" in its text; errors.Is and
 // errors.As see err unchanged.
 func Redact(err error, raw string) error {
-	secret := ""
+	if err == nil {
+		return nil
+	}
+	var secrets []string
 	if u, perr := url.Parse(raw); perr == nil {
 		if u.User != nil {
-			secret, _ = u.User.Password()
+			if pass, ok := u.User.Password(); ok && pass != "" {
+				secrets = append(secrets, pass)
+				if esc := url.UserPassword("", pass).String()[1:]; esc != pass {
+					secrets = append(secrets, esc) // percent-encoded, as in the URL
+				}
+			}
 		}
 	} else if i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); i >= 0 && j > i+3 {
-		secret = raw[i+3 : j]
+		secrets = append(secrets, raw[i+3:j])
 	}
-	if err == nil || secret == "" {
+	var pairs []string
+	for _, s := range secrets {
+		pairs = append(pairs, ":"+s+"@", ":xxxxx@")
+	}
+	for _, s := range secrets {
+		if len(s) >= minBare {
+			pairs = append(pairs, s, "xxxxx")
+		}
+	}
+	if len(pairs) == 0 {
 		return err
 	}
-	return redactedError{err, secret}
+	return redactedError{err, strings.NewReplacer(pairs...)}
 }
