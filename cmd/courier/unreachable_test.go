@@ -78,3 +78,33 @@ func runBriefly(t *testing.T, args []string) (string, error) {
 	}
 	return stderr.String(), err
 }
+
+// TestDemoReportsAnUnreachableDatabaseOrBroker runs demo -service with a
+// database server or broker that cannot be reached, at a closed port and at
+// a port that never answers: it must fail within seconds with an error
+// naming the address, and never show the password.
+func TestDemoReportsAnUnreachableDatabaseOrBroker(t *testing.T) {
+	dir := t.TempDir()
+	for _, dep := range []struct{ name, db, broker string }{
+		{"postgres", "postgres://courier:s3cret@%s/courier?sslmode=disable", "memory://"},
+		{"mysql", "mysql://courier:s3cret@%s/", "memory://"},
+		{"nats", "sqlite://" + dir, "nats://courier:s3cret@%s"},
+		{"amqp", "sqlite://" + dir, "amqp://courier:s3cret@%s/"},
+		{"kafka", "sqlite://" + dir, "kafka://courier:s3cret@%s"},
+	} {
+		for _, p := range testnet.Unreachable {
+			t.Run(dep.name+"/"+p.Name, func(t *testing.T) {
+				addr := p.Addr(t)
+				db, broker := strings.Replace(dep.db, "%s", addr, 1), strings.Replace(dep.broker, "%s", addr, 1)
+				stderr, err := runBriefly(t, []string{"demo", "-service", "kitchen-service", "-db", db, "-broker", broker,
+					"-registry", "memory://", "-connect-timeout", "500ms"})
+				if !strings.Contains(err.Error(), addr) {
+					t.Errorf("the error does not name %s: %v", addr, err)
+				}
+				if out := err.Error() + stderr; strings.Contains(out, "s3cret") {
+					t.Errorf("the password shows:\n%s", out)
+				}
+			})
+		}
+	}
+}
