@@ -3,6 +3,7 @@ package couriertest_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/couriertest"
@@ -94,5 +95,25 @@ func TestMissingEventFailsWithWhatWasSent(t *testing.T) {
 	}()
 	if f.failed == "" {
 		t.Fatal("a missing event did not fail the assertion")
+	}
+}
+
+func TestReceivedWaits(t *testing.T) {
+	b := couriertest.NewBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var got couriertest.Received
+	sub, err := b.Subscribe(ctx, "kitchen", []string{"orders"}, &got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(ctx)
+	first, second := message.New([]byte("a")), message.New([]byte("b"))
+	if err := b.Send(ctx, "orders", first, second); err != nil {
+		t.Fatal(err)
+	}
+	msgs := got.Wait(t, 2, 5*time.Second)
+	if len(msgs) != 2 || msgs[0].ID != first.ID || msgs[1].ID != second.ID {
+		t.Fatalf("received %v", msgs)
 	}
 }

@@ -3,45 +3,15 @@ package amqp_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/couriertest"
 	"github.com/courier-go/courier/message"
 )
-
-// collected gathers the messages a handler receives.
-type collected struct {
-	mu   sync.Mutex
-	msgs []*message.Message
-}
-
-func (c *collected) handle(_ context.Context, m *message.Message) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.msgs = append(c.msgs, m)
-	return nil
-}
-
-func (c *collected) wait(t *testing.T, n int) []*message.Message {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c.mu.Lock()
-		got := append([]*message.Message(nil), c.msgs...)
-		c.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d messages, want %d", len(got), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // plainPublish publishes as a plain amqp091-go client would, with the
 // routing key it likes and no Courier header or message-id, and waits for
@@ -91,9 +61,9 @@ func TestPlainClientAnyRoutingKey(t *testing.T) {
 	ch := fmt.Sprintf("plain-orders.%d", time.Now().UnixNano())
 	t.Cleanup(func() { removeChannels(t, b, ch) })
 
-	readers := map[string]*collected{"plain-one." + ch: {}, "plain-two." + ch: {}}
+	readers := map[string]*couriertest.Received{"plain-one." + ch: {}, "plain-two." + ch: {}}
 	for id, c := range readers {
-		sub, err := b.Subscribe(ctx, id, []string{ch}, broker.HandlerFunc(c.handle), broker.WithLogger(testLogger(t)))
+		sub, err := b.Subscribe(ctx, id, []string{ch}, c, broker.WithLogger(testLogger(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +72,7 @@ func TestPlainClientAnyRoutingKey(t *testing.T) {
 	plainPublish(t, u, ch, "orders.created", "plain-1", "plain-2", "plain-3")
 	var first []*message.Message
 	for id, c := range readers {
-		got := c.wait(t, 3)
+		got := c.Wait(t, 3, 20*time.Second)
 		for i, m := range got {
 			if want := fmt.Sprintf("plain-%d", i+1); string(m.Payload) != want || m.ID == "" {
 				t.Errorf("%s: message %d is %q with ID %q, want %q with an ID", id, i, m.Payload, m.ID, want)
@@ -143,8 +113,8 @@ func TestExchangeOfAnEarlierVersion(t *testing.T) {
 	t.Cleanup(func() { removeChannels(t, b, ch) })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var got collected
-	sub, err := b.Subscribe(ctx, "old-exchange-reader."+ch, []string{ch}, broker.HandlerFunc(got.handle), broker.WithLogger(testLogger(t)))
+	var got couriertest.Received
+	sub, err := b.Subscribe(ctx, "old-exchange-reader."+ch, []string{ch}, &got, broker.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +123,7 @@ func TestExchangeOfAnEarlierVersion(t *testing.T) {
 	if err := b.Send(ctx, ch, m); err != nil {
 		t.Fatal(err)
 	}
-	if msgs := got.wait(t, 1); msgs[0].ID != m.ID {
+	if msgs := got.Wait(t, 1, 20*time.Second); msgs[0].ID != m.ID {
 		t.Fatalf("received %s, want %s", msgs[0].ID, m.ID)
 	}
 }

@@ -12,38 +12,9 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/couriertest"
 	"github.com/courier-go/courier/message"
 )
-
-// plainReader subscribes to channel and collects what it receives.
-type plainReader struct {
-	mu   sync.Mutex
-	msgs []*message.Message
-}
-
-func (r *plainReader) handle(_ context.Context, m *message.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
-	return nil
-}
-
-func (r *plainReader) wait(t *testing.T, n int) []*message.Message {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r.mu.Lock()
-		got := append([]*message.Message(nil), r.msgs...)
-		r.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d messages, want %d", len(got), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // publishBare publishes as a plain NATS client would: to the channel's
 // subject without a shard token, with no Courier header.
@@ -77,15 +48,15 @@ func TestPlainClientOnTheBareSubject(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const ch = "plain-orders"
-	var one, two plainReader
+	var one, two couriertest.Received
 	var failedOnce sync.Once
-	for id, h := range map[string]broker.HandlerFunc{"one": one.handle, "two": func(ctx context.Context, m *message.Message) error {
+	for id, h := range map[string]broker.HandlerFunc{"one": one.HandleMessage, "two": func(ctx context.Context, m *message.Message) error {
 		failed := false
 		failedOnce.Do(func() { failed = true })
 		if failed {
 			return fmt.Errorf("the first delivery fails, so that the message comes again")
 		}
-		return two.handle(ctx, m)
+		return two.HandleMessage(ctx, m)
 	}} {
 		sub, err := b.Subscribe(ctx, id, []string{ch}, h, broker.WithBackoff(broker.ConstantBackoff(time.Millisecond)), broker.WithLogger(testLogger(t)))
 		if err != nil {
@@ -94,7 +65,7 @@ func TestPlainClientOnTheBareSubject(t *testing.T) {
 		t.Cleanup(func() { _ = sub.Close(context.Background()) })
 	}
 	publishBare(t, e, ch, "plain-1", "plain-2", "plain-3")
-	a, c := one.wait(t, 3), two.wait(t, 3)
+	a, c := one.Wait(t, 3, 10*time.Second), two.Wait(t, 3, 10*time.Second)
 	for i := range 3 {
 		want := fmt.Sprintf("%s-%d", natsjs.StreamName(ch), i+1)
 		if string(a[i].Payload) != "plain-"+strconv.Itoa(i+1) || a[i].ID != want || c[i].ID != want {
@@ -131,14 +102,14 @@ func TestStreamUpgradedForTheBareSubject(t *testing.T) {
 		t.Fatal("the old stream captured the bare subject already")
 	}
 	b := newBroker(t, e)
-	var r plainReader
-	sub, err := b.Subscribe(ctx, "reader", []string{ch}, broker.HandlerFunc(r.handle))
+	var r couriertest.Received
+	sub, err := b.Subscribe(ctx, "reader", []string{ch}, &r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close(context.Background())
 	publishBare(t, e, ch, "after the upgrade")
-	if got := r.wait(t, 1); string(got[0].Payload) != "after the upgrade" {
+	if got := r.Wait(t, 1, 10*time.Second); string(got[0].Payload) != "after the upgrade" {
 		t.Fatalf("received %q", got[0].Payload)
 	}
 }
