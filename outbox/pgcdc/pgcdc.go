@@ -56,6 +56,11 @@ var ErrNotLogical = errors.New("pgcdc: logical replication is off")
 // ErrColumnLayout means the outbox table lacks a column the relay reads.
 var ErrColumnLayout = errors.New("pgcdc: unknown outbox column layout")
 
+// ErrSlotMismatch means the replication slot exists but the relay cannot
+// stream from it: it belongs to another database, is a physical slot, or
+// decodes with another plugin than pgoutput.
+var ErrSlotMismatch = errors.New("pgcdc: the replication slot is not this outbox's")
+
 type config struct {
 	name, owner       string
 	slot, publication string
@@ -243,7 +248,9 @@ func (r *Relay) Check(ctx context.Context) error {
 }
 
 // Setup checks the server and creates the publication and the replication
-// slot if they do not exist. Transactions committed before the slot exists
+// slot if they do not exist. It fails with ErrSlotMismatch if the slot
+// exists but belongs to another database, is physical or uses another
+// plugin. Transactions committed before the slot exists
 // are not in its stream: run Setup (or Run) before producers write, or
 // drain older rows once with the polling relay. Run calls Setup.
 func (r *Relay) Setup(ctx context.Context) error {
@@ -253,18 +260,49 @@ func (r *Relay) Setup(ctx context.Context) error {
 	if err := r.ensurePublication(ctx); err != nil {
 		return err
 	}
-	var exists bool
-	if err := r.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", r.cfg.slot).Scan(&exists); err != nil {
-		return fmt.Errorf("pgcdc: reading replication slots: %w", err)
+	exists, err := r.checkSlot(ctx)
+	if err != nil || exists {
+		return err
 	}
-	if !exists {
-		_, err := r.db.ExecContext(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", r.cfg.slot)
-		if err != nil && !strings.Contains(err.Error(), "already exists") {
-			return fmt.Errorf("pgcdc: creating replication slot %s: %w", r.cfg.slot, err)
-		}
-		r.cfg.logger.Info("courier: created replication slot")
+	_, err = r.db.ExecContext(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", r.cfg.slot)
+	if err != nil && strings.Contains(err.Error(), "already exists") {
+		// Another relay created it meanwhile, or another database has
+		// it: the slot must still be one this relay can read.
+		_, err = r.checkSlot(ctx)
+		return err
 	}
+	if err != nil {
+		return fmt.Errorf("pgcdc: creating replication slot %s: %w", r.cfg.slot, err)
+	}
+	r.cfg.logger.Info("courier: created replication slot")
 	return nil
+}
+
+// checkSlot reports whether the relay's slot exists, and fails with
+// ErrSlotMismatch if it exists but the relay cannot stream from it: a
+// slot of another database (slots are cluster-wide, a logical slot
+// decodes one database), a physical slot or one of another plugin.
+func (r *Relay) checkSlot(ctx context.Context) (bool, error) {
+	var database, plugin sql.NullString
+	var slotType, ours string
+	err := r.db.QueryRowContext(ctx, "SELECT s.database, s.plugin, s.slot_type, current_database() FROM pg_replication_slots s WHERE s.slot_name = $1",
+		r.cfg.slot).Scan(&database, &plugin, &slotType, &ours)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("pgcdc: reading replication slot %s: %w", r.cfg.slot, err)
+	case slotType != "logical":
+		return true, fmt.Errorf("%w: replication slot %q is a %s slot, not a logical one; name another slot for the outbox of database %q (WithSlot, courier relay -slot)",
+			ErrSlotMismatch, r.cfg.slot, slotType, ours)
+	case database.String != ours:
+		return true, fmt.Errorf("%w: replication slot %q belongs to database %q, not to this relay's database %q; name a slot of this outbox's own (WithSlot, courier relay -slot)",
+			ErrSlotMismatch, r.cfg.slot, database.String, ours)
+	case plugin.String != "pgoutput":
+		return true, fmt.Errorf("%w: replication slot %q of database %q decodes with plugin %q, not pgoutput; name another slot (WithSlot, courier relay -slot)",
+			ErrSlotMismatch, r.cfg.slot, ours, plugin.String)
+	}
+	return true, nil
 }
 
 // Run tails the log until ctx ends, then gives up the lease and returns

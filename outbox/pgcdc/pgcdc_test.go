@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -236,4 +237,59 @@ func TestLeaseOutlivesTheHeartbeat(t *testing.T) {
 	if s := relay.Stats(); !s.Leader || s.Published != uint64(committed) {
 		t.Fatalf("stats = %+v, want leader with %d published", s, committed)
 	}
+}
+
+// A slot of the relay's name that belongs to another database is refused
+// at start, naming the slot, its database and the relay's, before the
+// relay takes the lease: not retried with a warning while it leads.
+func TestSlotOfAnotherDatabaseIsRefused(t *testing.T) {
+	db := testdb.Postgres(t)
+	name := names(t, db)
+	u, err := url.Parse(db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres" // every cluster has it
+	q := u.Query()
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	other, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	if _, err := other.Exec("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", name); err != nil {
+		t.Fatalf("creating a slot in database postgres: %v", err)
+	}
+	t.Cleanup(func() { other.Exec("SELECT pg_drop_replication_slot($1)", name) })
+	var ours string
+	if err := db.QueryRow("SELECT current_database()").Scan(&ours); err != nil {
+		t.Fatal(err)
+	}
+
+	b, _ := memory.New()
+	defer b.Close(context.Background())
+	relay, err := pgcdc.New(db.DB, db.DSN, b, options(name)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = relay.Run(ctx)
+	if !errors.Is(err, pgcdc.ErrSlotMismatch) || ctx.Err() != nil {
+		t.Fatalf("Run = %v (context: %v), want pgcdc.ErrSlotMismatch at once", err, ctx.Err())
+	}
+	for _, want := range []string{`"` + name + `"`, `database "postgres"`, `"` + ours + `"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not name %s", err, want)
+		}
+	}
+	var leases int
+	if err := db.QueryRow("SELECT COUNT(*) FROM courier_lease WHERE owner <> ''").Scan(&leases); err != nil {
+		t.Fatal(err)
+	}
+	if leases != 0 || relay.Stats().Leader {
+		t.Fatal("the relay took the lease with a slot it cannot use")
+	}
+	t.Log(err)
 }
