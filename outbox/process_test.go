@@ -33,12 +33,13 @@ type killRun struct {
 }
 
 // killLeaderMidBatch runs two relay processes on a fresh database of
-// dialect d; the one that publishes is killed with SIGKILL while it waits
+// dialect d, lets them wait on the empty outbox for idle, then commits
+// messages; the one that publishes is killed with SIGKILL while it waits
 // for the broker to confirm a batch. It waits until the survivor published
 // every committed message and emptied the outbox, checks that no two
 // processes published at once and that the survivor took over within the
 // lease TTL and a second, and stops it.
-func killLeaderMidBatch(tb testing.TB, d *sqldb.Dialect) killRun {
+func killLeaderMidBatch(tb testing.TB, d *sqldb.Dialect, idle time.Duration) killRun {
 	tb.Helper()
 	db := testdb.Open(tb, d)
 	run := killRun{committed: map[string]bool{}}
@@ -59,8 +60,9 @@ func killLeaderMidBatch(tb testing.TB, d *sqldb.Dialect) killRun {
 			}
 		}
 	}
-	write(0, 100)
 	relays := relaytest.StartRelays(tb, 2, db, s, srv.URL, 300)
+	time.Sleep(idle)
+	write(0, 100)
 	relays.Killed()
 	run.killedAt = s.Unique()
 	write(100, 200) // committed while the survivor takes over
@@ -75,7 +77,7 @@ func killLeaderMidBatch(tb testing.TB, d *sqldb.Dialect) killRun {
 func TestRelayProcessKilledMidBatchLosesNothing(t *testing.T) {
 	for _, d := range testdb.Dialects {
 		t.Run(d.Name(), func(t *testing.T) {
-			run := killLeaderMidBatch(t, d)
+			run := killLeaderMidBatch(t, d, 0)
 			for _, id := range run.rolledBack {
 				if run.ids[id] > 0 {
 					t.Fatalf("rolled-back message %s was published", id)

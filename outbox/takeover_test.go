@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -48,8 +49,9 @@ func stoppedLeaderHandover(tb testing.TB, d *sqldb.Dialect, ttl time.Duration) t
 	leader, _, stop := start("leader")
 	relaytest.Eventually(tb, "the first relay to lead", func() bool { return leader.Stats().Leader })
 	standby, p, _ := start("standby")
-	// Let the standby find the lease held and settle into waiting.
-	time.Sleep(300 * time.Millisecond)
+	// Let the standby find the lease held and settle into waiting; the
+	// leader stops at a random moment of the standby's wait.
+	time.Sleep(300*time.Millisecond + rand.N(outbox.StandbyRetryInterval))
 	if standby.Stats().Leader {
 		tb.Fatal("the standby leads while the leader runs")
 	}
@@ -145,7 +147,8 @@ func TestLapsedLeaseAbandonsTheSendInFlight(t *testing.T) {
 // BenchmarkTakeover measures how long the standby of two relays takes to
 // publish after the leader stops cleanly (its context ends; in process)
 // and after it is killed with SIGKILL while it publishes (relay
-// processes), with the default lease TTL:
+// processes), with the default lease TTL. Both happen at a random moment
+// of the standby's wait and of the leader's renewal period:
 //
 //	go test -run '^$' -bench Takeover -benchtime 5x ./outbox/
 func BenchmarkTakeover(b *testing.B) {
@@ -154,7 +157,7 @@ func BenchmarkTakeover(b *testing.B) {
 			reportTakeovers(b, func() time.Duration { return stoppedLeaderHandover(b, d, outbox.DefaultLeaseTTL) })
 		})
 		b.Run(d.Name()+"/kill", func(b *testing.B) {
-			reportTakeovers(b, func() time.Duration { return killLeaderMidBatch(b, d).takeover })
+			reportTakeovers(b, func() time.Duration { return killLeaderMidBatch(b, d, rand.N(outbox.DefaultLeaseTTL/4)).takeover })
 		})
 	}
 }
