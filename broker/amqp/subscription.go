@@ -132,7 +132,7 @@ func (s *subscription) start(ctx context.Context) error {
 	}
 	// The channel that declares the topology stays open for the balancer:
 	// its consumers of the presence queues count this instance.
-	ctl, err := s.b.openChannel(ctx, sess, func(ctl *amqp091.Channel) error {
+	declare := func(ctl *amqp091.Channel) error {
 		for _, g := range s.groups {
 			if err := s.b.cfg.declareGroup(sess.conn, ctl, g, g.shards); err != nil {
 				return err
@@ -142,7 +142,20 @@ func (s *subscription) start(ctx context.Context) error {
 			return nil // one instance: no presence, no balancing
 		}
 		return s.declarePresence(ctl)
-	})
+	}
+	ctl, err := s.b.openChannel(ctx, sess, declare)
+	// A presence queue is deleted with its last consumer: another
+	// instance's Close can delete it between this one's declaring and
+	// consuming it, and the consume then fails with NOT_FOUND. Declaring
+	// again cures that; the loop is bounded, as such a race does not
+	// repeat for long.
+	for attempt := 1; err != nil && isNotFound(err) && attempt < maxStartAttempts; attempt++ {
+		s.log.Debug("courier: a presence queue went while the instance started; declaring it again", slog.Any("error", err))
+		if !sleepCtx(ctx, time.Duration(attempt)*10*time.Millisecond) {
+			break
+		}
+		ctl, err = s.b.openChannel(ctx, sess, declare)
+	}
 	if err != nil {
 		return err
 	}
@@ -176,6 +189,28 @@ func (s *subscription) start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// maxStartAttempts bounds the declarations of a subscription's topology
+// at start when a presence queue vanishes meanwhile (see start).
+const maxStartAttempts = 10
+
+// isNotFound reports whether err is RabbitMQ's NOT_FOUND channel error.
+func isNotFound(err error) bool {
+	var amqpErr *amqp091.Error
+	return errors.As(err, &amqpErr) && amqpErr.Code == amqp091.NotFound
+}
+
+// sleepCtx waits for d and reports true, or false if ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (s *subscription) stopping() bool {
