@@ -81,7 +81,7 @@ func Open(ctx context.Context, raw string) (broker.Broker, error) {
 		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnsupported, u.Scheme, Schemes)
 	}
 	if err != nil {
-		return nil, connurl.Redact(fmt.Errorf("brokerurl: %s: %w", u.Redacted(), err), raw)
+		return nil, connurl.Redact(fmt.Errorf("brokerurl: %s: %w", connurl.Redacted(raw), err), raw)
 	}
 	return b, nil
 }

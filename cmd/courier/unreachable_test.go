@@ -108,3 +108,31 @@ func TestDemoReportsAnUnreachableDatabaseOrBroker(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownURLParametersAreRefused checks that each command refuses, at
+// start and naming it, a parameter that its database, broker or registry
+// URL does not know.
+func TestUnknownURLParametersAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	demo := func(db, broker, registry string) []string {
+		return []string{"demo", "-service", "kitchen-service", "-db", db, "-broker", broker, "-registry", registry}
+	}
+	for _, args := range [][]string{
+		{"router", "-routes", "/kitchen/=kitchen", "-registry", "etcd://127.0.0.1:2379?shardz=4"},
+		{"router", "-routes", "/kitchen/=kitchen", "-registry", "dns://?shardz=4"},
+		{"registrar", "-targets", "t.json", "-registry", "etcd://127.0.0.1:2379?shardz=4"},
+		{"registrar", "-dns-services", "kitchen", "-dns", "dns://?shardz=4"},
+		demo("sqlite://"+dir+"?shardz=4", "memory://", "memory://"),
+		demo("sqlite://"+dir, "memory://?shardz=4", "memory://"),
+		demo("sqlite://"+dir, "nats://127.0.0.1:4222?shardz=4", "memory://"),
+		demo("sqlite://"+dir, "memory://", "memory://?shardz=4"),
+		demo("sqlite://"+dir, "memory://", "etcd://127.0.0.1:2379?shardz=4"),
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			_, err := runBriefly(t, args)
+			if !strings.Contains(err.Error(), `unknown parameter "shardz"`) {
+				t.Errorf("courier %v: %v, want an error naming the parameter", args, err)
+			}
+		})
+	}
+}

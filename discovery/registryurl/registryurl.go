@@ -120,12 +120,12 @@ func Open(ctx context.Context, raw string, opts ...Option) (Registry, error) {
 	case "memory":
 		r, err = openMemory(u)
 	default:
-		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnsupported, u.Redacted(), Schemes)
+		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnsupported, connurl.Redacted(raw), Schemes)
 	}
 	if err != nil {
-		return nil, connurl.Redact(fmt.Errorf("registryurl: %s: %w", u.Redacted(), err), raw)
+		return nil, connurl.Redact(fmt.Errorf("registryurl: %s: %w", connurl.Redacted(raw), err), raw)
 	}
-	r.url = u.Redacted()
+	r.url = connurl.Redacted(raw)
 	return r, nil
 }
 

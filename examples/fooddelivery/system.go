@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -285,17 +286,41 @@ func URLEnv(ctx context.Context, db, brokerURL, registryURL string, opts ...URLO
 			ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 			defer cancel()
 			if strings.HasPrefix(brokerURL, "nats://") {
-				b, err := natsjs.Open(ctx, brokerURL, natsjs.WithShards(shards), natsjs.WithAckWait(2*time.Second), natsjs.WithMembershipTTL(2*time.Second))
-				if err != nil {
-					return nil, connurl.Redact(err, brokerURL)
-				}
-				return b, nil
+				return openNATS(ctx, brokerURL)
 			}
 			return brokerurl.Open(ctx, brokerURL)
 		},
 		Registry: reg,
 	}
 	return env, reg.Close, nil
+}
+
+// openNATS opens the NATS server a nats:// URL names, as brokerurl does
+// (the shards parameter included, the example's 4 by default), with a
+// short ack wait and membership TTL: a killed service's messages and
+// shards move on within seconds.
+func openNATS(ctx context.Context, raw string) (broker.Broker, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("fooddelivery: broker URL: %w", connurl.Redact(err, raw))
+	}
+	q, err := connurl.Query(u, "shards")
+	n := shards
+	if err == nil && q.Has("shards") {
+		var aerr error
+		if n, aerr = strconv.Atoi(q.Get("shards")); aerr != nil || n < 1 || n > 1024 {
+			err = fmt.Errorf("parameter shards=%q: want a whole number from 1 to 1024", q.Get("shards"))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fooddelivery: broker %s: %w", connurl.Redacted(raw), err)
+	}
+	u.RawQuery = ""
+	b, err := natsjs.Open(ctx, u.String(), natsjs.WithShards(n), natsjs.WithAckWait(2*time.Second), natsjs.WithMembershipTTL(2*time.Second))
+	if err != nil {
+		return nil, connurl.Redact(err, raw)
+	}
+	return b, nil
 }
 
 // ServiceDBURL returns the URL of the service's own database under the
@@ -330,6 +355,13 @@ func parseDBURL(raw string) (*dbLayout, error) {
 	case "sqlite", "postgres", "postgresql", "mysql", "mariadb":
 	default:
 		return nil, fmt.Errorf("fooddelivery: database URL %q: want postgres://, mysql:// or sqlite://", u.Redacted())
+	}
+	if u.Scheme == "sqlite" {
+		// The other schemes' parameters go to their drivers, which refuse
+		// unknown ones when they connect; SQLite's would be ignored.
+		if _, err := connurl.Query(u, "schema_prefix"); err != nil {
+			return nil, fmt.Errorf("fooddelivery: database URL %q: %w", u.Redacted(), err)
+		}
 	}
 	// schema_prefix (default "fd_") names the schemas or databases, so
 	// that several systems can share one server.

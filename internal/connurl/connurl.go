@@ -50,6 +50,24 @@ func Redact(err error, raw string) error {
 	if err == nil {
 		return nil
 	}
+	if r := replacer(raw); r != nil {
+		return redactedError{err, r}
+	}
+	return err
+}
+
+// Redacted returns raw as it was written, with its password (or, if raw
+// does not parse, its user information) replaced by "xxxxx". Unlike
+// url.URL.Redacted it keeps "//" before an empty host, as in dns://.
+func Redacted(raw string) string {
+	if r := replacer(raw); r != nil {
+		return r.Replace(raw)
+	}
+	return raw
+}
+
+// replacer returns what hides raw's secrets, nil if it has none.
+func replacer(raw string) *strings.Replacer {
 	var secrets []string
 	if u, perr := url.Parse(raw); perr == nil {
 		if u.User != nil {
@@ -73,7 +91,7 @@ func Redact(err error, raw string) error {
 		}
 	}
 	if len(pairs) == 0 {
-		return err
+		return nil
 	}
-	return redactedError{err, strings.NewReplacer(pairs...)}
+	return strings.NewReplacer(pairs...)
 }

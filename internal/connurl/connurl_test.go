@@ -49,6 +49,16 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact(%q, %q) = %q, want %q", tc.msg, tc.raw, err, tc.want)
 		}
 	}
+	for raw, want := range map[string]string{
+		"dns://?domain=x":             "dns://?domain=x",
+		"etcd://u:s3cret@h:2379?a=b":  "etcd://u:xxxxx@h:2379?a=b",
+		"amqp://u:p%40ss@h/":          "amqp://u:xxxxx@h/",
+		"amqp://u:s3cret@h:bad:port/": "amqp://xxxxx@h:bad:port/",
+	} {
+		if got := connurl.Redacted(raw); got != want {
+			t.Errorf("Redacted(%q) = %q, want %q", raw, got, want)
+		}
+	}
 	if connurl.Redact(nil, "amqp://u:p@h") != nil {
 		t.Error("Redact(nil) is not nil")
 	}
