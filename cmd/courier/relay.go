@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"math"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,16 +30,12 @@ import (
 	"github.com/courier-go/courier/sqldb/sqlurl"
 )
 
-// relayStats is what every kind of relay reports.
-type relayStats struct {
-	leader                          bool
-	published, deadLettered, errors uint64
-}
-
 // relayCommand is `courier relay`.
 type relayCommand struct {
 	// onListen, when set, learns the address the HTTP endpoint listens on.
 	onListen func(addr string)
+	// openBroker, when set, opens the broker instead of brokerurl.Open.
+	openBroker func(ctx context.Context, url string) (broker.Broker, error)
 }
 
 const relayUsage = `usage: courier relay -db URL -broker URL [flags]
@@ -54,10 +52,12 @@ Publishes the messages a service writes into its transactional outbox.
                binlog_row_image=FULL)
 
 Several relays may run against one outbox: one publishes, the others
-stand by and take over within the lease TTL when it dies.
+stand by and take over within the lease TTL when it dies, and at once
+when it stops.
 
-HTTP endpoints on -listen: /healthz (alive), /readyz (database reachable),
-/metrics (Prometheus).
+HTTP endpoints on -listen: /healthz (alive), /readyz (database reachable
+and publishing not failing), /metrics (Prometheus). -log-format and
+-log-level apply to every line the relay prints, its libraries' included.
 
 flags:
 `
@@ -92,12 +92,13 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	defer routeLogs(logger)()
 	if *dbURL == "" || *brokerURL == "" {
 		fs.Usage()
 		return errors.New("relay: -db and -broker are required")
 	}
 
-	db, target, err := sqlurl.Open(*dbURL)
+	db, target, err := openDatabase(*dbURL, logger)
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
@@ -118,7 +119,11 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 			return fmt.Errorf("relay: %w", err)
 		}
 	}
-	b, err := brokerurl.Open(pingCtx, *brokerURL)
+	openBroker := brokerurl.Open
+	if c.openBroker != nil {
+		openBroker = c.openBroker
+	}
+	b, err := openBroker(pingCtx, *brokerURL)
 	if err != nil {
 		return fmt.Errorf("relay: broker: %w", err)
 	}
@@ -130,7 +135,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 
 	var (
 		runRelay func(context.Context) error
-		stats    func() relayStats
+		stats    func() outbox.Stats
 		lag      prometheus.Collector
 	)
 	switch *mode {
@@ -147,11 +152,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		if err != nil {
 			return err
 		}
-		runRelay = r.Run
-		stats = func() relayStats {
-			s := r.Stats()
-			return relayStats{s.Leader, s.Published, s.DeadLettered, s.Errors}
-		}
+		runRelay, stats = r.Run, r.Stats
 		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_seconds",
 			Help: "Age of the oldest unpublished outbox row."}, func() float64 { return pollLag(db) })
 	case "tail":
@@ -170,11 +171,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		if err != nil {
 			return err
 		}
-		runRelay = r.Run
-		stats = func() relayStats {
-			s := r.Stats()
-			return relayStats{s.Leader, s.Published, s.DeadLettered, s.Errors}
-		}
+		runRelay, stats = r.Run, func() outbox.Stats { return r.Stats().Stats }
 		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_bytes",
 			Help: "WAL the replication slot has not confirmed yet."}, func() float64 { return slotLag(db, *slot) })
 	default:
@@ -183,7 +180,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 
 	var running atomic.Bool
 	if *listen != "" {
-		srv, addr, err := serveRelayHTTP(*listen, db, stats, lag, &running)
+		srv, addr, err := serveRelayHTTP(*listen, db, stats, lag, &running, logger)
 		if err != nil {
 			return err
 		}
@@ -217,7 +214,7 @@ func withMigrateHint(err error) error {
 
 // binlogRelay is -mode tail on MySQL/MariaDB.
 func binlogRelay(db *sql.DB, dsn string, b broker.Producer, logger *slog.Logger, name string, heartbeat, leaseTTL time.Duration,
-	deadLetter string, serverID uint) (func(context.Context) error, func() relayStats, prometheus.Collector, error) {
+	deadLetter string, serverID uint) (func(context.Context) error, func() outbox.Stats, prometheus.Collector, error) {
 	opts := []mysqlcdc.Option{mysqlcdc.WithName(name), mysqlcdc.WithHeartbeat(heartbeat), mysqlcdc.WithLeaseTTL(leaseTTL),
 		mysqlcdc.WithDeadLetterChannel(deadLetter), mysqlcdc.WithLogger(logger)}
 	if serverID != 0 {
@@ -230,10 +227,7 @@ func binlogRelay(db *sql.DB, dsn string, b broker.Producer, logger *slog.Logger,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	stats := func() relayStats {
-		s := r.Stats()
-		return relayStats{s.Leader, s.Published, s.DeadLettered, s.Errors}
-	}
+	stats := func() outbox.Stats { return r.Stats().Stats }
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_bytes",
 		Help: "Binary log the relay has not stored as published yet."}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -244,22 +238,26 @@ func binlogRelay(db *sql.DB, dsn string, b broker.Producer, logger *slog.Logger,
 	return r.Run, stats, lag, nil
 }
 
-func serveRelayHTTP(addr string, db *sql.DB, stats func() relayStats, lag prometheus.Collector, running *atomic.Bool) (*http.Server, string, error) {
+// serveRelayHTTP serves the relay's health, readiness and metrics on
+// addr; the server logs its own errors to logger.
+func serveRelayHTTP(addr string, db *sql.DB, stats func() outbox.Stats, lag prometheus.Collector, running *atomic.Bool,
+	logger *slog.Logger) (*http.Server, string, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), lag,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_published_total", Help: "Messages published."},
-			func() float64 { return float64(stats().published) }),
+			func() float64 { return float64(stats().Published) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_dead_lettered_total", Help: "Rows sent to the dead-letter channel."},
-			func() float64 { return float64(stats().deadLettered) }),
+			func() float64 { return float64(stats().DeadLettered) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_errors_total", Help: "Failed polls, publishes and lease operations."},
-			func() float64 { return float64(stats().errors) }),
+			func() float64 { return float64(stats().Errors) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_publish_errors_total",
+			Help: "Sends the broker refused or did not confirm (each one destination's batch of messages)."},
+			func() float64 { return float64(stats().PublishErrors) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_publish_failing",
+			Help: "1 while publishing fails: every Send since the first failure was refused or not confirmed."},
+			func() float64 { return boolGauge(!stats().PublishFailingSince.IsZero()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_leader", Help: "1 while this relay holds the lease."},
-			func() float64 {
-				if stats().leader {
-					return 1
-				}
-				return 0
-			}),
+			func() float64 { return boolGauge(stats().Leader) }),
 	)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -277,8 +275,14 @@ func serveRelayHTTP(addr string, db *sql.DB, stats func() relayStats, lag promet
 			http.Error(w, "database unreachable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		s := stats()
+		if !s.PublishFailingSince.IsZero() {
+			http.Error(w, fmt.Sprintf("publishing fails since %s (%s): %v", s.PublishFailingSince.UTC().Format(time.RFC3339),
+				time.Since(s.PublishFailingSince).Round(time.Second), s.LastPublishError), http.StatusServiceUnavailable)
+			return
+		}
 		role := "standby"
-		if stats().leader {
+		if s.Leader {
 			role = "leader"
 		}
 		fmt.Fprintln(w, "ready,", role)
@@ -287,9 +291,52 @@ func serveRelayHTTP(addr string, db *sql.DB, stats func() relayStats, lag promet
 	if err != nil {
 		return nil, "", fmt.Errorf("relay: listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
 	return srv, ln.Addr().String(), nil
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// routeLogs makes the process's default loggers print through logger,
+// until the function it returns restores them: slog.Default, which
+// libraries such as the RabbitMQ adapter log to, and the standard log
+// package, which slog.SetDefault sends to logger's handler (at level
+// info). A relay's libraries then print nothing that -log-format and
+// -log-level do not shape.
+func routeLogs(logger *slog.Logger) (restore func()) {
+	prev, out, flags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(logger)
+	return func() {
+		slog.SetDefault(prev)
+		log.SetOutput(out)
+		log.SetFlags(flags)
+	}
+}
+
+// openDatabase opens the database raw names. The MySQL driver prints its
+// connection troubles through a logger of its own, by default to the
+// process's standard error: there it prints through logger, at level warn.
+func openDatabase(raw string, logger *slog.Logger) (*sql.DB, sqlurl.Target, error) {
+	target, err := sqlurl.Parse(raw)
+	if err != nil || target.Dialect != sqldb.MySQL {
+		return sqlurl.Open(raw)
+	}
+	cfg, err := mysql.ParseDSN(target.DSN)
+	if err != nil {
+		return nil, target, fmt.Errorf("mysql DSN: %w", err)
+	}
+	cfg.Logger = slog.NewLogLogger(logger.With(slog.String("driver", "mysql")).Handler(), slog.LevelWarn)
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, target, fmt.Errorf("mysql DSN: %w", err)
+	}
+	return sql.OpenDB(conn), target, nil
 }
 
 func pollLag(db *sql.DB) float64 {

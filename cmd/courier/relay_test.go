@@ -4,23 +4,31 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 	_ "modernc.org/sqlite"
 
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/internal/testdb"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
@@ -77,46 +85,101 @@ func TestRelayCommandPollsPostgres(t *testing.T) {
 }
 
 func TestRelayCommandTailsMySQL(t *testing.T) {
+	db, dbURL, _ := mysqlOutbox(t)
+	testRelayCommand(t, db.DB, db.Dialect, dbURL, "-mode", "tail")
+}
+
+// mysqlOutbox returns a new MySQL/MariaDB database with the Courier
+// schema, its mysql:// URL and its name.
+func mysqlOutbox(t *testing.T) (*testdb.DB, string, string) {
 	db := testdb.MySQL(t)
 	cfg, err := mysqldriver.ParseDSN(db.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := url.URL{Scheme: "mysql", User: url.UserPassword(cfg.User, cfg.Passwd), Host: cfg.Addr, Path: "/" + cfg.DBName}
-	testRelayCommand(t, db.DB, db.Dialect, u.String(), "-mode", "tail")
+	return db, u.String(), cfg.DBName
 }
 
-// testRelayCommand runs `courier relay` on dbURL with args, commits 25
-// outbox messages and waits for the metrics to count them published, then
-// checks readiness, the structured logs and the shutdown.
-func testRelayCommand(t *testing.T, db *sql.DB, d *sqldb.Dialect, dbURL string, args ...string) {
+// relayRun is a `courier relay` a test started.
+type relayRun struct {
+	addr string      // of the HTTP endpoint
+	logs *syncBuffer // what it printed
+	done chan error
+	stop context.CancelFunc
+}
+
+// startRelay runs cmd with args (-listen 127.0.0.1:0 is added) until the
+// test ends or wait is called, and returns once it listens.
+func startRelay(t *testing.T, cmd *relayCommand, args ...string) *relayRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	addrs := make(chan string, 1)
-	cmd := &relayCommand{onListen: func(a string) { addrs <- a }}
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- cmd.run(ctx, append([]string{"-db", dbURL, "-broker", "memory://",
-			"-listen", "127.0.0.1:0", "-log-format", "json"}, args...), &logs)
-	}()
-	var addr string
+	cmd.onListen = func(a string) { addrs <- a }
+	r := &relayRun{logs: &syncBuffer{}, done: make(chan error, 1), stop: cancel}
+	go func() { r.done <- cmd.run(ctx, append(args, "-listen", "127.0.0.1:0"), r.logs) }()
+	t.Cleanup(func() { r.wait(t) })
 	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("relay exited: %v\n%s", err, logs.String())
+	case r.addr = <-addrs:
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("relay exited: %v\n%s", err, r.logs.String())
 	case <-time.After(20 * time.Second):
 		t.Fatal("relay did not start")
 	}
-	// The tailing relays publish what commits after they start reading.
-	waitFor(t, addr, "/readyz", "ready, leader")
+	return r
+}
 
+// wait stops the relay and fails the test if it does not stop within 10
+// seconds or stops with an error.
+func (r *relayRun) wait(t *testing.T) {
+	t.Helper()
+	r.stop()
+	select {
+	case err := <-r.done:
+		r.done <- err // for a second call
+		if err != nil {
+			t.Fatalf("relay: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay did not stop on cancellation")
+	}
+}
+
+// metric reads a metric's value from the relay's /metrics.
+func (r *relayRun) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(get(t, "http://"+r.addr+"/metrics"))
+	if m == nil {
+		t.Fatalf("no metric %s", name)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// eventually fails the test if cond is not true within 20 seconds.
+func (r *relayRun) eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; logs:\n%s", what, r.logs.String())
+		}
+	}
+}
+
+// commitMessages commits n outbox messages to the channel "orders".
+func commitMessages(t *testing.T, db *sql.DB, d *sqldb.Dialect, n int) {
+	t.Helper()
+	ctx := context.Background()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := outbox.NewWriter(d)
-	for i := range 25 {
+	for i := range n {
 		if err := w.Send(ctx, tx, "orders", message.NewBuilder([]byte(strconv.Itoa(i))).Build()); err != nil {
 			t.Fatal(err)
 		}
@@ -124,33 +187,23 @@ func testRelayCommand(t *testing.T, db *sql.DB, d *sqldb.Dialect, dbURL string, 
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+}
 
-	published := regexp.MustCompile(`(?m)^courier_relay_published_total (\d+)`)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		body := get(t, "http://"+addr+"/metrics")
-		if m := published.FindStringSubmatch(body); m != nil && m[1] == "25" {
-			if !strings.Contains(body, "courier_relay_leader 1") {
-				t.Fatalf("metrics:\n%s", body)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("published counter never reached 25:\n%s\nlogs:\n%s", body, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+// testRelayCommand runs `courier relay` on dbURL with args, commits 25
+// outbox messages and waits for the metrics to count them published, then
+// checks readiness, the structured logs and the shutdown.
+func testRelayCommand(t *testing.T, db *sql.DB, d *sqldb.Dialect, dbURL string, args ...string) {
+	r := startRelay(t, &relayCommand{}, append([]string{"-db", dbURL, "-broker", "memory://", "-log-format", "json"}, args...)...)
+	// The tailing relays publish what commits after they start reading.
+	waitFor(t, r.addr, "/readyz", "ready, leader")
+	commitMessages(t, db, d, 25)
+	r.eventually(t, "the published counter to reach 25", func() bool { return r.metric(t, "courier_relay_published_total") == 25 })
+	if r.metric(t, "courier_relay_leader") != 1 {
+		t.Fatal("the relay that published is not the leader")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("relay: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("relay did not stop on cancellation")
-	}
-	if !strings.Contains(logs.String(), `"msg":"courier: relay stopped"`) {
-		t.Fatalf("logs are not structured JSON:\n%s", logs.String())
+	r.wait(t)
+	if !strings.Contains(r.logs.String(), `"msg":"courier: relay stopped"`) {
+		t.Fatalf("logs are not structured JSON:\n%s", r.logs.String())
 	}
 }
 
@@ -190,13 +243,20 @@ func (b *syncBuffer) String() string {
 
 func get(t *testing.T, url string) string {
 	t.Helper()
+	_, body := getStatus(t, url)
+	return body
+}
+
+// getStatus returns the status code and body of a GET of url.
+func getStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return resp.StatusCode, string(b)
 }
 
 func TestRelayCommandRefusesBadInput(t *testing.T) {
@@ -292,4 +352,178 @@ func TestTopLevelCommands(t *testing.T) {
 	if err := run(context.Background(), nil, io.Discard, io.Discard); err == nil {
 		t.Fatal("no command accepted")
 	}
+}
+
+// failingBroker refuses every Send while down is set.
+type failingBroker struct {
+	broker.Broker
+	down atomic.Bool
+}
+
+func (b *failingBroker) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	if b.down.Load() {
+		return errors.New("broker unavailable")
+	}
+	return b.Broker.Send(ctx, channel, msgs...)
+}
+
+// sqliteOutbox returns a new SQLite database with the Courier schema and
+// its URL.
+func sqliteOutbox(t *testing.T) (*sql.DB, string) {
+	path := filepath.Join(t.TempDir(), "svc.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := sqldb.Migrate(context.Background(), db, sqldb.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	return db, "sqlite://" + path
+}
+
+// While the broker refuses, /readyz answers 503 with the failure and the
+// publish-errors counter moves; once the broker is back, the relay
+// publishes what waited and is ready again.
+func TestRelayReadinessFollowsTheBroker(t *testing.T) {
+	db, dbURL := sqliteOutbox(t)
+	mem, err := memory.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &failingBroker{Broker: mem}
+	cmd := &relayCommand{openBroker: func(context.Context, string) (broker.Broker, error) { return b, nil }}
+	r := startRelay(t, cmd, "-db", dbURL, "-broker", "memory://", "-poll-interval", "10ms", "-log-level", "error")
+	readyz := "http://" + r.addr + "/readyz"
+	waitFor(t, r.addr, "/readyz", "ready, leader")
+	commitMessages(t, db, sqldb.SQLite, 1)
+	r.eventually(t, "the first message", func() bool { return r.metric(t, "courier_relay_published_total") == 1 })
+
+	b.down.Store(true)
+	commitMessages(t, db, sqldb.SQLite, 1)
+	r.eventually(t, "/readyz to report the outage", func() bool {
+		code, body := getStatus(t, readyz)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "publishing fails since") && strings.Contains(body, "broker unavailable")
+	})
+	r.eventually(t, "the publish errors to be counted", func() bool { return r.metric(t, "courier_relay_publish_errors_total") >= 2 })
+	if r.metric(t, "courier_relay_publish_failing") != 1 || r.metric(t, "courier_relay_published_total") != 1 {
+		t.Fatal("the metrics do not show the outage")
+	}
+	errs := r.metric(t, "courier_relay_publish_errors_total")
+
+	b.down.Store(false)
+	r.eventually(t, "the relay to publish again", func() bool { return r.metric(t, "courier_relay_published_total") == 2 })
+	if code, body := getStatus(t, readyz); code != http.StatusOK || !strings.Contains(body, "ready, leader") {
+		t.Fatalf("/readyz = %d %q after the outage", code, body)
+	}
+	if r.metric(t, "courier_relay_publish_failing") != 0 || r.metric(t, "courier_relay_publish_errors_total") < errs {
+		t.Fatal("the metrics did not recover")
+	}
+}
+
+// checkLogLines fails the test unless every line of logs is a JSON object
+// at level min or above, and returns the messages.
+func checkLogLines(t *testing.T, logs string, min slog.Level) []string {
+	t.Helper()
+	var msgs []string
+	for line := range strings.Lines(strings.TrimSpace(logs)) {
+		var rec struct {
+			Level slog.Level
+			Msg   string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("a log line is not JSON (%v): %s", err, line)
+		}
+		if rec.Level < min {
+			t.Fatalf("a line below level %v: %s", min, line)
+		}
+		msgs = append(msgs, rec.Msg)
+	}
+	return msgs
+}
+
+// -log-format and -log-level shape every line the relay prints, also those
+// of libraries that log to slog.Default or the standard log package.
+func TestRelayLogsFollowTheFlags(t *testing.T) {
+	for _, c := range []struct {
+		level      slog.Level
+		want, skip []string
+	}{
+		{slog.LevelWarn, []string{"library warning"}, []string{"library info", "standard log line", "courier: relay starting"}},
+		{slog.LevelDebug, []string{"library debug", "library warning", "standard log line", "courier: relay starting", "courier: relay stopped"}, nil},
+	} {
+		t.Run(c.level.String(), func(t *testing.T) {
+			_, dbURL := sqliteOutbox(t)
+			r := startRelay(t, &relayCommand{}, "-db", dbURL, "-broker", "memory://", "-log-format", "json", "-log-level", c.level.String())
+			waitFor(t, r.addr, "/readyz", "ready, leader")
+			slog.Default().Debug("library debug")
+			slog.Default().Info("library info")
+			slog.Default().Warn("library warning")
+			log.Print("standard log line")
+			r.wait(t)
+			msgs := checkLogLines(t, r.logs.String(), c.level)
+			for _, m := range c.want {
+				if !slices.Contains(msgs, m) {
+					t.Errorf("no line %q in:\n%s", m, r.logs.String())
+				}
+			}
+			for _, m := range c.skip {
+				if slices.Contains(msgs, m) {
+					t.Errorf("a line %q below level %v", m, c.level)
+				}
+			}
+		})
+	}
+	// The command gives the default loggers back when it ends.
+	if h := slog.Default().Handler(); slog.Default().Enabled(context.Background(), slog.LevelDebug) || strings.Contains(fmt.Sprintf("%T", h), "JSON") {
+		t.Fatalf("the default logger still is the relay's: %T", h)
+	}
+}
+
+// The MySQL driver's own log lines, about connections the server closed,
+// print through the relay's logger too.
+func TestRelayLogsTheMySQLDriverThroughTheFlags(t *testing.T) {
+	db, dbURL, name := mysqlOutbox(t)
+	r := startRelay(t, &relayCommand{}, "-db", dbURL, "-broker", "memory://", "-poll-interval", "10ms", "-log-format", "json")
+	waitFor(t, r.addr, "/readyz", "ready, leader")
+
+	// The server closes the relay's connections, as wait_timeout or a
+	// restart would: the driver notices, and says so, at its next use.
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r.eventually(t, "a line of the MySQL driver", func() bool {
+		rows, err := conn.QueryContext(ctx, "SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			rows.Scan(&id)
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			conn.ExecContext(ctx, fmt.Sprintf("KILL %d", id)) // may be gone already
+		}
+		return strings.Contains(r.logs.String(), `"driver":"mysql"`)
+	})
+	r.wait(t)
+	checkLogLines(t, r.logs.String(), slog.LevelInfo)
+	t.Logf("driver lines:\n%s", grepLines(r.logs.String(), `"driver":"mysql"`))
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
 }
