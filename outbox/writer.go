@@ -8,7 +8,12 @@
 // unpublished rows in insertion order, publishes them, waits for the
 // broker's confirmation and then deletes (or marks) them. Several relays
 // may run against one outbox for availability; a lease in the database lets
-// exactly one of them publish at a time.
+// exactly one of them publish at a time. A relay that stops releases the
+// lease and a standby takes over within StandbyRetryInterval; one that
+// dies is replaced once its lease expires (DefaultLeaseTTL, 3s), and one
+// that can no longer renew stops publishing, abandoning a Send in flight,
+// before the lease expires. Stats shows, besides the counts, whether
+// publishing fails now (PublishFailingSince).
 package outbox
 
 import (
