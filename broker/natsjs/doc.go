@@ -57,7 +57,11 @@
 // not acknowledge is delivered again, first, to whoever pulls next. A
 // handler that runs longer than the ack wait keeps its message with
 // periodic in-progress acks; if its instance dies, the message is
-// delivered again after the ack wait (WithAckWait).
+// delivered again after the ack wait (WithAckWait, 5 seconds by default).
+// The ack wait also bounds how long a shard stalls when a delivery or an
+// acknowledgement is lost in flight, on a connection that dies or by a
+// server that restarts; and pull requests last 5 seconds, so that one the
+// network lost is noticed, by its missing heartbeats, within as long.
 //
 // # Ephemeral subscriptions
 //

@@ -19,8 +19,14 @@ const (
 	// WithMaxAge says otherwise.
 	DefaultMaxAge = 7 * 24 * time.Hour
 	// DefaultAckWait is how long JetStream waits for the acknowledgement
-	// of a delivered message before it delivers it again.
-	DefaultAckWait = 30 * time.Second
+	// of a delivered message before it delivers it again. It is short
+	// because it is also how long a shard stalls when a delivery or an
+	// acknowledgement is lost in flight (a connection that dies, a server
+	// that restarts before it stored the acknowledgement): with one
+	// message of a shard in flight at a time, JetStream sends the next
+	// only after it. Handlers may run longer: the subscription reports
+	// progress every third of it.
+	DefaultAckWait = 5 * time.Second
 	// DefaultMembershipTTL is how long an instance that stopped
 	// heartbeating keeps its shards.
 	DefaultMembershipTTL = 10 * time.Second
@@ -110,10 +116,11 @@ func WithMaxAge(d time.Duration) Option {
 }
 
 // WithAckWait sets how long JetStream waits for a delivered message to be
-// acknowledged before it delivers it again (default 30s). Handlers may run
+// acknowledged before it delivers it again (default 5s). Handlers may run
 // longer: the subscription reports progress every third of it. It bounds
 // how long the message in flight at an instance that died waits before
-// another instance gets it.
+// another instance gets it, and how long a shard stalls after a delivery
+// or an acknowledgement was lost in flight.
 func WithAckWait(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Second {

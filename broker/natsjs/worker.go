@@ -22,6 +22,12 @@ const (
 	maxRetryWait = 5 * time.Second
 	// drainTimeout bounds the wait for a pull subscription to drain.
 	drainTimeout = 5 * time.Second
+	// pullExpiry is how long a pull request lasts before the client
+	// makes a new one; the server sends a heartbeat every half of it, and
+	// a pull request the server or the network lost is noticed after two
+	// missed heartbeats. nats.go's default, 30s, leaves a shard silent
+	// for as long when that happens.
+	pullExpiry = 5 * time.Second
 )
 
 // worker pulls one shard of a channel for one instance, while the instance
@@ -121,7 +127,7 @@ func (w *worker) consume() error {
 		}
 	})
 
-	it, err := w.cons.Messages(jetstream.PullMaxMessages(pullBatch))
+	it, err := w.cons.Messages(jetstream.PullMaxMessages(pullBatch), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		if owned.Err() != nil {
 			return nil
