@@ -23,6 +23,15 @@ type Producer interface {
 	Send(ctx context.Context, channel string, msgs ...*message.Message) error
 }
 
+// ProducerFunc adapts a function to the Producer interface, for wrappers
+// such as a producer that counts or delays what it sends.
+type ProducerFunc func(ctx context.Context, channel string, msgs ...*message.Message) error
+
+// Send calls f(ctx, channel, msgs...).
+func (f ProducerFunc) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	return f(ctx, channel, msgs...)
+}
+
 // Consumer subscribes handlers to channels.
 //
 // Implementations are safe for concurrent use.
@@ -61,6 +70,18 @@ type Broker interface {
 // first one did. Removing a channel that does not exist is not an error.
 type ChannelRemover interface {
 	RemoveChannel(ctx context.Context, channel string) error
+}
+
+// SubscriberRemover is implemented by brokers that can remove what they
+// keep for a subscriber id on channels (its position in them, and where a
+// broker queues messages per subscriber id, the messages waiting for it),
+// for a subscriber id retired for good: each adapter says what goes. A
+// later Subscribe with the id starts afresh, as a new subscriber id does.
+// Close the subscriber id's instances first: one still running may fail
+// or recreate what was removed. Removing what does not exist is not an
+// error.
+type SubscriberRemover interface {
+	RemoveSubscriber(ctx context.Context, subscriberID string, channels []string) error
 }
 
 // DeadLetterProducer is implemented by brokers that send dead letters

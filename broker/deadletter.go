@@ -222,7 +222,8 @@ func carriable(k, v string) bool {
 	return true
 }
 
-// listNames quotes the first few names, each shortened, for a reason.
+// listNames quotes the first few names, each shortened, for a reason:
+// bytes that are not UTF-8 show escaped, as \xff.
 func listNames(names []string) string {
 	var b strings.Builder
 	for i, n := range names {
@@ -233,7 +234,10 @@ func listNames(names []string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(strconv.Quote(boundText(n, 64)))
+		if len(n) > 64 {
+			n = n[:64] // Quote escapes a rune cut in two
+		}
+		b.WriteString(strconv.Quote(n)) // valid UTF-8, whatever n is
 	}
 	return b.String()
 }

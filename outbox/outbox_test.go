@@ -350,3 +350,39 @@ func TestBrokerOutageShowsInStats(t *testing.T) {
 		})
 	}
 }
+
+// deadLetterBroker is a broker with a way of its own for dead letters, as
+// the RabbitMQ adapter has (broker.DeadLetterProducer); it counts the
+// messages sent that way.
+type deadLetterBroker struct {
+	*memory.Broker
+	deadLetters atomic.Int64
+}
+
+func (b *deadLetterBroker) DeadLetterProducer() broker.Producer {
+	return broker.ProducerFunc(func(ctx context.Context, channel string, msgs ...*message.Message) error {
+		b.deadLetters.Add(int64(len(msgs)))
+		return b.Broker.Send(ctx, channel, msgs...)
+	})
+}
+
+// TestRelayDeadLettersThroughTheBrokersWay: the rows the relay dead-letters
+// go through the broker's DeadLetterProducer, where it has one, and the
+// others through Send.
+func TestRelayDeadLettersThroughTheBrokersWay(t *testing.T) {
+	d := testdb.Dialects[0]
+	db := testdb.Open(t, d)
+	b := &deadLetterBroker{Broker: newBroker(t)}
+	good := relaytest.Collect(t, b, "orders")
+	dead := relaytest.Collect(t, b, outbox.DefaultDeadLetterChannel)
+	insert := d.Rebind("INSERT INTO message (id, destination, headers, payload, published, creation_time) VALUES (?, ?, ?, ?, 0, 0)")
+	if _, err := db.Exec(insert, "bad-json", "orders", "{not json", []byte("payload")); err != nil {
+		t.Fatal(err)
+	}
+	relaytest.WriteOrders(t, db.DB, outbox.NewWriter(d), 0, 2, true)
+	runRelay(t, db.DB, d, b)
+	relaytest.Eventually(t, "the good messages and the dead letter", func() bool { return good.Count() == 2 && dead.Count() == 1 })
+	if n := b.deadLetters.Load(); n != 1 {
+		t.Fatalf("%d messages went through the broker's dead-letter producer, want 1", n)
+	}
+}

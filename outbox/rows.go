@@ -151,7 +151,7 @@ func (p *RowPublisher) Publish(ctx context.Context, rows []Row) PublishResult {
 	}
 	stop := false // the lease does not allow another Send
 	for _, dest := range order {
-		err := p.send(ctx, dest, groups[dest])
+		err := p.send(ctx, p.Producer, dest, groups[dest])
 		if errors.Is(err, errNotLeading) {
 			stop = true
 			break
@@ -169,7 +169,10 @@ func (p *RowPublisher) Publish(ctx context.Context, rows []Row) PublishResult {
 		res.Published += len(ids[dest])
 	}
 	if len(dead) > 0 && !stop {
-		switch err := p.send(ctx, p.DeadLetterChannel, dead); {
+		// Through the broker's way for dead letters, where it has one
+		// (RabbitMQ keeps them in a queue even if nothing reads the
+		// channel).
+		switch err := p.send(ctx, broker.DeadLetters(p.Producer), p.DeadLetterChannel, dead); {
 		case errors.Is(err, errNotLeading):
 		case err != nil:
 			res.Err = errors.Join(res.Err, fmt.Errorf("dead-lettering %d rows to %q: %w", len(dead), p.DeadLetterChannel, err))
@@ -187,11 +190,11 @@ func (p *RowPublisher) Publish(ctx context.Context, rows []Row) PublishResult {
 	return res
 }
 
-// send sends msgs to channel under the lease, and keeps count of the
-// broker's failures. It returns errNotLeading, without sending, if the
+// send sends msgs to channel through to under the lease, and keeps count
+// of the broker's failures. It returns errNotLeading, without sending, if the
 // relay may not publish now, and an error wrapping sqldb.ErrLeaseLost if
 // the lease lapsed during the Send.
-func (p *RowPublisher) send(ctx context.Context, channel string, msgs []*message.Message) error {
+func (p *RowPublisher) send(ctx context.Context, to broker.Producer, channel string, msgs []*message.Message) error {
 	sctx := ctx
 	var keeper *LeaseKeeper
 	if p.Lease != nil {
@@ -202,7 +205,7 @@ func (p *RowPublisher) send(ctx context.Context, channel string, msgs []*message
 		sctx, cancel = keeper.Bound(ctx)
 		defer cancel()
 	}
-	err := p.Producer.Send(sctx, channel, msgs...)
+	err := to.Send(sctx, channel, msgs...)
 	switch {
 	case err == nil:
 		p.failure.Store(nil)

@@ -92,6 +92,49 @@ func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
 	return nil
 }
 
+// RemoveSubscriber deletes the shard queues of subscriberID on each
+// channel, with the messages waiting in them, and its presence queue. See
+// broker.SubscriberRemover. It deletes as many shard queues as the Broker
+// declares (WithShards): a subscriber id declared with more needs a
+// Broker with as many.
+func (b *Broker) RemoveSubscriber(ctx context.Context, subscriberID string, channels []string) error {
+	if err := message.ValidateChannel(subscriberID); err != nil {
+		return fmt.Errorf("amqp broker: remove subscriber %q: %w", subscriberID, err)
+	}
+	for _, channel := range channels {
+		if err := message.ValidateChannel(channel); err != nil {
+			return fmt.Errorf("amqp broker: remove subscriber %q: %w", subscriberID, err)
+		}
+	}
+	if b.subs.Closing() {
+		return fmt.Errorf("amqp broker: remove subscriber %q: %w", subscriberID, broker.ErrClosed)
+	}
+	sess, err := b.pubConn.get(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("amqp broker: remove subscriber %q: wait for the connection: %w", subscriberID, err)
+	}
+	ch, err := b.openChannel(ctx, sess, func(ch *amqp091.Channel) error {
+		for _, channel := range channels {
+			group := groupName(channel, subscriberID)
+			queues := []string{presenceQueueName(group)}
+			for i := range b.cfg.shards {
+				queues = append(queues, shardQueueName(group, i))
+			}
+			for _, q := range queues {
+				if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+					return fmt.Errorf("delete queue %q: %w", q, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("amqp broker: remove subscriber %q: %w", subscriberID, err)
+	}
+	_ = ch.Close()
+	return nil
+}
+
 // Send publishes msgs, in order, to the channel and returns once RabbitMQ
 // has confirmed that it stored every one of them. While the connection is
 // down it waits for it to come back, as long as ctx allows.

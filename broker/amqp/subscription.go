@@ -126,38 +126,45 @@ func (s *subscription) start(ctx context.Context) error {
 			close(s.done)
 		}()
 	}()
-	sess, err := s.b.subConn.get(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("wait for the connection: %w", err)
-	}
 	// The channel that declares the topology stays open for the balancer:
 	// its consumers of the presence queues count this instance.
-	declare := func(ctl *amqp091.Channel) error {
-		for _, g := range s.groups {
-			if err := s.b.cfg.declareGroup(sess.conn, ctl, g, g.shards); err != nil {
-				return err
+	declare := func(sess *session) func(*amqp091.Channel) error {
+		return func(ctl *amqp091.Channel) error {
+			for _, g := range s.groups {
+				if err := s.b.cfg.declareGroup(sess.conn, ctl, g, g.shards); err != nil {
+					return err
+				}
 			}
+			if s.cfg.Ephemeral {
+				return nil // one instance: no presence, no balancing
+			}
+			return s.declarePresence(ctl)
 		}
-		if s.cfg.Ephemeral {
-			return nil // one instance: no presence, no balancing
-		}
-		return s.declarePresence(ctl)
 	}
-	ctl, err := s.b.openChannel(ctx, sess, declare)
-	// A presence queue is deleted with its last consumer: another
-	// instance's Close can delete it between this one's declaring and
-	// consuming it, and the consume then fails with NOT_FOUND. Declaring
-	// again cures that; the loop is bounded, as such a race does not
-	// repeat for long.
-	for attempt := 1; err != nil && isNotFound(err) && attempt < maxStartAttempts; attempt++ {
-		s.log.Debug("courier: a presence queue went while the instance started; declaring it again", slog.Any("error", err))
-		if !sleepCtx(ctx, time.Duration(attempt)*10*time.Millisecond) {
+	// Declaring again cures the failures that instances starting and
+	// stopping at once cause (see retryAtStart): a presence queue is
+	// deleted with its last consumer, so another instance's Close can
+	// delete it between this one's declaring and consuming it (NOT_FOUND);
+	// quorum queues declared at once can make RabbitMQ close the
+	// connection (INTERNAL_ERROR). The loop is bounded, as such races do
+	// not repeat for long, and so is each attempt, by ctx.
+	var ctl *amqp091.Channel
+	for attempt := 1; ; attempt++ {
+		sess, err := s.b.subConn.get(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("wait for the connection: %w", err)
+		}
+		ctl, err = s.b.openChannel(ctx, sess, declare(sess))
+		if err == nil {
 			break
 		}
-		ctl, err = s.b.openChannel(ctx, sess, declare)
-	}
-	if err != nil {
-		return err
+		if !retryAtStart(err) || attempt == maxStartAttempts || ctx.Err() != nil {
+			return err
+		}
+		s.log.Debug("courier: declaring the subscription's queues failed; declaring them again", slog.Int("attempt", attempt), slog.Any("error", err))
+		if !sleepCtx(ctx, time.Duration(attempt)*20*time.Millisecond) {
+			return err
+		}
 	}
 	if s.cfg.Ephemeral {
 		_ = ctl.Close()
@@ -189,6 +196,26 @@ func (s *subscription) start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// retryAtStart reports whether a shard consumer that failed before it
+// first started should try again rather than fail Subscribe: everything but
+// the server's refusals that another attempt cannot cure (access refused,
+// a queue declared with other arguments, a command not allowed). A quorum
+// queue declared at the same moment by several instances, for one, can
+// make RabbitMQ close the connection with INTERNAL_ERROR while its replicas
+// start; the connection comes back and the next attempt succeeds.
+// Subscribe's context still bounds the wait.
+func retryAtStart(err error) bool {
+	var amqpErr *amqp091.Error
+	if !errors.As(err, &amqpErr) {
+		return true
+	}
+	switch amqpErr.Code {
+	case amqp091.AccessRefused, amqp091.PreconditionFailed, amqp091.NotAllowed, amqp091.NotImplemented, amqp091.CommandInvalid, amqp091.SyntaxError:
+		return false
+	}
+	return true
 }
 
 // maxStartAttempts bounds the declarations of a subscription's topology
@@ -254,7 +281,7 @@ func (sh *shard) run(started chan<- error) {
 			log.Debug("courier: shard handed over to another instance")
 			continue
 		}
-		if started != nil {
+		if started != nil && !retryAtStart(err) {
 			started <- fmt.Errorf("channel %q: %w", sh.g.channel, err)
 			started = nil
 		}

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +111,7 @@ func Run(t *testing.T, s Suite) {
 		{"InvalidInput", testInvalidInput},
 		{"ClosedBroker", testClosedBroker},
 		{"RemoveChannel", testRemoveChannel},
+		{"RemoveSubscriber", testRemoveSubscriber},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { runTest(t, s, tt.fn) })
@@ -142,7 +144,7 @@ func Run(t *testing.T, s Suite) {
 // runTest runs one conformance test on a broker of its own; opts are added
 // to every subscription the test makes through env.subscribe.
 func runTest(t *testing.T, s Suite, fn func(*testing.T, *env), opts ...broker.SubscribeOption) {
-	e := &env{t: t, suite: s, prefix: uniquePrefix(t), opts: opts}
+	e := &env{t: t, suite: s, prefix: uniquePrefix(t), opts: opts, names: make(map[string]bool), subscribers: make(map[string][]string)}
 	e.b = s.New(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -151,6 +153,9 @@ func runTest(t *testing.T, s Suite, fn func(*testing.T, *env), opts ...broker.Su
 			t.Errorf("closing the broker: %v", err)
 		}
 	})
+	// After the test's subscriptions closed (cleanups run last first),
+	// before the broker does.
+	t.Cleanup(e.removeAll)
 	fn(t, e)
 }
 
@@ -161,6 +166,10 @@ type env struct {
 	b      broker.Broker
 	prefix string
 	opts   []broker.SubscribeOption // added to every subscription
+
+	mu          sync.Mutex
+	names       map[string]bool     // every name the test made, a channel or not
+	subscribers map[string][]string // subscriber id -> its channels, for the clean-up
 }
 
 func uniquePrefix(t *testing.T) string {
@@ -175,7 +184,50 @@ func uniquePrefix(t *testing.T) string {
 }
 
 // name returns a channel or subscriber name unique to the test.
-func (e *env) name(part string) string { return e.prefix + "." + part }
+func (e *env) name(part string) string {
+	n := e.prefix + "." + part
+	e.mu.Lock()
+	e.names[n] = true
+	e.mu.Unlock()
+	return n
+}
+
+// track notes a subscription's subscriber id and channels, and its
+// dead-letter channel, for removeAll.
+func (e *env) track(id string, channels []string, opts ...broker.SubscribeOption) {
+	cfg, err := broker.NewSubscribeConfig(id, channels, broker.HandlerFunc(func(context.Context, *message.Message) error { return nil }), opts...)
+	if err != nil {
+		return // the Subscribe fails too
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.subscribers[id] = append(e.subscribers[id], cfg.Channels...)
+	e.names[cfg.DeadLetterChannel] = true
+}
+
+// removeAll removes, where the broker can, what the test left on its
+// server: the subscriber ids' positions and queues, then the channels. A
+// server shared by many test runs would otherwise keep them for good.
+func (e *env) removeAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.b.(broker.SubscriberRemover); ok {
+		for id, channels := range e.subscribers {
+			if err := r.RemoveSubscriber(ctx, id, channels); err != nil {
+				e.t.Logf("clean-up (left behind): RemoveSubscriber(%q, %v): %v", id, channels, err)
+			}
+		}
+	}
+	if r, ok := e.b.(broker.ChannelRemover); ok {
+		for name := range e.names {
+			if err := r.RemoveChannel(ctx, name); err != nil {
+				e.t.Logf("clean-up (left behind): RemoveChannel(%q): %v", name, err)
+			}
+		}
+	}
+}
 
 func (e *env) timeout() time.Duration { return e.suite.Features.timeout() }
 
@@ -195,6 +247,7 @@ func (e *env) logger() broker.SubscribeOption {
 func (e *env) subscribe(id string, channels []string, h broker.HandlerFunc, opts ...broker.SubscribeOption) broker.Subscription {
 	e.t.Helper()
 	opts = append(append([]broker.SubscribeOption{e.logger()}, e.opts...), opts...)
+	e.track(id, channels, opts...)
 	sub, err := e.b.Subscribe(e.ctx(), id, channels, h, opts...)
 	if err != nil {
 		e.t.Fatalf("Subscribe(%q, %v): %v", id, channels, err)

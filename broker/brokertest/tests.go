@@ -133,6 +133,7 @@ func testOrderWithRebalance(t *testing.T, e *env) {
 	checker := newOrderChecker(50 * time.Microsecond)
 	var subs []broker.Subscription
 	join := func() {
+		e.track(id, []string{ch})
 		sub, err := e.b.Subscribe(e.ctx(), id, []string{ch}, broker.HandlerFunc(checker.handle), fastRetry)
 		if err != nil {
 			t.Fatalf("Subscribe: %v", err)
@@ -255,6 +256,52 @@ func testRemoveChannel(t *testing.T, e *env) {
 	e.eventually("a message sent after the removal", func() bool { return second.has(fresh.ID) })
 	if second.has(old.ID) {
 		t.Error("a subscriber id that started after the removal got a message sent before it")
+	}
+}
+
+// testRemoveSubscriber checks a broker.SubscriberRemover: a subscriber id
+// removed while away starts afresh when it comes back, as a new subscriber
+// id does (on some brokers with the messages retained, on others with
+// those sent after it subscribed), and not where it stopped; removing
+// twice is not an error.
+func testRemoveSubscriber(t *testing.T, e *env) {
+	remover, ok := e.b.(broker.SubscriberRemover)
+	if !ok {
+		t.Skip("the broker cannot remove subscriber ids")
+	}
+	if !e.suite.Features.Resume {
+		t.Skip("a subscriber id does not resume on this broker, so there is nothing to remove")
+	}
+	ch, id := e.name("ch"), e.name("sub")
+	first := newRecorder()
+	sub := e.subscribe(id, []string{ch}, first.handler(0))
+	before := keyed("k", 0)
+	e.send(ch, before)
+	e.eventually("the message before the removal", func() bool { return first.has(before.ID) })
+	closeSub(t, sub)
+
+	away := keyed("k", 1)
+	e.send(ch, away)
+	for range 2 {
+		if err := remover.RemoveSubscriber(e.ctx(), id, []string{ch}); err != nil {
+			t.Fatalf("RemoveSubscriber: %v", err)
+		}
+	}
+	if err := remover.RemoveSubscriber(e.ctx(), "bad subscriber id", []string{ch}); err == nil {
+		t.Error("RemoveSubscriber accepted an invalid subscriber id")
+	}
+
+	again, fresh := newRecorder(), newRecorder()
+	e.subscribe(id, []string{ch}, again.handler(0))
+	e.subscribe(e.name("fresh"), []string{ch}, fresh.handler(0))
+	after := keyed("k", 2) // behind the others in their shard
+	e.send(ch, after)
+	e.eventually("a message sent after the removal", func() bool { return again.has(after.ID) && fresh.has(after.ID) })
+	for _, m := range []*message.Message{before, away} {
+		if again.has(m.ID) != fresh.has(m.ID) {
+			t.Errorf("message %s (payload %q): received by the removed subscriber id come back: %v, by a new one: %v; want the same",
+				m.ID, m.Payload, again.has(m.ID), fresh.has(m.ID))
+		}
 	}
 }
 
@@ -433,6 +480,7 @@ func testCloseWaits(t *testing.T, e *env) {
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
 	var calls atomic.Int32
+	e.track(e.name("sub"), []string{ch})
 	sub, err := e.b.Subscribe(e.ctx(), e.name("sub"), []string{ch}, broker.HandlerFunc(func(ctx context.Context, m *message.Message) error {
 		calls.Add(1)
 		select {
@@ -489,6 +537,7 @@ func testCloseAndResume(t *testing.T, e *env) {
 		}
 		return rec.handler(0)(ctx, m)
 	}
+	e.track(id, []string{ch})
 	sub, err := e.b.Subscribe(e.ctx(), id, []string{ch}, broker.HandlerFunc(h))
 	if err != nil {
 		t.Fatal(err)
@@ -554,6 +603,7 @@ func testContextCancellation(t *testing.T, e *env) {
 	// Close whose context expires.
 	started := make(chan struct{}, 1)
 	sawCancel := make(chan struct{})
+	e.track(e.name("stuck"), []string{ch})
 	sub, err := e.b.Subscribe(e.ctx(), e.name("stuck"), []string{ch}, broker.HandlerFunc(func(ctx context.Context, m *message.Message) error {
 		select {
 		case started <- struct{}{}:

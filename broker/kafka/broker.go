@@ -257,6 +257,58 @@ func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
 	return nil
 }
 
+// RemoveSubscriber deletes the committed offsets of the consumer group
+// subscriberID on the channels' topics, and the group itself once it has
+// none left. See broker.SubscriberRemover. Kafka refuses while members of
+// the group are still connected (NON_EMPTY_GROUP).
+func (b *Broker) RemoveSubscriber(ctx context.Context, subscriberID string, channels []string) error {
+	if err := message.ValidateChannel(subscriberID); err != nil {
+		return fmt.Errorf("kafka: remove subscriber %q: %w", subscriberID, err)
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("kafka: remove subscriber %q from %v: %w", subscriberID, channels, b.sendErr(err))
+	}
+	offsets, err := b.adm.FetchOffsets(ctx, subscriberID)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fail(err)
+	}
+	remove := make(kadm.TopicsSet)
+	others := 0
+	for topic, parts := range offsets {
+		if !slices.Contains(channels, topic) {
+			others += len(parts)
+			continue
+		}
+		for p := range parts {
+			remove.Add(topic, p)
+		}
+	}
+	if others == 0 {
+		resp, err := b.adm.DeleteGroup(ctx, subscriberID)
+		if err == nil && resp.Err != nil && !errors.Is(resp.Err, kerr.GroupIDNotFound) {
+			err = resp.Err
+		}
+		if err != nil {
+			return fail(err)
+		}
+		return nil
+	}
+	if len(remove) == 0 {
+		return nil
+	}
+	resps, err := b.adm.DeleteOffsets(ctx, subscriberID, remove)
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
 // forgetTopic drops what this Broker knows of a topic that was deleted,
 // here or elsewhere: the next Send creates it again, and the producer
 // looks it up afresh rather than write to the old topic's id.

@@ -362,6 +362,38 @@ func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
 	return nil
 }
 
+// RemoveSubscriber deletes the durable consumers of subscriberID on each
+// channel's stream, one per shard, and with them its position. See
+// broker.SubscriberRemover. (Its membership keys expire by themselves.)
+func (b *Broker) RemoveSubscriber(ctx context.Context, subscriberID string, channels []string) error {
+	if err := message.ValidateChannel(subscriberID); err != nil {
+		return fmt.Errorf("natsjs: remove subscriber %q: %w", subscriberID, err)
+	}
+	for _, channel := range channels {
+		if err := message.ValidateChannel(channel); err != nil {
+			return fmt.Errorf("natsjs: remove subscriber %q: %w", subscriberID, err)
+		}
+		stream, err := b.js.Stream(ctx, streamName(channel))
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("natsjs: remove subscriber %q from channel %q: %w", subscriberID, channel, b.sendErr(err))
+		}
+		shards, err := strconv.Atoi(stream.CachedInfo().Config.Metadata[metaShards])
+		if err != nil || shards < 1 {
+			shards = b.cfg.shards
+		}
+		for shard := range shards {
+			err := stream.DeleteConsumer(ctx, consumerName(subscriberID, shard))
+			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return fmt.Errorf("natsjs: remove subscriber %q from channel %q, shard %d: %w", subscriberID, channel, shard, b.sendErr(err))
+			}
+		}
+	}
+	return nil
+}
+
 func (b *Broker) forgetChannel(channel string) {
 	b.cacheMu.Lock()
 	delete(b.channels, channel)
