@@ -20,6 +20,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 
+	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/sqldb"
 )
 
@@ -61,6 +62,12 @@ func Parse(raw string) (Target, error) {
 		}
 		return Target{Dialect: sqldb.MySQL, Driver: "mysql", DSN: cfg.FormatDSN()}, nil
 	case "sqlite", "sqlite3", "file":
+		// PostgreSQL and MySQL parameters go to their drivers, and the
+		// servers refuse unknown ones when they connect; SQLite takes
+		// none here, so one would be silently ignored.
+		if _, err := connurl.Query(u); err != nil {
+			return Target{}, fmt.Errorf("sqlurl: %q: %w", redact(u), err)
+		}
 		path := u.Host + u.Path
 		if u.Opaque != "" {
 			path = u.Opaque

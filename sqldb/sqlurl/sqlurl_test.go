@@ -25,7 +25,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %+v, %v", c.url, got, err)
 		}
 	}
-	for _, bad := range []string{"oracle://x", "sqlite://", "::"} {
+	for _, bad := range []string{"oracle://x", "sqlite://", "::", "sqlite:///var/lib/app.db?shardz=4", "sqlite:///app.db?_pragma=foreign_keys(1)"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) succeeded", bad)
 		}
