@@ -113,3 +113,47 @@ func TestStreamUpgradedForTheBareSubject(t *testing.T) {
 		t.Fatalf("received %q", got[0].Payload)
 	}
 }
+
+// TestConsumersExpire: with WithConsumerExpiry, the durable consumers of a
+// subscriber id that no instance runs any more are deleted by JetStream,
+// instead of staying for good.
+func TestConsumersExpire(t *testing.T) {
+	e := startEmbedded(t, t.TempDir())
+	b := newBroker(t, e, natsjs.WithConsumerExpiry(time.Second), natsjs.WithShards(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const ch = "expiring"
+	var got couriertest.Received
+	sub, err := b.Subscribe(ctx, "gone", []string{ch}, &got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		js, err := jetstream.New(b.Conn())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := js.Stream(ctx, natsjs.StreamName(ch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range stream.ConsumerNames(ctx).Name() {
+			n++
+		}
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d consumers while subscribed, want 2", n)
+	}
+	if err := sub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for count() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d consumers left 20s after the last instance closed", count())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

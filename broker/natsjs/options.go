@@ -50,6 +50,7 @@ type config struct {
 	limits         message.Limits
 	natsOpts       []nats.Option
 	logger         *slog.Logger
+	consumerExpiry time.Duration
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -141,6 +142,24 @@ func WithMembershipTTL(d time.Duration) Option {
 			return fmt.Errorf("membership TTL must be at least 1s, got %v", d)
 		}
 		c.membershipTTL = d
+		return nil
+	}
+}
+
+// WithConsumerExpiry makes JetStream delete the durable consumers of a
+// subscriber id (its position in a channel) once no instance of it has
+// pulled for d, as RabbitMQ's queue expiry does (default: never). A
+// subscriber id that comes back after that starts afresh, with the
+// messages sent after it subscribed, so d must be longer than any outage
+// the subscriber id should survive. Without it, retire a subscriber id with
+// RemoveSubscriber. It applies to the consumers a subscription creates or
+// updates.
+func WithConsumerExpiry(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return fmt.Errorf("consumer expiry must be at least 1s, got %v", d)
+		}
+		c.consumerExpiry = d
 		return nil
 	}
 }

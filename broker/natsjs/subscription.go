@@ -242,12 +242,13 @@ func (s *subscription) newGroup(ctx context.Context, channel string) (*group, er
 			Durable: consumerName(s.cfg.SubscriberID, shard),
 			Description: fmt.Sprintf("Courier subscriber %s on channel %s, shard %d",
 				s.cfg.SubscriberID, channel, shard),
-			DeliverPolicy: jetstream.DeliverNewPolicy,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       s.b.cfg.ackWait,
-			MaxDeliver:    -1, // the Processor dead-letters
-			MaxAckPending: 1,  // one message of a shard at a time, in order
-			FilterSubject: shardSubject(channel, shard),
+			DeliverPolicy:     jetstream.DeliverNewPolicy,
+			AckPolicy:         jetstream.AckExplicitPolicy,
+			AckWait:           s.b.cfg.ackWait,
+			MaxDeliver:        -1, // the Processor dead-letters
+			MaxAckPending:     1,  // one message of a shard at a time, in order
+			FilterSubject:     shardSubject(channel, shard),
+			InactiveThreshold: s.b.cfg.consumerExpiry,
 			Metadata: map[string]string{
 				"courier.subscriber": s.cfg.SubscriberID,
 				metaChannel:          channel,
