@@ -2,8 +2,10 @@
 // Message made of an ID, headers and a payload.
 //
 // The header names follow Eventuate Tram's conventions (ID, DESTINATION,
-// PARTITION_ID, DATE, event-*, command_*, reply_*), so a Go service built on
-// Courier and a Java service built on Eventuate can share channels.
+// PARTITION_ID, DATE, event-*, command_*, reply_*). Only the names: the
+// brokers' record formats and the outbox table differ from Eventuate's, so
+// a Go service on Courier and a Java service on Eventuate do not share
+// channels yet.
 //
 // Message IDs are time ordered: IDs generated later in a process sort after
 // IDs generated earlier, and IDs from different processes do not collide.

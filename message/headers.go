@@ -1,6 +1,7 @@
 package message
 
-// Standard header names, compatible with Eventuate Tram.
+// Standard header names: Eventuate Tram's names (see the package
+// documentation for what that does and does not make compatible).
 const (
 	// HeaderID carries the message ID on the wire.
 	HeaderID = "ID"

@@ -14,8 +14,9 @@ import (
 
 // TestWireFormat reads what Send wrote with a plain Kafka client, and
 // consumes what a plain Kafka client wrote: the record key is the
-// partition key, ID and DESTINATION are record headers (the Eventuate
-// convention), and keys of one partition key land in one partition.
+// partition key, ID and DESTINATION are record headers (Eventuate's header
+// names, not its record format, which is a JSON envelope), and keys of one
+// partition key land in one partition.
 func TestWireFormat(t *testing.T) {
 	c := startCluster(t, kfake.NumBrokers(1))
 	b := open(t, c)
