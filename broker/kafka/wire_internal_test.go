@@ -89,3 +89,12 @@ func BenchmarkWire(b *testing.B) {
 		decode(encode("bench.events", "Tue, 25 Nov 2026 09:00:00 GMT", m))
 	}
 }
+
+// TestDecodeWithoutID: a record from a plain client, without an ID header,
+// gets an ID made of its coordinates, the same on every delivery.
+func TestDecodeWithoutID(t *testing.T) {
+	r := &kgo.Record{Topic: "orders", Partition: 3, Offset: 9, Value: []byte("x")}
+	if got := decode(r).ID; got != "orders-3-9" || decode(r).ID != got {
+		t.Fatalf("ID = %q, want orders-3-9", got)
+	}
+}
