@@ -72,6 +72,14 @@ type ChannelRemover interface {
 	RemoveChannel(ctx context.Context, channel string) error
 }
 
+// Pinger is implemented by brokers that can tell whether the server
+// answers now: Ping makes a round trip to it and returns an error, within
+// ctx, if it does not. Readiness checks (httpx.Health) call it, so that a
+// process whose broker is unreachable says so instead of seeming ready.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // SubscriberRemover is implemented by brokers that can remove what they
 // keep for a subscriber id on channels (its position in them, and where a
 // broker queues messages per subscriber id, the messages waiting for it),

@@ -92,6 +92,27 @@ func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
 	return nil
 }
 
+// Ping opens and closes an AMQP channel on each of the Broker's two
+// connections: a round trip to RabbitMQ that fails, within ctx, while a
+// connection is down. See broker.Pinger.
+func (b *Broker) Ping(ctx context.Context) error {
+	if b.subs.Closing() {
+		return fmt.Errorf("amqp broker: ping: %w", broker.ErrClosed)
+	}
+	for _, c := range []*connection{b.pubConn, b.subConn} {
+		sess, err := c.get(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("amqp broker: ping: %w", err)
+		}
+		ch, err := b.openChannel(ctx, sess, func(*amqp091.Channel) error { return nil })
+		if err != nil {
+			return fmt.Errorf("amqp broker: ping: %w", err)
+		}
+		_ = ch.Close()
+	}
+	return nil
+}
+
 // RemoveSubscriber deletes the shard queues of subscriberID on each
 // channel, with the messages waiting in them, and its presence queue. See
 // broker.SubscriberRemover. It deletes as many shard queues as the Broker

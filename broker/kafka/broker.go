@@ -257,6 +257,18 @@ func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
 	return nil
 }
 
+// Ping asks a broker of the cluster for its metadata: it fails, within
+// ctx, while none can be reached. See broker.Pinger.
+func (b *Broker) Ping(ctx context.Context) error {
+	if b.closed.Load() {
+		return fmt.Errorf("kafka: ping: %w", broker.ErrClosed)
+	}
+	if err := b.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: ping: %w", b.sendErr(err))
+	}
+	return nil
+}
+
 // RemoveSubscriber deletes the committed offsets of the consumer group
 // subscriberID on the channels' topics, and the group itself once it has
 // none left. See broker.SubscriberRemover. Kafka refuses while members of

@@ -162,6 +162,15 @@ func (b *Broker) channelLocked(name string) *channel {
 	return ch
 }
 
+// Ping reports broker.ErrClosed once the Broker is closed, and nil before:
+// an in-process broker is always reachable. See broker.Pinger.
+func (b *Broker) Ping(context.Context) error {
+	if b.subs.Closing() {
+		return fmt.Errorf("memory broker: ping: %w", broker.ErrClosed)
+	}
+	return nil
+}
+
 // Subscribe starts an instance of subscriberID on channels. It takes over a
 // fair share of the channels' shards from the instances already running.
 func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []string, h broker.Handler, opts ...broker.SubscribeOption) (broker.Subscription, error) {

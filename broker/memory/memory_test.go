@@ -1,6 +1,8 @@
 package memory_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/courier-go/courier/broker"
@@ -23,4 +25,21 @@ func TestConformance(t *testing.T) {
 			return memory.PublishRaw(b.(*memory.Broker), channel, key, headers, payload)
 		},
 	})
+}
+
+func TestPing(t *testing.T) {
+	b, err := memory.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.Ping(ctx); err != nil {
+		t.Fatalf("Ping of an open broker: %v", err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ping(ctx); !errors.Is(err, broker.ErrClosed) {
+		t.Fatalf("Ping of a closed broker = %v, want broker.ErrClosed", err)
+	}
 }

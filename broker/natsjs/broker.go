@@ -127,6 +127,23 @@ func newBroker(ctx context.Context, nc *nats.Conn, own bool, cfg config) (*Broke
 	}, nil
 }
 
+// Ping asks JetStream for the account's information: a round trip to the
+// server that fails, within ctx, while it cannot be reached or JetStream
+// is unavailable. See broker.Pinger.
+func (b *Broker) Ping(ctx context.Context) error {
+	if b.closed.Load() {
+		return fmt.Errorf("natsjs: ping: %w", broker.ErrClosed)
+	}
+	if _, err := b.js.AccountInfo(ctx); err != nil {
+		where := b.nc.ConnectedUrlRedacted()
+		if where == "" {
+			where = "(disconnected: " + b.nc.Status().String() + ")"
+		}
+		return fmt.Errorf("natsjs: ping %s: %w", where, err)
+	}
+	return nil
+}
+
 // Conn returns the Broker's NATS connection.
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 

@@ -66,6 +66,9 @@ func startConsumer(ctx context.Context, env *Env) (*node, error) {
 			writeJSON(w, http.StatusOK, c)
 		}
 	})
+	if err := n.health(mux); err != nil {
+		return fail(err)
+	}
 	api, err := serveHTTP(ctx, env.Registry, ConsumerService, mux)
 	if err != nil {
 		return fail(err)

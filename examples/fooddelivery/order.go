@@ -142,6 +142,9 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 			writeJSON(w, http.StatusOK, o.view())
 		}
 	})
+	if err := n.health(mux); err != nil {
+		return fail(err)
+	}
 	api, err := serveHTTP(ctx, env.Registry, OrderService, mux)
 	if err != nil {
 		return fail(err)

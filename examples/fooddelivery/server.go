@@ -13,7 +13,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/discovery"
+	"github.com/courier-go/courier/rpc/httpx"
 )
 
 // endpoint is a REST or gRPC server of a service, registered in the
@@ -45,6 +47,27 @@ func register(ctx context.Context, reg discovery.Registry, service, protocol, ad
 		return nil, fmt.Errorf("register %s: %w", inst, err)
 	}
 	return lease, nil
+}
+
+// health serves liveness (/healthz) and readiness (/readyz) on mux for
+// the node: ready while its database and its broker answer, so that a
+// load balancer or an orchestrator stops sending it requests while either
+// is unreachable.
+func (n *node) health(mux *http.ServeMux) error {
+	h, err := httpx.NewHealth(2 * time.Second)
+	if err != nil {
+		return err
+	}
+	if err := h.AddCheck("database", n.db.PingContext); err != nil {
+		return err
+	}
+	if p, ok := n.b.(broker.Pinger); ok {
+		if err := h.AddCheck("broker", p.Ping); err != nil {
+			return err
+		}
+	}
+	h.Register(mux)
+	return nil
 }
 
 // serveHTTP serves h and registers it as service.

@@ -1,10 +1,12 @@
 package testnet
 
 import (
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy forwards TCP connections to a target address and can lose what
@@ -97,5 +99,43 @@ func (p *Proxy) pipe(src, dst net.Conn) {
 		if err != nil {
 			return // closed by Cut, or by either end
 		}
+	}
+}
+
+// CheckPing checks a Ping function of a client connected through p: it
+// answers while the network works, fails within its context (1s) while p
+// drops everything, and answers again, within 20s, once p forwards again.
+func CheckPing(t testing.TB, ping func(context.Context) error, p *Proxy) {
+	t.Helper()
+	try := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return ping(ctx)
+	}
+	if err := try(); err != nil {
+		t.Fatalf("Ping while the server is reachable: %v", err)
+	}
+	p.Drop(true)
+	p.Cut()
+	start := time.Now()
+	err := try()
+	if err == nil {
+		t.Fatal("Ping succeeded while the network dropped everything")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Ping took %v to fail, beyond its 1s context", took)
+	}
+	t.Logf("Ping while unreachable: %v", err)
+	p.Drop(false)
+	p.Cut() // connections opened while dropping are half-made: start afresh
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err = try(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Ping still failing 20s after the network came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
