@@ -2,14 +2,12 @@ package natsjs_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/natsjs"
 	"github.com/courier-go/courier/couriertest"
-	"github.com/courier-go/courier/internal/testnet"
 	"github.com/courier-go/courier/message"
 )
 
@@ -18,19 +16,9 @@ import (
 // holds the shard's next messages until the lost one's ack wait passes; the
 // shard must resume within a few seconds, not stall for half a minute.
 func TestShardResumesAfterALostDelivery(t *testing.T) {
-	e := startEmbedded(t, t.TempDir(), natsjs.WithListenPort(0))
-	u, err := url.Parse(e.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := testnet.NewProxy(t, u.Host)
+	e, b, proxy := throughProxy(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b, err := natsjs.Open(ctx, "nats://"+proxy.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
 	direct := newBroker(t, e) // the producer, on a sound connection
 
 	const ch = "lossy"

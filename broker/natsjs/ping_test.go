@@ -10,9 +10,10 @@ import (
 	"github.com/courier-go/courier/internal/testnet"
 )
 
-// TestPing: Ping answers while the server can be reached, fails within its
-// context while it cannot, and answers again once it can.
-func TestPing(t *testing.T) {
+// throughProxy starts an embedded server on a port and opens a Broker on
+// it through a proxy that can lose what passes, closed when the test ends.
+func throughProxy(t *testing.T) (*natsjs.Embedded, *natsjs.Broker, *testnet.Proxy) {
+	t.Helper()
 	e := startEmbedded(t, t.TempDir(), natsjs.WithListenPort(0))
 	u, err := url.Parse(e.ClientURL())
 	if err != nil {
@@ -26,5 +27,12 @@ func TestPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	return e, b, proxy
+}
+
+// TestPing: Ping answers while the server can be reached, fails within its
+// context while it cannot, and answers again once it can.
+func TestPing(t *testing.T) {
+	_, b, proxy := throughProxy(t)
 	testnet.CheckPing(t, b.Ping, proxy)
 }
