@@ -270,7 +270,9 @@ func TestConformance(t *testing.T) {
 				},
 				// Queues are durable: a subscriber id that comes back
 				// finds the messages sent while it was away.
-				Features: brokertest.Features{Resume: true},
+				// RabbitMQ activates the next consumer in line on
+				// a shard queue that an instance hands over.
+				Features: brokertest.Features{Resume: true, BrokerPicksNextOwner: true},
 				Raw:      rawPublisher(u),
 			})
 		})

@@ -38,6 +38,12 @@ type Features struct {
 	// messages already handled to be delivered again (still in order). The
 	// suite then tolerates such duplicates instead of failing on them.
 	RebalanceDuplicates bool
+	// BrokerPicksNextOwner means the broker, not the adapter, chooses
+	// which waiting instance takes a shard another hands over (RabbitMQ's
+	// single-active consumers take the next in line), so that a join can
+	// move more shards than a sticky assignment would. The suite then
+	// reports the moves on join and leave without failing on them.
+	BrokerPicksNextOwner bool
 	// MaxPayloadBytes is the largest payload the adapter accepts by
 	// default; 0 means message.DefaultMaxPayloadBytes. The suite sends a
 	// payload of this size and expects one byte more to be refused.
@@ -98,6 +104,7 @@ func Run(t *testing.T, s Suite) {
 		{"CompetingInstancesSplitTheLoad", testCompetingInstances},
 		{"PerKeyOrderWhileInstancesJoinAndLeave", testOrderWithRebalance},
 		{"PerKeyOrderWithRetries", testOrderWithRetries},
+		{"ShardMovesOnJoinAndLeave", testShardMoves},
 		{"ShardsRunConcurrently", testShardsConcurrent},
 		{"RedeliveryAfterErrors", testRedelivery},
 		{"DeadLetter", testDeadLetter},

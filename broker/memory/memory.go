@@ -62,6 +62,8 @@ type Broker struct {
 	shards int
 	limits message.Limits
 	next   atomic.Uint32 // round-robin shard for messages without a key
+	// instances numbers the subscriptions, for their ids.
+	instances atomic.Uint64
 
 	mu       sync.RWMutex
 	channels map[string]*channel
@@ -182,7 +184,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		return nil, fmt.Errorf("memory broker: %w", err)
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &subscription{b: b, proc: broker.NewProcessor(cfg, b), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
+	s := &subscription{id: fmt.Sprintf("instance-%d", b.instances.Add(1)), b: b, proc: broker.NewProcessor(cfg, b), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/courier-go/courier/internal/sharding"
 	"github.com/courier-go/courier/message"
 )
 
@@ -149,14 +150,22 @@ func (g *group) leave(s *subscription) {
 // assignLocked deals the shards out to the members round robin and wakes
 // every worker, so that each picks up its new owner at the next message
 // boundary.
+// assignLocked gives each shard to its owner among the members, by the
+// sticky assignment every adapter that assigns shards shares, and wakes
+// the workers whose owner changed.
 func (g *group) assignLocked() {
-	for i, w := range g.workers {
-		var owner *subscription
-		if len(g.members) > 0 {
-			owner = g.members[i%len(g.members)]
+	ids := make([]string, len(g.members))
+	byID := make(map[string]*subscription, len(g.members))
+	for i, m := range g.members {
+		ids[i] = m.id
+		byID[m.id] = m
+	}
+	for i, id := range sharding.Assign(ids, len(g.workers)) {
+		w := g.workers[i]
+		if owner := byID[id]; w.owner.Load() != owner {
+			w.owner.Store(owner)
+			w.notify()
 		}
-		w.owner.Store(owner)
-		w.notify()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 // subscription is one instance of a subscriber id.
 type subscription struct {
+	id     string // unique in the Broker: what the shard assignment knows it by
 	b      *Broker
 	proc   *broker.Processor
 	groups []*group // one per channel

@@ -37,9 +37,16 @@
 // instance follows the keys of its channels with an ordered consumer on the
 // bucket's stream, which resumes by itself after a reconnection or a server
 // restart. Keys expire through the bucket's TTL, and the markers JetStream
-// leaves for expired keys tell the watchers. With the members sorted by
-// instance id, member i owns the shards s with s mod n = i, a fair share of
-// ceil(shards/n) or one less. An instance pulls only from the consumers of
+// leaves for expired keys tell the watchers. Every instance computes the
+// owner of each shard from the members alone, with the sticky assignment
+// every adapter that assigns shards shares (balanced rendezvous hashing):
+// each member owns shards/n shards or one more, and when an instance joins
+// or leaves few shards change owner besides those that must (4 to 6 of 16
+// when a fourth instance joins three, where the round robin of earlier
+// versions moved 10). The membership value says which assignment an
+// instance follows; while any member is of an earlier version, all deal
+// the shards out round robin, as it does, so that a rolling upgrade never
+// leaves a shard with no owner or two. An instance pulls only from the consumers of
 // the shards it owns. When the membership changes, an instance that loses a
 // shard stops pulling it, lets its in-flight message finish, unsubscribes,
 // returns the messages it had received but not started (Nak) and only then

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/courier-go/courier/internal/sharding"
 )
 
 // group is one instance's part in a subscriber id on one channel: its
@@ -30,8 +32,8 @@ type group struct {
 	watchWG   sync.WaitGroup
 
 	mu      sync.Mutex
-	members map[string]bool // instance ids seen in the bucket
-	owned   []bool          // per shard: whether this instance should pull it
+	members map[string]int // instance ids seen in the bucket -> the assignment version they follow
+	owned   []bool         // per shard: whether this instance should pull it
 }
 
 // memberInfo is the value of a membership key, for operators.
@@ -42,6 +44,20 @@ type memberInfo struct {
 	Host       string    `json:"host,omitempty"`
 	PID        int       `json:"pid"`
 	Started    time.Time `json:"started"`
+	// Assign is the version of the shard assignment the instance
+	// follows (sharding.Version); instances of Courier before it had
+	// none and deal the shards out round robin.
+	Assign int `json:"assign,omitempty"`
+}
+
+// assignVersion reads the assignment version from a membership value; a
+// value it cannot read counts as version 0, round robin.
+func assignVersion(value []byte) int {
+	var info memberInfo
+	if json.Unmarshal(value, &info) != nil {
+		return 0
+	}
+	return info.Assign
 }
 
 // join registers the instance and starts watching the membership; it
@@ -50,7 +66,7 @@ func (g *group) join(ctx context.Context) error {
 	host, _ := os.Hostname()
 	g.value, _ = json.Marshal(memberInfo{
 		Subscriber: g.s.cfg.SubscriberID, Channel: g.channel, Instance: g.s.id,
-		Host: host, PID: os.Getpid(), Started: time.Now().UTC(),
+		Host: host, PID: os.Getpid(), Started: time.Now().UTC(), Assign: sharding.Version,
 	})
 	if err := g.put(ctx); err != nil {
 		return fmt.Errorf("channel %q: joining the membership: %w", g.channel, err)
@@ -113,7 +129,7 @@ func (g *group) stopWatch(ctx context.Context) {
 // change.
 func (g *group) watch(it jetstream.MessagesContext, initial uint64, ready chan struct{}) {
 	defer g.watchWG.Done()
-	view := make(map[string]bool)
+	view := make(map[string]int)
 	install := func() {
 		g.mu.Lock()
 		g.members = view
@@ -145,7 +161,7 @@ func (g *group) watch(it jetstream.MessagesContext, initial uint64, ready chan s
 		put := isPut(msg)
 		if view != nil {
 			if put {
-				view[id] = true
+				view[id] = assignVersion(msg.Data())
 			} else {
 				delete(view, id)
 			}
@@ -156,7 +172,7 @@ func (g *group) watch(it jetstream.MessagesContext, initial uint64, ready chan s
 		}
 		g.mu.Lock()
 		if put {
-			g.members[id] = true
+			g.members[id] = assignVersion(msg.Data())
 		} else {
 			delete(g.members, id)
 		}
@@ -173,22 +189,34 @@ func isPut(msg jetstream.Msg) bool {
 }
 
 // reassign recomputes which shards this instance owns from its view of
-// the members, and wakes the workers whose ownership changed. The members
-// sorted by instance id deal the shards out round robin, so each owns
-// ceil(shards/n) or one less, and every instance that sees the same
-// members computes the same assignment.
+// the members, and wakes the workers whose ownership changed. Every
+// instance that sees the same members computes the same assignment: the
+// sticky one every adapter shares (sharding.Assign), which moves few
+// shards when an instance joins or leaves, or, while any member is of a
+// Courier from before it, the round robin of the members sorted by
+// instance id that such instances compute, so that during a rolling
+// upgrade every shard still has exactly one owner.
 func (g *group) reassign() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ids := make([]string, 0, len(g.members))
-	for id := range g.members {
+	sticky := true
+	for id, version := range g.members {
 		ids = append(ids, id)
+		sticky = sticky && version >= sharding.Version
 	}
 	slices.Sort(ids)
 	me, present := slices.BinarySearch(ids, g.s.id)
 	present = present && !g.s.stopping()
+	var owners []string
+	if sticky {
+		owners = sharding.Assign(ids, len(g.owned))
+	}
 	for shard := range g.owned {
 		want := present && shard%len(ids) == me
+		if sticky {
+			want = present && owners[shard] == g.s.id
+		}
 		if want != g.owned[shard] {
 			g.owned[shard] = want
 			g.workers[shard].notify()

@@ -233,7 +233,7 @@ func (s *subscription) newGroup(ctx context.Context, channel string) (*group, er
 		channel: channel,
 		stream:  cs.stream,
 		prefix:  memberPrefix(s.cfg.SubscriberID, channel),
-		members: make(map[string]bool),
+		members: make(map[string]int),
 		owned:   make([]bool, cs.shards),
 	}
 	g.key = g.prefix + s.id
