@@ -1,16 +1,19 @@
 // Package mysqlcdc publishes the outbox by tailing the MySQL/MariaDB binary
-// log: the relay connects as a replica (package binlog) and publishes the
+// log: the relay connects as a replica, through go-mysql's replication
+// client (github.com/go-mysql-org/go-mysql/replication), and publishes the
 // rows each committed transaction inserted into the message table, when
 // the transaction's commit (XID) arrives, in commit order, without polling
 // the table.
 //
-// The relay stores its position (file and offset, and on MariaDB the GTID
-// position) in the courier_binlog_position table only after the broker
-// confirmed every message before it, so a crash replays from the last
-// stored transaction (duplicates, never loss). On MariaDB it resumes from
-// the GTID position. Producers may insert and delete an outbox row in the
-// same transaction (outbox.WithDeleteAfterInsert): the insert is still in
-// the binary log, and the table stays empty.
+// The relay stores its position (file and offset, and the GTID position:
+// MariaDB's, or MySQL's executed GTID set when gtid_mode is ON) in the
+// courier_binlog_position table only after the broker confirmed every
+// message before it, so a crash replays from the last stored transaction
+// (duplicates, never loss). It resumes from the GTID position where there
+// is one (MariaDB's slave_connect_state, MySQL's GTID auto-positioning),
+// and from the file and offset otherwise. Producers may insert and delete
+// an outbox row in the same transaction (outbox.WithDeleteAfterInsert):
+// the insert is still in the binary log, and the table stays empty.
 //
 // Several relays may run; one holds the lease (sqldb.Lease) and streams,
 // the others wait. All relays of one outbox register with the same replica
@@ -20,9 +23,11 @@
 //
 // The server needs log_bin on, binlog_format = ROW and binlog_row_image =
 // FULL, and the relay's user the REPLICATION SLAVE and REPLICATION CLIENT
-// privileges (BINLOG MONITOR on MariaDB). Binary log compression and
-// encryption are not supported, nor are TLS connections; on MySQL the
-// position is a file and offset (GTID auto-positioning is not used).
+// privileges (BINLOG MONITOR on MariaDB). The replication connection uses
+// the DSN's address, user, password and TLS settings (tls=true, or a
+// registered configuration); compressed transactions
+// (binlog_transaction_compression) are read; encrypted binary logs are
+// decrypted by the server before they are sent.
 package mysqlcdc
 
 import (
@@ -40,12 +45,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
-	"github.com/courier-go/courier/outbox/mysqlcdc/binlog"
 	"github.com/courier-go/courier/sqldb"
 )
 
@@ -230,9 +236,6 @@ func New(db *sql.DB, dsn string, pub broker.Producer, opts ...Option) (*Relay, e
 	if dc.DBName == "" {
 		return nil, errors.New("mysqlcdc: DSN: name the database whose outbox the relay publishes")
 	}
-	if dc.TLS != nil {
-		return nil, errors.New("mysqlcdc: DSN: TLS is not supported by the replication connection")
-	}
 	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -371,14 +374,27 @@ func (r *Relay) endOfLog(ctx context.Context) (Position, error) {
 	fmt.Sscan(string(*vals[1].(*sql.RawBytes)), &off)
 	p.Offset = uint32(off)
 	rows.Close()
-	var version string
-	if err := r.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return p, fmt.Errorf("mysqlcdc: reading the server version: %w", err)
+	flavor, err := r.flavor(ctx)
+	if err != nil {
+		return p, err
 	}
-	if strings.Contains(version, "MariaDB") {
+	if flavor == gomysql.MariaDBFlavor {
 		if err := r.db.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&p.GTID); err != nil {
 			return p, fmt.Errorf("mysqlcdc: reading gtid_binlog_pos: %w", err)
 		}
+		return p, nil
+	}
+	// MySQL with GTIDs: the relay resumes by GTID auto-positioning from
+	// the set of transactions it has seen.
+	var mode sql.NullString
+	if err := r.db.QueryRowContext(ctx, "SELECT @@gtid_mode").Scan(&mode); err != nil {
+		return p, fmt.Errorf("mysqlcdc: reading gtid_mode: %w", err)
+	}
+	if strings.EqualFold(mode.String, "ON") {
+		if err := r.db.QueryRowContext(ctx, "SELECT @@gtid_executed").Scan(&p.GTID); err != nil {
+			return p, fmt.Errorf("mysqlcdc: reading gtid_executed: %w", err)
+		}
+		p.GTID = strings.ReplaceAll(p.GTID, "\n", "")
 	}
 	return p, nil
 }
@@ -415,13 +431,6 @@ func (r *Relay) Lag(ctx context.Context) (int64, error) {
 		}
 	}
 	return lag, rows.Err()
-}
-
-// layout is where the relay finds its columns in a row of the message
-// table, by ordinal position.
-type layout struct {
-	columns                           int
-	id, destination, headers, payload int
 }
 
 // layout reads the message table's columns from information_schema.
@@ -518,23 +527,81 @@ func (r *Relay) stream(ctx context.Context) (streamed bool, err error) {
 		return false, fmt.Errorf("mysqlcdc: no stored position for %q; run Setup", r.cfg.name)
 	}
 	r.setStored(start)
-	conn, err := binlog.Dial(ctx, binlog.Config{Addr: r.dsn.Addr, User: r.dsn.User, Password: r.dsn.Passwd})
+	flavor, err := r.flavor(ctx)
 	if err != nil {
 		return false, err
 	}
-	host, _ := os.Hostname()
-	dc := binlog.DumpConfig{ServerID: r.cfg.serverID, Hostname: host, Heartbeat: r.cfg.heartbeat, File: start.File, Position: start.Offset}
-	if conn.MariaDB() {
-		dc.GTID = start.GTID
-	}
-	st, err := conn.Dump(ctx, dc)
+	gset, err := parseGTIDSet(flavor, start.GTID)
 	if err != nil {
-		conn.Close()
+		return false, err
+	}
+	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor))
+	defer syncer.Close()
+	var st *replication.BinlogStreamer
+	if !gset.IsEmpty() {
+		st, err = syncer.StartSyncGTID(gset.Clone())
+	} else {
+		st, err = syncer.StartSync(gomysql.Position{Name: start.File, Pos: start.Offset})
+	}
+	if err != nil {
 		return false, fmt.Errorf("mysqlcdc: starting the binlog dump at %v: %w", start, err)
 	}
-	defer st.Close()
-	s := newSession(r, st, l, start)
+	if flavor == gomysql.MySQLFlavor && gset.IsEmpty() {
+		gset = nil // positioned by file and offset only
+	}
+	s := newSession(r, st, l, start, gset)
 	return s.run(ctx)
+}
+
+// syncerConfig is the replication client's configuration: the relay's
+// server id, the DSN's address, user, password and TLS, heartbeats every
+// heartbeat interval and a stream presumed dead after three without a
+// packet. The relay resumes from its stored position itself, so the
+// client does not reconnect on its own.
+func (r *Relay) syncerConfig(flavor string) replication.BinlogSyncerConfig {
+	host, _ := os.Hostname()
+	return replication.BinlogSyncerConfig{
+		ServerID:         r.cfg.serverID,
+		Flavor:           flavor,
+		Host:             r.dsn.Addr,
+		User:             r.dsn.User,
+		Password:         r.dsn.Passwd,
+		Localhost:        host,
+		TLSConfig:        r.dsn.TLS,
+		HeartbeatPeriod:  r.cfg.heartbeat,
+		ReadTimeout:      3 * r.cfg.heartbeat,
+		DisableRetrySync: true,
+		VerifyChecksum:   true,
+		DiscardGTIDSet:   true,
+		EventCacheCount:  eventCache,
+		Logger:           slog.New(quieter{r.cfg.logger.Handler()}),
+	}
+}
+
+// eventCache is how many events the replication client reads ahead of
+// the relay.
+const eventCache = 4096
+
+// flavor is go-mysql's name of the server's kind: mysql or mariadb.
+func (r *Relay) flavor(ctx context.Context) (string, error) {
+	var version string
+	if err := r.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return "", fmt.Errorf("mysqlcdc: reading the server version: %w", err)
+	}
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		return gomysql.MariaDBFlavor, nil
+	}
+	return gomysql.MySQLFlavor, nil
+}
+
+// parseGTIDSet reads a stored GTID position; an empty one makes the relay
+// resume from the file and offset.
+func parseGTIDSet(flavor, s string) (gomysql.GTIDSet, error) {
+	set, err := gomysql.ParseGTIDSet(flavor, strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("mysqlcdc: stored GTID position %q: %w", s, err)
+	}
+	return set, nil
 }
 
 func (r *Relay) setStored(p Position) {
@@ -542,3 +609,21 @@ func (r *Relay) setStored(p Position) {
 	r.stored = p
 	r.mu.Unlock()
 }
+
+// quieter passes go-mysql's log lines to the relay's handler one level
+// down: its news of each connection and file are the relay's debug
+// lines, its errors the relay's warnings (the relay reports the failure
+// that ends a stream itself).
+type quieter struct{ slog.Handler }
+
+func (q quieter) Enabled(ctx context.Context, l slog.Level) bool {
+	return q.Handler.Enabled(ctx, l-4)
+}
+
+func (q quieter) Handle(ctx context.Context, r slog.Record) error {
+	r.Level -= 4
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quieter) WithAttrs(as []slog.Attr) slog.Handler { return quieter{q.Handler.WithAttrs(as)} }
+func (q quieter) WithGroup(name string) slog.Handler    { return quieter{q.Handler.WithGroup(name)} }

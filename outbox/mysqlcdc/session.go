@@ -5,47 +5,50 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
 	"github.com/courier-go/courier/outbox"
-	"github.com/courier-go/courier/outbox/mysqlcdc/binlog"
 	"github.com/courier-go/courier/sqldb"
 )
+
+// events is where a session reads the log from: a go-mysql
+// BinlogStreamer, or the events a test parsed.
+type events interface {
+	GetEvent(ctx context.Context) (*replication.BinlogEvent, error)
+}
 
 // session is one replication connection's stream.
 type session struct {
 	r      *Relay
-	st     *binlog.Stream
-	parser *binlog.Parser
+	st     events
 	layout *layout
 
-	file    string            // the file the stream is in
-	pos     Position          // just after the last committed transaction
-	gtids   map[uint32]string // MariaDB: last GTID of each domain
-	outbox  map[uint64]bool   // table ids of the outbox table
-	dirty   bool              // pos is not stored yet
+	file string   // the file the stream is in
+	pos  Position // just after the last committed transaction
+	// gtids is the GTID position after the last committed transaction
+	// (MariaDB: the last GTID of each domain; MySQL: the executed set),
+	// nil while the relay positions by file and offset.
+	gtids   gomysql.GTIDSet
+	outbox  map[uint64]bool // table ids of the outbox table
+	dirty   bool            // pos is not stored yet
 	storeAt time.Time
 
 	inTx, standalone bool
-	txGTID           *binlog.GTID
-	tx               []outbox.Row
+	// txGTID adds the transaction's GTID to gtids at its commit.
+	txGTID func() error
+	tx     []outbox.Row
 
 	streamed bool
 }
 
-func newSession(r *Relay, st *binlog.Stream, l *layout, start Position) *session {
-	s := &session{r: r, st: st, parser: binlog.NewParser(), layout: l, file: start.File, pos: start,
-		gtids: map[uint32]string{}, outbox: map[uint64]bool{}}
-	for _, g := range strings.Split(start.GTID, ",") {
-		if d, _, ok := strings.Cut(strings.TrimSpace(g), "-"); ok {
-			if n, err := strconv.ParseUint(d, 10, 32); err == nil {
-				s.gtids[uint32(n)] = strings.TrimSpace(g)
-			}
-		}
-	}
-	return s
+func newSession(r *Relay, st events, l *layout, start Position, gtids gomysql.GTIDSet) *session {
+	return &session{r: r, st: st, layout: l, file: start.File, pos: start, gtids: gtids, outbox: map[uint64]bool{}}
 }
 
 func (s *session) run(ctx context.Context) (bool, error) {
@@ -70,7 +73,7 @@ func (s *session) run(ctx context.Context) (bool, error) {
 			wait = min(wait, time.Until(s.storeAt))
 		}
 		nctx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
-		raw, err := s.st.Next(nctx)
+		ev, err := s.st.GetEvent(nctx)
 		cancel()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
@@ -79,10 +82,6 @@ func (s *session) run(ctx context.Context) (bool, error) {
 			return s.streamed, fmt.Errorf("mysqlcdc: reading the binary log: %w", err)
 		}
 		s.streamed = true
-		ev, err := s.parser.Parse(raw)
-		if err != nil {
-			return true, err
-		}
 		if err := s.event(ctx, ev); err != nil {
 			return true, err
 		}
@@ -122,16 +121,30 @@ func (s *session) store(ctx context.Context) error {
 	return nil
 }
 
-func (s *session) event(ctx context.Context, ev *binlog.Event) error {
-	switch b := ev.Body.(type) {
-	case *binlog.Rotate:
-		s.file = b.NextFile
-	case *binlog.GTID:
+func (s *session) event(ctx context.Context, ev *replication.BinlogEvent) error {
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		s.file = string(e.NextLogName)
+	case *replication.GTIDEvent:
 		s.begin()
-		g := *b
-		s.txGTID, s.standalone = &g, b.Standalone()
-	case *binlog.Query:
-		switch q := strings.ToUpper(strings.TrimSpace(b.Query)); {
+		if ev.Header.EventType == replication.GTID_EVENT {
+			s.txGTID = s.addMySQLGTID(e.SID, gomysql.Tag{}, e.GNO)
+		}
+	case *replication.GtidTaggedLogEvent:
+		s.begin()
+		s.txGTID = s.addMySQLGTID(e.SID, e.Tag, e.GNO)
+	case *replication.MariadbGTIDEvent:
+		s.begin()
+		g := e.GTID
+		s.standalone = e.IsStandalone()
+		s.txGTID = func() error {
+			if set, ok := s.gtids.(*gomysql.MariadbGTIDSet); ok {
+				return set.AddSet(&g)
+			}
+			return nil
+		}
+	case *replication.QueryEvent:
+		switch q := strings.ToUpper(strings.TrimSpace(string(e.Query))); {
 		case q == "BEGIN":
 			s.inTx, s.tx = true, s.tx[:0]
 		case q == "COMMIT":
@@ -147,26 +160,55 @@ func (s *session) event(ctx context.Context, ev *binlog.Event) error {
 				return s.commit(ctx, ev.Header)
 			}
 		}
-	case *binlog.TableMap:
-		if b.Schema != s.r.dsn.DBName || b.Table != "message" {
-			delete(s.outbox, b.TableID)
+	case *replication.TableMapEvent:
+		if string(e.Schema) != s.r.dsn.DBName || string(e.Table) != "message" {
+			delete(s.outbox, e.TableID)
 			return nil
 		}
-		if err := s.checkTable(ctx, b); err != nil {
+		if err := s.checkTable(ctx, e); err != nil {
 			return err
 		}
-		s.outbox[b.TableID] = true
-	case *binlog.Rows:
-		if b.Kind != binlog.RowsInsert || !s.outbox[b.TableID] {
+		s.outbox[e.TableID] = true
+	case *replication.RowsEvent:
+		if e.Type() != replication.EnumRowsEventTypeInsert || !s.outbox[e.TableID] {
 			return nil
 		}
-		for _, row := range b.Rows {
-			s.tx = append(s.tx, s.layout.row(row))
+		for _, values := range e.Rows {
+			row, err := s.layout.row(values)
+			if err != nil {
+				return err
+			}
+			s.tx = append(s.tx, row)
 		}
-	case *binlog.XID:
+	case *replication.XIDEvent:
 		return s.commit(ctx, ev.Header)
+	case *replication.TransactionPayloadEvent:
+		// A compressed transaction (binlog_transaction_compression):
+		// its events, in order.
+		for _, inner := range e.Events {
+			if err := s.event(ctx, inner); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// addMySQLGTID returns what adds a MySQL GTID to the executed set at
+// the transaction's commit.
+func (s *session) addMySQLGTID(sid []byte, tag gomysql.Tag, gno int64) func() error {
+	return func() error {
+		set, ok := s.gtids.(*gomysql.MysqlGTIDSet)
+		if !ok {
+			return nil
+		}
+		u, err := uuid.FromBytes(sid)
+		if err != nil {
+			return fmt.Errorf("mysqlcdc: GTID event: %w", err)
+		}
+		set.AddGTIDWithTag(u, tag, gno)
+		return nil
+	}
 }
 
 func (s *session) begin() {
@@ -175,7 +217,7 @@ func (s *session) begin() {
 
 // checkTable verifies a TABLE_MAP of the outbox against the layout, and
 // reads the layout again if the table changed.
-func (s *session) checkTable(ctx context.Context, tm *binlog.TableMap) error {
+func (s *session) checkTable(ctx context.Context, tm *replication.TableMapEvent) error {
 	for attempt := 0; ; attempt++ {
 		err := s.layout.check(tm)
 		if err == nil || attempt > 0 {
@@ -189,65 +231,31 @@ func (s *session) checkTable(ctx context.Context, tm *binlog.TableMap) error {
 	}
 }
 
-func (l *layout) check(tm *binlog.TableMap) error {
-	if len(tm.Types) != l.columns {
-		return fmt.Errorf("%w: the binary log has %d columns for %s.message, information_schema %d", ErrColumnLayout, len(tm.Types), tm.Schema, l.columns)
-	}
-	for name, i := range map[string]int{"id": l.id, "destination": l.destination, "headers": l.headers, "payload": l.payload} {
-		if !tm.Types[i].IsString() {
-			return fmt.Errorf("%w: column %s of %s.message is logged as %v, not as a string", ErrColumnLayout, name, tm.Schema, tm.Types[i])
-		}
-		if tm.Names != nil && !strings.EqualFold(tm.Names[i], name) {
-			return fmt.Errorf("%w: column %d of %s.message is %s in the binary log, %s in information_schema", ErrColumnLayout, i+1, tm.Schema, tm.Names[i], name)
-		}
-	}
-	return nil
-}
-
-// row picks the relay's columns out of a decoded row; check made sure
-// they are strings.
-func (l *layout) row(values []any) outbox.Row {
-	text := func(i int) []byte {
-		b, _ := values[i].([]byte)
-		return b
-	}
-	return outbox.Row{ID: string(text(l.id)), Destination: string(text(l.destination)), Headers: string(text(l.headers)),
-		Payload: slices.Clone(text(l.payload))}
-}
-
 // commit publishes the transaction's rows and moves the position past it.
-func (s *session) commit(ctx context.Context, h binlog.Header) error {
+func (s *session) commit(ctx context.Context, h *replication.EventHeader) error {
 	if len(s.tx) > 0 {
 		if err := s.publish(ctx, s.tx); err != nil {
 			return err
 		}
 		s.r.lastCommit.Store(int64(h.Timestamp) * 1000)
 	}
-	if s.txGTID != nil && s.txGTID.MariaDB {
-		s.gtids[s.txGTID.Domain] = s.txGTID.String()
+	if s.txGTID != nil {
+		if err := s.txGTID(); err != nil {
+			return err
+		}
 	}
 	s.inTx, s.standalone, s.txGTID, s.tx = false, false, nil, s.tx[:0]
-	if h.LogPos == 0 || h.Flags&binlog.FlagArtificial != 0 {
+	if h.LogPos == 0 || h.Flags&replication.LOG_EVENT_ARTIFICIAL_F != 0 {
 		return nil
 	}
-	s.pos = Position{File: s.file, Offset: h.LogPos, GTID: s.gtidPosition()}
+	s.pos = Position{File: s.file, Offset: h.LogPos}
+	if s.gtids != nil {
+		s.pos.GTID = s.gtids.String()
+	}
 	if !s.dirty {
 		s.dirty, s.storeAt = true, time.Now().Add(s.r.cfg.store)
 	}
 	return nil
-}
-
-func (s *session) gtidPosition() string {
-	domains := make([]uint32, 0, len(s.gtids))
-	for d := range s.gtids {
-		domains = append(domains, d)
-	}
-	slices.Sort(domains)
-	parts := make([]string, len(domains))
-	for i, d := range domains {
-		parts[i] = s.gtids[d]
-	}
-	return strings.Join(parts, ",")
 }
 
 // publish publishes one transaction's rows until the broker confirmed all
