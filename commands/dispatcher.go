@@ -29,20 +29,37 @@ type Command[C any] struct {
 // one-way notification, which takes no reply.
 func (c Command[C]) ReplyTarget() (ReplyTarget, bool) { return replyTarget(c.Message) }
 
-// retryable marks an error the broker should redeliver the command for.
-type retryable struct{ err error }
+// transientError marks an error that another attempt may cure. Its
+// Permanent method reports false, so that every package that recognises
+// errors by behaviour (broker.IsPermanent, resilience.IsPermanent, this
+// package's Dispatcher) sees it as transient.
+type transientError struct{ err error }
 
-func (r retryable) Error() string { return r.err.Error() }
-func (r retryable) Unwrap() error { return r.err }
+func (e transientError) Error() string   { return e.err.Error() }
+func (e transientError) Unwrap() error   { return e.err }
+func (e transientError) Permanent() bool { return false }
 
 // Retryable marks err as transient: instead of a failure reply, the
 // command is redelivered (with the subscription's backoff) and, after the
-// last attempt, dead-lettered.
+// last attempt, dead-lettered. Retryable(nil) is nil.
+//
+// A permanent error stays permanent: when err, or an error it wraps, has a
+// Permanent() bool method that reports true (broker.Permanent,
+// resilience.Permanent, message validation errors), Retryable returns err
+// itself, so that a REST call that failed for good, say, gets its failure
+// reply at once instead of being retried to no purpose.
 func Retryable(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || broker.IsPermanent(err) {
+		return err
 	}
-	return retryable{err}
+	return transientError{err}
+}
+
+// transient reports whether err says, by a Permanent() bool method that
+// reports false, that another attempt may cure it.
+func transient(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && !p.Permanent()
 }
 
 // Dispatcher routes commands to typed handlers by command type and sends
@@ -68,8 +85,14 @@ func NewDispatcher(replies broker.Producer, opts ...Option) *Dispatcher {
 //
 // h's Reply is sent to the command's reply channel (if it has one). An
 // error from h, or a panic, becomes a failure reply carrying a
-// HandlerFailure, so the sender is never left waiting; wrap the error with
-// Retryable to have the command redelivered instead.
+// HandlerFailure at once, so the sender is never left waiting. Errors are
+// told apart by behaviour, as net.Error's Timeout is: an error whose
+// Permanent() bool method, found with errors.As, reports false is
+// transient and the command is redelivered instead (mark one with
+// Retryable, or return any package's transient error); one that reports
+// true (broker.Permanent, resilience.Permanent), or has no such method,
+// gets the failure reply. A one-way command, which has nobody to reply
+// to, is dead-lettered instead of replied to.
 func Handle[C any](d *Dispatcher, h func(ctx context.Context, cmd Command[C]) (Reply, error)) {
 	commandType := TypeName[C]()
 	d.mu.Lock()
@@ -100,9 +123,8 @@ func (d *Dispatcher) HandleMessage(ctx context.Context, m *message.Message) erro
 	} else {
 		r, err = d.call(ctx, h, m)
 	}
-	var retry retryable
-	if errors.As(err, &retry) {
-		return retry.err
+	if transient(err) {
+		return err // redelivered, then dead-lettered
 	}
 	target, hasReply := replyTarget(m)
 	if err != nil {
