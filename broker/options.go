@@ -3,9 +3,9 @@ package broker
 import (
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
+	"github.com/courier-go/courier/internal/backoff"
 	"github.com/courier-go/courier/message"
 )
 
@@ -28,16 +28,7 @@ type Backoff func(failures int) time.Duration
 // its upper half so that instances do not retry in step.
 func ExponentialBackoff(start, limit time.Duration) Backoff {
 	return func(failures int) time.Duration {
-		d := start
-		for i := 1; i < failures && d < limit; i++ {
-			d *= 2
-		}
-		d = min(d, limit)
-		if d <= 1 {
-			return d
-		}
-		half := d / 2
-		return half + rand.N(d-half+1)
+		return backoff.Jitter(backoff.Exponential(start, limit, failures))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/courier-go/courier/internal/backoff"
 )
 
 // RetryOption configures retries.
@@ -105,11 +107,7 @@ func (c *retryConfig) delay(n int, err error) (time.Duration, bool) {
 	if d, ok := RetryAfter(err); ok {
 		return d, d <= c.maxRetryAfter
 	}
-	d := c.initial
-	for i := 1; i < n && d < c.max; i++ {
-		d *= 2
-	}
-	d = min(d, c.max)
+	d := backoff.Exponential(c.initial, c.max, n)
 	if c.jitter > 0 {
 		d -= time.Duration(rand.Float64() * c.jitter * float64(d))
 	}

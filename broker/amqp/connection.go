@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/internal/backoff"
 )
 
 // handshakeTimeout bounds a connection attempt (TCP, TLS and AMQP
@@ -218,20 +218,7 @@ func (c *connection) supervise(s *session) {
 // pause waits before the next connection attempt; it reports false when the
 // connection is being closed.
 func (c *connection) pause(failures int) bool {
-	d := c.cfg.reconnectMin
-	for i := 1; i < failures && d < c.cfg.reconnectMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.reconnectMax)
-	d = d/2 + rand.N(d/2+1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-c.ctx.Done():
-		return false
-	}
+	return backoff.Sleep(c.ctx, backoff.Jitter(backoff.Exponential(c.cfg.reconnectMin, c.cfg.reconnectMax, failures)))
 }
 
 func (c *connection) lose(s *session, err *amqp091.Error) {

@@ -14,6 +14,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/internal/backoff"
 )
 
 // errHandover ends a shard consumer that hands its shard to another
@@ -162,7 +163,7 @@ func (s *subscription) start(ctx context.Context) error {
 			return err
 		}
 		s.log.Debug("courier: declaring the subscription's queues failed; declaring them again", slog.Int("attempt", attempt), slog.Any("error", err))
-		if !sleepCtx(ctx, time.Duration(attempt)*20*time.Millisecond) {
+		if !backoff.Sleep(ctx, time.Duration(attempt)*20*time.Millisecond) {
 			return err
 		}
 	}
@@ -228,18 +229,6 @@ func isNotFound(err error) bool {
 	return errors.As(err, &amqpErr) && amqpErr.Code == amqp091.NotFound
 }
 
-// sleepCtx waits for d and reports true, or false if ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 func (s *subscription) stopping() bool {
 	select {
 	case <-s.stop:
@@ -289,7 +278,7 @@ func (sh *shard) run(started chan<- error) {
 		// Whatever broke, the queue may have gone with it: declare it
 		// again next time.
 		redeclare = true
-		wait := min(s.b.cfg.reconnectMin<<min(failures-1, 16), s.b.cfg.reconnectMax)
+		wait := backoff.Exponential(s.b.cfg.reconnectMin, s.b.cfg.reconnectMax, failures)
 		level := slog.LevelDebug
 		if failures == 1 {
 			level = slog.LevelWarn

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/internal/backoff"
 )
 
 // ephemeral is a subscription made with broker.WithEphemeral: one ordered
@@ -119,7 +120,7 @@ func (s *ephemeral) read(r *reader) {
 			if failures == 1 {
 				s.log(slog.LevelWarn, "reading the channel failed; will retry", slog.String("channel", r.channel), slog.Any("error", err))
 			}
-			t := time.NewTimer(min(retryWait<<min(failures-1, 4), maxRetryWait))
+			t := time.NewTimer(backoff.Exponential(retryWait, maxRetryWait, failures))
 			select {
 			case <-t.C:
 			case <-s.stop:

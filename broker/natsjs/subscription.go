@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/internal/backoff"
 )
 
 // cleanupTimeout bounds the clean-up requests of a Close whose context
@@ -191,7 +192,6 @@ func (s *subscription) followReconnects(ch chan nats.Status) {
 // retry runs f until it succeeds, with growing pauses, and reports false
 // if the subscription stopped first.
 func (s *subscription) retry(f func(context.Context) error, what, channel string) bool {
-	wait := 250 * time.Millisecond
 	for failures := 0; ; failures++ {
 		ctx, cancel := context.WithTimeout(context.Background(), max(s.members.heartbeat, 2*time.Second))
 		err := f(ctx)
@@ -210,14 +210,13 @@ func (s *subscription) retry(f func(context.Context) error, what, channel string
 			level = slog.LevelWarn
 		}
 		s.log(level, what+" failed; will retry", slog.String("channel", channel), slog.Any("error", err))
-		t := time.NewTimer(wait)
+		t := time.NewTimer(backoff.Exponential(250*time.Millisecond, 5*time.Second, failures+1))
 		select {
 		case <-t.C:
 		case <-s.stop:
 			t.Stop()
 			return false
 		}
-		wait = min(2*wait, 5*time.Second)
 	}
 }
 

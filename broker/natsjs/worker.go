@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/courier-go/courier/internal/backoff"
 )
 
 // Tuning of the shard workers.
@@ -90,7 +92,7 @@ func (w *worker) run() {
 		if failures == 1 && !w.g.s.b.nc.IsClosed() {
 			w.log(slog.LevelWarn, "pulling the shard failed; will retry", slog.Any("error", err))
 		}
-		t := time.NewTimer(min(retryWait<<min(failures-1, 4), maxRetryWait))
+		t := time.NewTimer(backoff.Exponential(retryWait, maxRetryWait, failures))
 		select {
 		case <-t.C:
 		case <-w.g.s.stop:
