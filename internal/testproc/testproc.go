@@ -188,6 +188,16 @@ func (p *Proc) Stop(hard bool) {
 	}
 }
 
+// Exited reports whether the child has exited, by itself or stopped.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Output returns what the child wrote so far.
 func (p *Proc) Output() string { return p.out.String() }
 
