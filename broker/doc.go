@@ -62,9 +62,11 @@
 //
 // # Writing an adapter
 //
-// Adapters implement Broker. PrepareSend validates and completes messages
-// before they are sent; NewSubscribeConfig validates a subscription and
-// applies defaults; a Processor runs the handler of one message with
-// retries, dead-lettering and panic recovery, so that every adapter treats
-// failures the same way.
+// Adapters implement Broker. What only adapter authors need lives in
+// package broker/adapter, as database/sql/driver sits beside database/sql:
+// the validation of a Send and of a Subscribe, the Processor that runs
+// the handler of one message with retries, dead-lettering and panic
+// recovery, so that every adapter treats failures the same way, and the
+// registry of a Broker's subscriptions. The conformance suite in
+// broker/brokertest checks an adapter's semantics.
 package broker

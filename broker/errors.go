@@ -11,10 +11,6 @@ var (
 	ErrInvalidSubscription = errors.New("broker: invalid subscription")
 	// ErrHandlerPanic wraps the value of a handler's panic.
 	ErrHandlerPanic = errors.New("broker: handler panicked")
-	// ErrAbandoned is returned by Processor.Process when the subscription
-	// stopped before the message was handled or dead-lettered: the message
-	// must not be acknowledged, so that it is delivered again.
-	ErrAbandoned = errors.New("broker: delivery abandoned")
 )
 
 // permanentError marks an error that retrying cannot cure.

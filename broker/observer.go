@@ -27,3 +27,24 @@ func (NopObserver) DeadLettered(context.Context, DeliveryInfo, string, string) {
 
 // Discarded does nothing.
 func (NopObserver) Discarded(context.Context, DeliveryInfo, string, error) {}
+
+// The envelopes a dead letter is sent in, from the fullest to the
+// smallest: the value of the dead_letter_envelope header and of
+// Observer.DeadLettered's envelope argument.
+const (
+	// EnvelopeOriginal is the message as it was consumed, headers and
+	// payload, with the dead-letter headers added. It carries no
+	// dead_letter_envelope header.
+	EnvelopeOriginal = "original"
+	// EnvelopeBounded keeps the original headers that every broker
+	// carries (see Processor) within a budget, and at most
+	// BoundedPayloadBytes of the payload.
+	EnvelopeBounded = "bounded"
+	// EnvelopeMinimal keeps only the message's ID, its partition key if
+	// it is well formed, and the dead-letter headers; no payload.
+	EnvelopeMinimal = "minimal"
+)
+
+// BoundedPayloadBytes is the most payload a bounded dead-letter envelope
+// keeps: under every supported broker's default message size.
+const BoundedPayloadBytes = 256 << 10

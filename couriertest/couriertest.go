@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/codec"
 	"github.com/courier-go/courier/commands"
@@ -47,7 +48,7 @@ func (r *Recorder) Send(ctx context.Context, channel string, msgs ...*message.Me
 		if err := r.Next.Send(ctx, channel, msgs...); err != nil {
 			return err
 		}
-	} else if err := broker.PrepareSend(channel, msgs, message.Limits{}); err != nil {
+	} else if err := adapter.PrepareSend(channel, msgs, message.Limits{}); err != nil {
 		return err
 	}
 	r.mu.Lock()

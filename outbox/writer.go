@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/sqldb"
 )
@@ -73,7 +74,7 @@ const maxRowsPerInsert = 500
 // broker.Producer.Send, it assigns IDs to messages without one and fails
 // without writing anything if a message is invalid.
 func (w *Writer) Send(ctx context.Context, tx sqldb.Execer, channel string, msgs ...*message.Message) error {
-	if err := broker.PrepareSend(channel, msgs, w.limits); err != nil {
+	if err := adapter.PrepareSend(channel, msgs, w.limits); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	date := message.FormatDate(time.Now())

@@ -10,6 +10,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/message"
 )
 
@@ -24,7 +25,7 @@ type Broker struct {
 	subConn *connection
 	pub     *publisher
 
-	subs broker.Subscriptions[*subscription]
+	subs adapter.Subscriptions[*subscription]
 
 	// helpers run AMQP calls that cannot be interrupted on behalf of
 	// callers whose context may end first; see call.
@@ -178,7 +179,7 @@ func (b *Broker) prepare(ctx context.Context, channel string, msgs []*message.Me
 	if b.subs.Closing() {
 		return nil, fmt.Errorf("amqp broker: send to %q: %w", channel, broker.ErrClosed)
 	}
-	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
+	if err := adapter.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
 		return nil, fmt.Errorf("amqp broker: %w", err)
 	}
 	now := time.Now()
@@ -227,7 +228,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("amqp broker: subscribe %q: %w", subscriberID, err)
 	}
-	cfg, err := broker.NewSubscribeConfig(subscriberID, channels, h, opts...)
+	cfg, err := adapter.NewSubscribeConfig(subscriberID, channels, h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("amqp broker: %w", err)
 	}

@@ -24,7 +24,7 @@
 //     of it, each on its own AMQP channel with a prefetch of 16
 //     (WithPrefetch), and RabbitMQ delivers each queue to one instance at a
 //     time: the shard's owner. The owner handles the shard's messages one at
-//     a time, in order, through broker.Processor (which retries a failed
+//     a time, in order, through adapter.Processor (which retries a failed
 //     handler in process rather than requeueing its message), and
 //     acknowledges each after its handler succeeded or it was dead-lettered.
 //     The prefetch only saves round trips: the messages behind the one being

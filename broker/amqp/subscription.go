@@ -14,6 +14,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/internal/backoff"
 )
 
@@ -26,7 +27,7 @@ var errHandover = errors.New("shard handed over")
 type subscription struct {
 	b      *Broker
 	cfg    broker.SubscribeConfig
-	proc   *broker.Processor
+	proc   *adapter.Processor
 	log    *slog.Logger
 	id     string // tells this instance's consumers apart
 	groups []*group
@@ -86,7 +87,7 @@ func newSubscription(ctx context.Context, b *Broker, cfg broker.SubscribeConfig)
 	s := &subscription{
 		b:    b,
 		cfg:  cfg,
-		proc: broker.NewProcessor(cfg, b.DeadLetterProducer()),
+		proc: adapter.NewProcessor(cfg, b.DeadLetterProducer()),
 		log:  cfg.Logger.With(slog.String("subscriber", cfg.SubscriberID)),
 		id:   hex.EncodeToString(id[:]),
 		stop: make(chan struct{}),

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/message"
 )
 
@@ -202,7 +203,7 @@ func (e *env) name(part string) string {
 // track notes a subscription's subscriber id and channels, and its
 // dead-letter channel, for removeAll.
 func (e *env) track(id string, channels []string, opts ...broker.SubscribeOption) {
-	cfg, err := broker.NewSubscribeConfig(id, channels, broker.HandlerFunc(func(context.Context, *message.Message) error { return nil }), opts...)
+	cfg, err := adapter.NewSubscribeConfig(id, channels, broker.HandlerFunc(func(context.Context, *message.Message) error { return nil }), opts...)
 	if err != nil {
 		return // the Subscribe fails too
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/message"
 )
 
@@ -32,7 +33,7 @@ type Broker struct {
 
 	lastDate atomic.Pointer[dateStamp] // the DATE header of the current second
 
-	subs   broker.Subscriptions[*subscription]
+	subs   adapter.Subscriptions[*subscription]
 	closed atomic.Bool // Close finished: nothing works any more
 }
 
@@ -105,7 +106,7 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	if b.closed.Load() {
 		return fmt.Errorf("kafka: send to %q: %w", channel, broker.ErrClosed)
 	}
-	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
+	if err := adapter.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	if err := validateTopic(channel); err != nil {

@@ -41,7 +41,7 @@
 //
 // Each member polls its client in one goroutine and hands the records of
 // each assigned partition to a worker of that partition, which runs them
-// through broker.Processor one at a time, in offset order: partitions are
+// through adapter.Processor one at a time, in offset order: partitions are
 // handled concurrently, the records of one partition (and so of one key)
 // in order. The Processor retries a failing handler with backoff and then
 // sends the message to the dead-letter channel through the same Broker,

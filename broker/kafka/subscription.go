@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 )
 
 const (
@@ -35,7 +36,7 @@ const (
 // committed offsets starts at the oldest retained message of each
 // partition. ctx bounds only the set-up.
 func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []string, h broker.Handler, opts ...broker.SubscribeOption) (broker.Subscription, error) {
-	cfg, err := broker.NewSubscribeConfig(subscriberID, channels, h, opts...)
+	cfg, err := adapter.NewSubscribeConfig(subscriberID, channels, h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
@@ -55,7 +56,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	}
 	s := &subscription{
 		b:        b,
-		proc:     broker.NewProcessor(cfg, b),
+		proc:     adapter.NewProcessor(cfg, b),
 		log:      cfg.Logger.With(slog.String("subscriber", subscriberID)),
 		workers:  make(map[topicPartition]*worker),
 		pollDone: make(chan struct{}),
@@ -155,7 +156,7 @@ type topicPartition struct {
 type subscription struct {
 	b    *Broker
 	cl   *kgo.Client
-	proc *broker.Processor
+	proc *adapter.Processor
 	log  *slog.Logger
 
 	handlerCtx     context.Context

@@ -132,7 +132,7 @@ func (w *worker) handle(batch []*kgo.Record) bool {
 			return false
 		}
 		if err := w.s.proc.Process(w.s.handlerCtx, w.stop, r.Topic, int(r.Partition), 0, decode(r)); err != nil {
-			return false // broker.ErrAbandoned: stopped
+			return false // adapter.ErrAbandoned: stopped
 		}
 		last = r
 		if now := time.Now(); now.Sub(marked) >= markEvery {

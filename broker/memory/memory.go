@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/message"
 )
 
@@ -67,7 +68,7 @@ type Broker struct {
 
 	mu       sync.RWMutex
 	channels map[string]*channel
-	subs     broker.Subscriptions[*subscription] // closing: Close began
+	subs     adapter.Subscriptions[*subscription] // closing: Close began
 
 	done chan struct{} // closed by Close: stops the workers
 	wg   sync.WaitGroup
@@ -96,7 +97,7 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory broker: send to %q: %w", channel, err)
 	}
-	if err := broker.PrepareSend(channel, msgs, b.limits); err != nil {
+	if err := adapter.PrepareSend(channel, msgs, b.limits); err != nil {
 		return fmt.Errorf("memory broker: %w", err)
 	}
 	ch, err := b.channel(channel)
@@ -179,12 +180,12 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory broker: subscribe %q: %w", subscriberID, err)
 	}
-	cfg, err := broker.NewSubscribeConfig(subscriberID, channels, h, opts...)
+	cfg, err := adapter.NewSubscribeConfig(subscriberID, channels, h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("memory broker: %w", err)
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &subscription{id: fmt.Sprintf("instance-%d", b.instances.Add(1)), b: b, proc: broker.NewProcessor(cfg, b), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
+	s := &subscription{id: fmt.Sprintf("instance-%d", b.instances.Add(1)), b: b, proc: adapter.NewProcessor(cfg, b), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()

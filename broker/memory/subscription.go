@@ -4,14 +4,14 @@ import (
 	"context"
 	"sync"
 
-	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 )
 
 // subscription is one instance of a subscriber id.
 type subscription struct {
 	id     string // unique in the Broker: what the shard assignment knows it by
 	b      *Broker
-	proc   *broker.Processor
+	proc   *adapter.Processor
 	groups []*group // one per channel
 
 	ctx    context.Context // the handlers' context

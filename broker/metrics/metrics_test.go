@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/broker/metrics"
 	"github.com/courier-go/courier/message"
@@ -35,11 +36,11 @@ func TestObserverCounts(t *testing.T) {
 	fail := broker.HandlerFunc(func(context.Context, *message.Message) error { return broker.Permanent(errors.New("bad")) })
 	quiet := broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, dlq := range []broker.Producer{mustMemory(t), refusingProducer{}} {
-		cfg, err := broker.NewSubscribeConfig("svc", []string{"orders"}, fail, broker.WithObserver(obs), quiet)
+		cfg, err := adapter.NewSubscribeConfig("svc", []string{"orders"}, fail, broker.WithObserver(obs), quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := broker.NewProcessor(cfg, dlq)
+		p := adapter.NewProcessor(cfg, dlq)
 		if err := p.Process(context.Background(), nil, "orders", 0, 0, message.New([]byte("x"))); err != nil {
 			t.Fatal(err)
 		}

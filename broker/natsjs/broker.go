@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/message"
 )
 
@@ -34,7 +35,7 @@ type Broker struct {
 	channels map[string]*channelStream
 	members  *membership // nil until the first Subscribe
 
-	subs   broker.Subscriptions[broker.Subscription]
+	subs   adapter.Subscriptions[broker.Subscription]
 	closed atomic.Bool // Close finished: nothing works any more
 }
 
@@ -158,7 +159,7 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	if b.closed.Load() {
 		return fmt.Errorf("natsjs: send to %q: %w", channel, broker.ErrClosed)
 	}
-	if err := broker.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
+	if err := adapter.PrepareSend(channel, msgs, b.cfg.limits); err != nil {
 		return fmt.Errorf("natsjs: %w", err)
 	}
 	cs, err := b.channelStream(ctx, channel)

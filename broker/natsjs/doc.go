@@ -77,7 +77,7 @@
 // consumers and no membership. It reads each channel through one ordered
 // consumer (nats.go's OrderedConsumer) that JetStream keeps in memory,
 // without acknowledgements, starting with the messages sent after
-// Subscribe returns. Messages go through broker.Processor one at a time in
+// Subscribe returns. Messages go through adapter.Processor one at a time in
 // the order of the stream, so order per key holds and retries and
 // dead-lettering work as usual. After a reconnection or a server restart
 // the ordered consumer is created again from the message after the last
@@ -92,7 +92,7 @@
 //
 // # Delivery and failures
 //
-// Each shard's messages go through broker.Processor in order: retries with
+// Each shard's messages go through adapter.Processor in order: retries with
 // backoff, panic recovery and dead-lettering through the same Broker. A
 // message is acknowledged once the Processor has handled or dead-lettered
 // it, and returned to JetStream (Nak) when the subscription stopped first.

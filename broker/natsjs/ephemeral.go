@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/internal/backoff"
 )
 
@@ -23,7 +24,7 @@ import (
 type ephemeral struct {
 	b       *Broker
 	cfg     broker.SubscribeConfig
-	proc    *broker.Processor
+	proc    *adapter.Processor
 	id      string
 	readers []*reader
 
@@ -45,7 +46,7 @@ func (b *Broker) subscribeEphemeral(ctx context.Context, cfg broker.SubscribeCon
 	s := &ephemeral{
 		b:         b,
 		cfg:       cfg,
-		proc:      broker.NewProcessor(cfg, b),
+		proc:      adapter.NewProcessor(cfg, b),
 		id:        nuid.Next(),
 		lifecycle: newLifecycle(ctx),
 	}

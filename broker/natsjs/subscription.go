@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
 	"github.com/courier-go/courier/internal/backoff"
 )
 
@@ -30,7 +31,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("natsjs: subscribe %q: %w", subscriberID, err)
 	}
-	cfg, err := broker.NewSubscribeConfig(subscriberID, channels, h, opts...)
+	cfg, err := adapter.NewSubscribeConfig(subscriberID, channels, h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: %w", err)
 	}
@@ -48,7 +49,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	s := &subscription{
 		b:         b,
 		cfg:       cfg,
-		proc:      broker.NewProcessor(cfg, b),
+		proc:      adapter.NewProcessor(cfg, b),
 		members:   members,
 		id:        nuid.Next(),
 		lifecycle: newLifecycle(ctx),
@@ -90,7 +91,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 type subscription struct {
 	b       *Broker
 	cfg     broker.SubscribeConfig
-	proc    *broker.Processor
+	proc    *adapter.Processor
 	members *membership
 	id      string // instance id, unique among the instances
 	groups  []*group

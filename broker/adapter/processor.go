@@ -1,12 +1,14 @@
-package broker
+package adapter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"time"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/message"
 )
 
@@ -14,38 +16,10 @@ import (
 // text cannot push the message past the header limit.
 const maxReasonBytes = 1024
 
-// DeliveryInfo describes the delivery a handler is running for.
-type DeliveryInfo struct {
-	SubscriberID string
-	Channel      string
-	// Shard is the adapter's shard (partition) number, or -1 if unknown.
-	Shard int
-	// Attempt counts the calls of the handler for this message, from 1.
-	Attempt int
-}
-
-type deliveryKey struct{}
-
-// deliveryContext carries DeliveryInfo without an allocation of its own.
-type deliveryContext struct {
-	context.Context
-	info DeliveryInfo
-}
-
-func (c *deliveryContext) Value(key any) any {
-	if key == (deliveryKey{}) {
-		return &c.info
-	}
-	return c.Context.Value(key)
-}
-
-// Delivery returns the DeliveryInfo of the handler call that ctx belongs to.
-func Delivery(ctx context.Context) (DeliveryInfo, bool) {
-	if d, ok := ctx.Value(deliveryKey{}).(*DeliveryInfo); ok {
-		return *d, true
-	}
-	return DeliveryInfo{}, false
-}
+// ErrAbandoned is returned by Processor.Process when the subscription
+// stopped before the message was handled or dead-lettered: the message
+// must not be acknowledged, so that it is delivered again.
+var ErrAbandoned = errors.New("broker: delivery abandoned")
 
 // Processor runs a subscription's handler for one message at a time with
 // the subscription's policy: retries with backoff, panic recovery, a
@@ -53,18 +27,18 @@ func Delivery(ctx context.Context) (DeliveryInfo, bool) {
 // messages of a shard in order and acknowledge a message when Process
 // returns nil. A Processor is safe for concurrent use by several shards.
 type Processor struct {
-	cfg        SubscribeConfig
-	deadLetter Producer
+	cfg        broker.SubscribeConfig
+	deadLetter broker.Producer
 }
 
 // NewProcessor returns a Processor for cfg that sends given-up messages to
 // cfg.DeadLetterChannel through deadLetter.
-func NewProcessor(cfg SubscribeConfig, deadLetter Producer) *Processor {
+func NewProcessor(cfg broker.SubscribeConfig, deadLetter broker.Producer) *Processor {
 	return &Processor{cfg: cfg, deadLetter: deadLetter}
 }
 
 // Config returns the subscription's configuration.
-func (p *Processor) Config() SubscribeConfig { return p.cfg }
+func (p *Processor) Config() broker.SubscribeConfig { return p.cfg }
 
 // Process hands msg, consumed from channel, to the handler until it
 // succeeds, then returns nil; after the last attempt, or a permanent error,
@@ -76,37 +50,36 @@ func (p *Processor) Config() SubscribeConfig { return p.cfg }
 // unacknowledged, for redelivery. priorAttempts counts deliveries of msg
 // before this one that the broker knows of (0 if it does not track them).
 func (p *Processor) Process(ctx context.Context, stop <-chan struct{}, channel string, shard int, priorAttempts int, msg *message.Message) error {
-	dc := &deliveryContext{Context: ctx, info: DeliveryInfo{
+	dctx, info := broker.ContextWithDelivery(ctx, broker.DeliveryInfo{
 		SubscriberID: p.cfg.SubscriberID,
 		Channel:      channel,
 		Shard:        shard,
 		Attempt:      priorAttempts,
-	}}
+	})
 	var err error
 	for {
-		dc.info.Attempt++
-		if err = p.call(dc, msg); err == nil {
+		info.Attempt++
+		if err = p.call(dctx, msg); err == nil {
 			return nil
 		}
-		if IsPermanent(err) || dc.info.Attempt >= p.cfg.MaxAttempts {
+		if broker.IsPermanent(err) || info.Attempt >= p.cfg.MaxAttempts {
 			break
 		}
-		wait := p.cfg.Backoff(dc.info.Attempt)
+		wait := p.cfg.Backoff(info.Attempt)
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "courier: handler failed; will retry",
 			slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", channel),
-			slog.String("message_id", msg.ID), slog.Int("attempt", dc.info.Attempt),
+			slog.String("message_id", msg.ID), slog.Int("attempt", info.Attempt),
 			slog.Duration("backoff", wait), slog.Any("error", err))
 		if !sleep(ctx, stop, wait) {
 			return ErrAbandoned
 		}
 	}
-	return p.sendToDeadLetter(ctx, stop, dc.info, msg, err)
+	return p.sendToDeadLetter(ctx, stop, *info, msg, err)
 }
 
 // call runs the handler once on a copy of msg, turning a panic into an
 // error.
-func (p *Processor) call(dc *deliveryContext, msg *message.Message) (err error) {
-	ctx := context.Context(dc)
+func (p *Processor) call(ctx context.Context, msg *message.Message) (err error) {
 	if p.cfg.HandlerTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.cfg.HandlerTimeout)
@@ -114,7 +87,7 @@ func (p *Processor) call(dc *deliveryContext, msg *message.Message) (err error) 
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v\n%s", ErrHandlerPanic, r, debug.Stack())
+			err = fmt.Errorf("%w: %v\n%s", broker.ErrHandlerPanic, r, debug.Stack())
 		}
 	}()
 	delivered := &message.Message{ID: msg.ID, Headers: msg.Headers.Clone(), Payload: msg.Payload}

@@ -1,4 +1,4 @@
-package broker
+package adapter
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/courier-go/courier/broker"
 )
 
 // Subscriptions is the registry of the subscriptions a Broker made, for
@@ -14,7 +16,7 @@ import (
 // empty and ready to use. It is safe for concurrent use.
 type Subscriptions[S interface {
 	comparable
-	Subscription
+	broker.Subscription
 }] struct {
 	mu      sync.Mutex
 	subs    map[S]struct{}
@@ -23,12 +25,12 @@ type Subscriptions[S interface {
 
 // Add registers s and, unless start is nil, runs start before any Close
 // can begin, so that Close finds s started. Once Close has begun, Add
-// runs nothing and fails with ErrClosed.
+// runs nothing and fails with broker.ErrClosed.
 func (r *Subscriptions[S]) Add(s S, start func()) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closing.Load() {
-		return ErrClosed
+		return broker.ErrClosed
 	}
 	if r.subs == nil {
 		r.subs = make(map[S]struct{})
@@ -63,5 +65,5 @@ func (r *Subscriptions[S]) Close(ctx context.Context) (first bool, err error) {
 	r.closing.Store(true)
 	subs := slices.Collect(maps.Keys(r.subs))
 	r.mu.Unlock()
-	return true, CloseAll(ctx, subs)
+	return true, broker.CloseAll(ctx, subs)
 }

@@ -1,4 +1,4 @@
-package broker
+package adapter
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/message"
 )
 
@@ -39,11 +40,13 @@ func (f *fakeProducer) Send(_ context.Context, channel string, msgs ...*message.
 	return nil
 }
 
-func quiet() SubscribeOption { return WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
+func quiet() broker.SubscribeOption {
+	return broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
 
-func newTestProcessor(t *testing.T, h HandlerFunc, dlq Producer, opts ...SubscribeOption) *Processor {
+func newTestProcessor(t *testing.T, h broker.HandlerFunc, dlq broker.Producer, opts ...broker.SubscribeOption) *Processor {
 	t.Helper()
-	opts = append([]SubscribeOption{quiet(), WithBackoff(ConstantBackoff(time.Millisecond))}, opts...)
+	opts = append([]broker.SubscribeOption{quiet(), broker.WithBackoff(broker.ConstantBackoff(time.Millisecond))}, opts...)
 	cfg, err := NewSubscribeConfig("svc", []string{"orders"}, h, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -54,14 +57,14 @@ func newTestProcessor(t *testing.T, h HandlerFunc, dlq Producer, opts ...Subscri
 func TestProcessRetriesThenSucceeds(t *testing.T) {
 	var attempts []int
 	p := newTestProcessor(t, func(ctx context.Context, m *message.Message) error {
-		info, _ := Delivery(ctx)
+		info, _ := broker.Delivery(ctx)
 		attempts = append(attempts, info.Attempt)
 		m.SetHeader("scribble", "x") // must not leak into the next attempt
 		if len(attempts) < 3 {
 			return errors.New("not yet")
 		}
 		return nil
-	}, &fakeProducer{}, WithMaxAttempts(3))
+	}, &fakeProducer{}, broker.WithMaxAttempts(3))
 	msg := message.NewBuilder([]byte("p")).Build()
 	if err := p.Process(context.Background(), nil, "orders", 2, 0, msg); err != nil {
 		t.Fatal(err)
@@ -77,7 +80,7 @@ func TestProcessRetriesThenSucceeds(t *testing.T) {
 func TestProcessCountsPriorAttempts(t *testing.T) {
 	dlq := &fakeProducer{}
 	calls := 0
-	p := newTestProcessor(t, func(context.Context, *message.Message) error { calls++; return errors.New("no") }, dlq, WithMaxAttempts(5))
+	p := newTestProcessor(t, func(context.Context, *message.Message) error { calls++; return errors.New("no") }, dlq, broker.WithMaxAttempts(5))
 	if err := p.Process(context.Background(), nil, "orders", 0, 3, message.New(nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func TestProcessAbandonsWhenStopped(t *testing.T) {
 	p := newTestProcessor(t, func(context.Context, *message.Message) error {
 		close(stop)
 		return errors.New("fail")
-	}, dlq, WithBackoff(ConstantBackoff(time.Hour)))
+	}, dlq, broker.WithBackoff(broker.ConstantBackoff(time.Hour)))
 	start := time.Now()
 	err := p.Process(context.Background(), stop, "orders", 0, 0, message.New(nil))
 	if !errors.Is(err, ErrAbandoned) {
@@ -109,7 +112,7 @@ func TestProcessAbandonsWhenStopped(t *testing.T) {
 func TestProcessRetriesDeadLetterSend(t *testing.T) {
 	dlq := &fakeProducer{failN: 2, err: errors.New("broker down")}
 	p := newTestProcessor(t, func(context.Context, *message.Message) error {
-		return Permanent(errors.New("bad payload"))
+		return broker.Permanent(errors.New("bad payload"))
 	}, dlq)
 	if err := p.Process(context.Background(), nil, "orders", 0, 0, message.New([]byte("x"))); err != nil {
 		t.Fatal(err)
@@ -128,7 +131,7 @@ func TestProcessHandlerTimeout(t *testing.T) {
 	p := newTestProcessor(t, func(ctx context.Context, _ *message.Message) error {
 		<-ctx.Done()
 		return ctx.Err()
-	}, dlq, WithHandlerTimeout(10*time.Millisecond), WithMaxAttempts(1))
+	}, dlq, broker.WithHandlerTimeout(10*time.Millisecond), broker.WithMaxAttempts(1))
 	if err := p.Process(context.Background(), nil, "orders", 0, 0, message.New(nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -138,35 +141,35 @@ func TestProcessHandlerTimeout(t *testing.T) {
 }
 
 func TestNewSubscribeConfig(t *testing.T) {
-	ok := HandlerFunc(func(context.Context, *message.Message) error { return nil })
+	ok := broker.HandlerFunc(func(context.Context, *message.Message) error { return nil })
 	cfg, err := NewSubscribeConfig("svc", []string{"a", "b", "a"}, ok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(cfg.Channels) != "[a b]" || cfg.DeadLetterChannel != "svc.dead-letter" || cfg.MaxAttempts != DefaultMaxAttempts {
+	if fmt.Sprint(cfg.Channels) != "[a b]" || cfg.DeadLetterChannel != "svc.dead-letter" || cfg.MaxAttempts != broker.DefaultMaxAttempts {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	bad := []struct {
 		name     string
 		id       string
 		channels []string
-		h        Handler
-		opts     []SubscribeOption
+		h        broker.Handler
+		opts     []broker.SubscribeOption
 	}{
 		{"empty id", "", []string{"a"}, ok, nil},
 		{"no channels", "svc", nil, ok, nil},
 		{"nil handler", "svc", []string{"a"}, nil, nil},
 		{"bad channel", "svc", []string{"a b"}, ok, nil},
-		{"zero attempts", "svc", []string{"a"}, ok, []SubscribeOption{WithMaxAttempts(0)}},
-		{"nil backoff", "svc", []string{"a"}, ok, []SubscribeOption{WithBackoff(nil)}},
-		{"negative timeout", "svc", []string{"a"}, ok, []SubscribeOption{WithHandlerTimeout(-time.Second)}},
-		{"bad dead-letter", "svc", []string{"a"}, ok, []SubscribeOption{WithDeadLetterChannel("x y")}},
+		{"zero attempts", "svc", []string{"a"}, ok, []broker.SubscribeOption{broker.WithMaxAttempts(0)}},
+		{"nil backoff", "svc", []string{"a"}, ok, []broker.SubscribeOption{broker.WithBackoff(nil)}},
+		{"negative timeout", "svc", []string{"a"}, ok, []broker.SubscribeOption{broker.WithHandlerTimeout(-time.Second)}},
+		{"bad dead-letter", "svc", []string{"a"}, ok, []broker.SubscribeOption{broker.WithDeadLetterChannel("x y")}},
 		{"consumes its dead letters", "svc", []string{"svc.dead-letter"}, ok, nil},
 		{"id too long for a dead-letter name", strings.Repeat("s", message.MaxNameLength), []string{"a"}, ok, nil},
 	}
 	for _, tt := range bad {
-		if _, err := NewSubscribeConfig(tt.id, tt.channels, tt.h, tt.opts...); !errors.Is(err, ErrInvalidSubscription) {
-			t.Errorf("%s: err = %v, want ErrInvalidSubscription", tt.name, err)
+		if _, err := NewSubscribeConfig(tt.id, tt.channels, tt.h, tt.opts...); !errors.Is(err, broker.ErrInvalidSubscription) {
+			t.Errorf("%s: err = %v, want broker.ErrInvalidSubscription", tt.name, err)
 		}
 	}
 }
@@ -186,7 +189,7 @@ func TestPrepareSend(t *testing.T) {
 }
 
 func TestExponentialBackoff(t *testing.T) {
-	b := ExponentialBackoff(100*time.Millisecond, time.Second)
+	b := broker.ExponentialBackoff(100*time.Millisecond, time.Second)
 	for failures, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 10: time.Second, 1000: time.Second} {
 		for range 50 {
 			if got := b(failures); got < want/2 || got > want {
@@ -198,15 +201,15 @@ func TestExponentialBackoff(t *testing.T) {
 
 func TestChainOrder(t *testing.T) {
 	var order []string
-	mw := func(name string) Middleware {
-		return func(next Handler) Handler {
-			return HandlerFunc(func(ctx context.Context, m *message.Message) error {
+	mw := func(name string) broker.Middleware {
+		return func(next broker.Handler) broker.Handler {
+			return broker.HandlerFunc(func(ctx context.Context, m *message.Message) error {
 				order = append(order, name)
 				return next.HandleMessage(ctx, m)
 			})
 		}
 	}
-	h := Chain(HandlerFunc(func(context.Context, *message.Message) error { order = append(order, "handler"); return nil }), mw("outer"), mw("inner"))
+	h := broker.Chain(broker.HandlerFunc(func(context.Context, *message.Message) error { order = append(order, "handler"); return nil }), mw("outer"), mw("inner"))
 	_ = h.HandleMessage(context.Background(), message.New(nil))
 	if fmt.Sprint(order) != "[outer inner handler]" {
 		t.Fatalf("order = %v", order)
@@ -214,12 +217,12 @@ func TestChainOrder(t *testing.T) {
 }
 
 func TestPermanent(t *testing.T) {
-	if Permanent(nil) != nil {
-		t.Fatal("Permanent(nil) != nil")
+	if broker.Permanent(nil) != nil {
+		t.Fatal("broker.Permanent(nil) != nil")
 	}
 	base := errors.New("x")
-	err := fmt.Errorf("wrapped: %w", Permanent(base))
-	if !IsPermanent(err) || !errors.Is(err, base) || IsPermanent(base) {
-		t.Fatal("Permanent does not mark and unwrap")
+	err := fmt.Errorf("wrapped: %w", broker.Permanent(base))
+	if !broker.IsPermanent(err) || !errors.Is(err, base) || broker.IsPermanent(base) {
+		t.Fatal("broker.Permanent does not mark and unwrap")
 	}
 }

@@ -1,4 +1,4 @@
-package broker
+package adapter
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/message"
 )
 
@@ -41,7 +42,7 @@ func (s *strictProducer) check(m *message.Message) error {
 	}
 	for k, v := range m.Headers {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) || len(k) > 255 {
-			return fmt.Errorf("strict: header %q: %w", k, Permanent(errors.New("not UTF-8, or too long")))
+			return fmt.Errorf("strict: header %q: %w", k, broker.Permanent(errors.New("not UTF-8, or too long")))
 		}
 	}
 	if s.refuse != nil {
@@ -57,13 +58,13 @@ type countingObserver struct {
 	discarded []error
 }
 
-func (o *countingObserver) DeadLettered(_ context.Context, _ DeliveryInfo, _, envelope string) {
+func (o *countingObserver) DeadLettered(_ context.Context, _ broker.DeliveryInfo, _, envelope string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.envelopes = append(o.envelopes, envelope)
 }
 
-func (o *countingObserver) Discarded(_ context.Context, _ DeliveryInfo, _ string, err error) {
+func (o *countingObserver) Discarded(_ context.Context, _ broker.DeliveryInfo, _ string, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.discarded = append(o.discarded, err)
@@ -99,8 +100,8 @@ func TestDeadLetterOfMalformedMessages(t *testing.T) {
 			dlq := &strictProducer{limits: limits}
 			obs := &countingObserver{}
 			p := newTestProcessor(t, func(context.Context, *message.Message) error {
-				return Permanent(errors.New("cannot decode"))
-			}, dlq, WithObserver(obs))
+				return broker.Permanent(errors.New("cannot decode"))
+			}, dlq, broker.WithObserver(obs))
 			if err := p.Process(context.Background(), nil, "orders", 3, 0, tc.msg); err != nil {
 				t.Fatalf("Process = %v", err)
 			}
@@ -109,7 +110,7 @@ func TestDeadLetterOfMalformedMessages(t *testing.T) {
 				t.Fatalf("%d dead letters in %d sends; want 1 in 2 (the original refused once)", len(sent), dlq.calls)
 			}
 			dead := sent[0]
-			if dead.ID != tc.msg.ID || dead.Header(message.HeaderDeadLetterEnvelope) != EnvelopeBounded {
+			if dead.ID != tc.msg.ID || dead.Header(message.HeaderDeadLetterEnvelope) != broker.EnvelopeBounded {
 				t.Fatalf("dead letter %s in envelope %q", dead.ID, dead.Header(message.HeaderDeadLetterEnvelope))
 			}
 			reason := dead.Header(message.HeaderDeadLetterReason)
@@ -121,7 +122,7 @@ func TestDeadLetterOfMalformedMessages(t *testing.T) {
 					t.Errorf("reason %q does not list dropped header %s", reason, name)
 				}
 			}
-			if got := dead.Header(message.HeaderDeadLetterPayloadBytes) != ""; got != tc.cut || (tc.cut && len(dead.Payload) != BoundedPayloadBytes) {
+			if got := dead.Header(message.HeaderDeadLetterPayloadBytes) != ""; got != tc.cut || (tc.cut && len(dead.Payload) != broker.BoundedPayloadBytes) {
 				t.Errorf("payload of %d bytes, size header %q; want cut=%v", len(dead.Payload), dead.Header(message.HeaderDeadLetterPayloadBytes), tc.cut)
 			}
 			if tc.cut {
@@ -136,7 +137,7 @@ func TestDeadLetterOfMalformedMessages(t *testing.T) {
 			if k := tc.msg.PartitionKey(); dead.PartitionKey() != k {
 				t.Errorf("partition key %q, want %q", dead.PartitionKey(), k)
 			}
-			if len(obs.envelopes) != 1 || obs.envelopes[0] != EnvelopeBounded || len(obs.discarded) != 0 {
+			if len(obs.envelopes) != 1 || obs.envelopes[0] != broker.EnvelopeBounded || len(obs.discarded) != 0 {
 				t.Errorf("observer told %v, discarded %v", obs.envelopes, obs.discarded)
 			}
 		})
@@ -149,14 +150,14 @@ func TestDeadLetterOfMalformedMessages(t *testing.T) {
 func TestDeadLetterMinimalThenDiscard(t *testing.T) {
 	msg := &message.Message{ID: "m1", Headers: message.Headers{message.HeaderPartitionID: "k1", "a": "b"}, Payload: []byte("payload")}
 	refuseBounded := func(m *message.Message) error {
-		if m.Header(message.HeaderDeadLetterEnvelope) != EnvelopeMinimal {
+		if m.Header(message.HeaderDeadLetterEnvelope) != broker.EnvelopeMinimal {
 			return fmt.Errorf("strict: %w", message.ErrHeadersTooLarge)
 		}
 		return nil
 	}
 	dlq := &strictProducer{refuse: refuseBounded}
 	obs := &countingObserver{}
-	p := newTestProcessor(t, func(context.Context, *message.Message) error { return Permanent(errors.New("bad")) }, dlq, WithObserver(obs))
+	p := newTestProcessor(t, func(context.Context, *message.Message) error { return broker.Permanent(errors.New("bad")) }, dlq, broker.WithObserver(obs))
 	if err := p.Process(context.Background(), nil, "orders", 0, 0, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -167,12 +168,12 @@ func TestDeadLetterMinimalThenDiscard(t *testing.T) {
 	if d := sent[0]; d.Header("a") != "" || len(d.Payload) != 0 || d.PartitionKey() != "k1" || d.Header(message.HeaderDeadLetterPayloadBytes) != "7" {
 		t.Errorf("minimal envelope: %v %q", d.Headers, d.Payload)
 	}
-	if len(obs.envelopes) != 1 || obs.envelopes[0] != EnvelopeMinimal {
+	if len(obs.envelopes) != 1 || obs.envelopes[0] != broker.EnvelopeMinimal {
 		t.Errorf("observer told %v", obs.envelopes)
 	}
 
-	never := &strictProducer{refuse: func(*message.Message) error { return Permanent(errors.New("no such channel")) }}
-	p = newTestProcessor(t, func(context.Context, *message.Message) error { return Permanent(errors.New("bad")) }, never, WithObserver(obs))
+	never := &strictProducer{refuse: func(*message.Message) error { return broker.Permanent(errors.New("no such channel")) }}
+	p = newTestProcessor(t, func(context.Context, *message.Message) error { return broker.Permanent(errors.New("bad")) }, never, broker.WithObserver(obs))
 	if err := p.Process(context.Background(), nil, "orders", 0, 0, msg); err != nil {
 		t.Fatal(err)
 	}

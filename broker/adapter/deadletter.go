@@ -1,4 +1,4 @@
-package broker
+package adapter
 
 import (
 	"context"
@@ -12,33 +12,15 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/message"
 )
 
-// The envelopes a dead letter is sent in, from the fullest to the
-// smallest: the value of the dead_letter_envelope header and of
-// Observer.DeadLettered's envelope argument.
+// Budgets of the bounded dead-letter envelope (with
+// broker.BoundedPayloadBytes of payload). They fit the default limits of
+// every supported broker with room for the dead-letter headers: 16 KiB of
+// headers, well under message.DefaultMaxHeaderBytes and an AMQP frame.
 const (
-	// EnvelopeOriginal is the message as it was consumed, headers and
-	// payload, with the dead-letter headers added. It carries no
-	// dead_letter_envelope header.
-	EnvelopeOriginal = "original"
-	// EnvelopeBounded keeps the original headers that every broker
-	// carries (see Processor) within a budget, and at most
-	// BoundedPayloadBytes of the payload.
-	EnvelopeBounded = "bounded"
-	// EnvelopeMinimal keeps only the message's ID, its partition key if
-	// it is well formed, and the dead-letter headers; no payload.
-	EnvelopeMinimal = "minimal"
-)
-
-// Budgets of the bounded dead-letter envelope. They fit the default limits
-// of every supported broker with room for the dead-letter headers: 16 KiB
-// of headers, well under message.DefaultMaxHeaderBytes and an AMQP frame,
-// and 256 KiB of payload, under every broker's default message size.
-const (
-	// BoundedPayloadBytes is the most payload a bounded envelope keeps.
-	BoundedPayloadBytes = 256 << 10
 	// boundedHeaderBytes bounds the original headers a bounded envelope
 	// keeps, names and values together.
 	boundedHeaderBytes = 16 << 10
@@ -66,7 +48,7 @@ const (
 // failure, such as an unreachable broker, is retried with the
 // subscription's backoff for as long as the subscription runs: the shard
 // waits, as it does for the broker itself, and nothing is acknowledged.
-func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, info DeliveryInfo, msg *message.Message, cause error) error {
+func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, info broker.DeliveryInfo, msg *message.Message, cause error) error {
 	logAttrs := func(attrs ...slog.Attr) []slog.Attr {
 		return append([]slog.Attr{slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", info.Channel),
 			slog.String("message_id", msg.ID), slog.String("dead_letter_channel", p.cfg.DeadLetterChannel)}, attrs...)
@@ -74,7 +56,7 @@ func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, 
 	p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "courier: handler gave up; message dead-lettered",
 		logAttrs(slog.Int("attempts", info.Attempt), slog.Any("error", cause))...)
 
-	envelope := EnvelopeOriginal
+	envelope := broker.EnvelopeOriginal
 	dead := newDeadLetter(msg, envelope, p.cfg.SubscriberID, info, cause, nil)
 	for failures := 1; ; failures++ {
 		err := p.deadLetter.Send(ctx, p.cfg.DeadLetterChannel, dead)
@@ -82,7 +64,7 @@ func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, 
 			p.cfg.Observer.DeadLettered(ctx, info, msg.ID, envelope)
 			return nil
 		}
-		if IsPermanent(err) {
+		if broker.IsPermanent(err) {
 			next := nextEnvelope(envelope)
 			if next == "" {
 				p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "courier: the broker refused even the minimal dead-letter envelope; message acknowledged and discarded",
@@ -107,31 +89,31 @@ func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, 
 
 func nextEnvelope(e string) string {
 	switch e {
-	case EnvelopeOriginal:
-		return EnvelopeBounded
-	case EnvelopeBounded:
-		return EnvelopeMinimal
+	case broker.EnvelopeOriginal:
+		return broker.EnvelopeBounded
+	case broker.EnvelopeBounded:
+		return broker.EnvelopeMinimal
 	}
 	return ""
 }
 
 // newDeadLetter builds the dead letter of msg in the given envelope;
 // refused is the broker's refusal of the previous envelope, if any.
-func newDeadLetter(msg *message.Message, envelope, subscriberID string, info DeliveryInfo, cause, refused error) *message.Message {
+func newDeadLetter(msg *message.Message, envelope, subscriberID string, info broker.DeliveryInfo, cause, refused error) *message.Message {
 	reason := cause.Error()
 	dead := &message.Message{ID: msg.ID}
 	switch envelope {
-	case EnvelopeOriginal:
+	case broker.EnvelopeOriginal:
 		dead.Headers, dead.Payload = msg.Headers.Clone(), msg.Payload
 	default:
 		var dropped []string
 		budget := boundedHeaderBytes
-		if envelope == EnvelopeMinimal {
+		if envelope == broker.EnvelopeMinimal {
 			budget = 0
 		}
 		dead.Headers, dropped = boundedHeaders(msg.Headers, budget)
-		keep := BoundedPayloadBytes
-		if envelope == EnvelopeMinimal {
+		keep := broker.BoundedPayloadBytes
+		if envelope == broker.EnvelopeMinimal {
 			keep = 0
 		}
 		var note strings.Builder

@@ -1,8 +1,9 @@
-package broker
+package adapter
 
 import (
 	"context"
 	"errors"
+	"github.com/courier-go/courier/broker"
 	"sync/atomic"
 	"testing"
 )
@@ -40,7 +41,7 @@ func TestSubscriptionsCloseClosesWhatIsLeftAndRefusesMore(t *testing.T) {
 	if first, err := r.Close(context.Background()); first || err != nil {
 		t.Fatalf("second Close = %v, %v", first, err)
 	}
-	if err := r.Add(&fakeSub{}, func() { started++ }); !errors.Is(err, ErrClosed) || started != 3 || !r.Closing() {
+	if err := r.Add(&fakeSub{}, func() { started++ }); !errors.Is(err, broker.ErrClosed) || started != 3 || !r.Closing() {
 		t.Fatalf("Add after Close = %v (started %d, closing %v)", err, started, r.Closing())
 	}
 	if kept.closed.Load() != 1 {
