@@ -108,7 +108,10 @@ func TestReceivedWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close(ctx)
-	first, second := message.New([]byte("a")), message.New([]byte("b"))
+	// One partition key: the broker keeps the order of a key's messages
+	// only.
+	first := message.NewBuilder([]byte("a")).WithPartitionKey("o-1").Build()
+	second := message.NewBuilder([]byte("b")).WithPartitionKey("o-1").Build()
 	if err := b.Send(ctx, "orders", first, second); err != nil {
 		t.Fatal(err)
 	}
