@@ -17,6 +17,37 @@
 //
 // A command's type name is what its CommandType() method returns, or its Go
 // type name; a reply's is ReplyType() or its Go type name.
+//
+// # One transaction per message
+//
+// A service that keeps its data in SQL handles each command in the
+// transaction that its inbox (package inbox) opens for the message, and
+// sends its reply and events through the outbox (package outbox) in that
+// same transaction:
+//
+//	w := outbox.NewWriter(sqldb.Postgres)
+//	d := commands.NewDispatcher(nil, commands.WithOutbox(w.Producer))
+//	commands.Handle(d, func(ctx context.Context, c commands.Command[ReserveCredit]) (commands.Reply, error) {
+//		// change data through c.Tx; publish events through w.Producer(c.Tx)
+//	})
+//	ib := inbox.New(db, sqldb.Postgres)
+//	sub, err := b.Subscribe(ctx, "accounting-service", []string{"accounting"}, ib.Handler(d.HandleTx))
+//
+// Dispatcher.HandleTx is an inbox.TxHandler: the handler finds the
+// transaction in Command.Tx, and the dispatcher writes the reply through
+// the producer WithOutbox makes for it, so that the handler's changes, its
+// events, the inbox's record of the command and the reply commit together
+// or not at all. ReplyDispatcher.HandleTx and events.Dispatcher.HandleTx
+// do the same for replies and events.
+//
+// The transaction is handed over as a value, as database/sql hands over a
+// *sql.Tx, and not hidden in the context: what a handler runs in shows in
+// the types, no package has to agree with another on a context key, a
+// goroutine the handler starts does not inherit a transaction that ends
+// when the handler returns, and a test builds a Command with the Tx it
+// likes. The producer bound to the transaction is made for each message
+// (outbox.Writer.Producer), as (*sql.Tx).Stmt makes a transaction's
+// statement from a database's.
 package commands
 
 import (
@@ -29,6 +60,7 @@ import (
 	"github.com/courier-go/courier/codec"
 	"github.com/courier-go/courier/internal/typename"
 	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/sqldb"
 )
 
 // TypeName returns the command type name of C, as written in command_type.
@@ -50,6 +82,7 @@ type Option func(*options)
 type options struct {
 	codecs codec.Set
 	logger *slog.Logger
+	outbox func(tx sqldb.Execer) broker.Producer
 }
 
 // WithCodecs sets the codecs payloads are encoded and decoded with.
@@ -57,6 +90,14 @@ func WithCodecs(s codec.Set) Option { return func(o *options) { o.codecs = s } }
 
 // WithLogger sets the logger of a Dispatcher (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithOutbox sets how a Dispatcher's HandleTx sends replies: through the
+// producer outbox returns for the message's transaction, normally an
+// outbox.Writer's Producer method (WithOutbox(w.Producer)), so that the
+// reply commits with the handler's changes or not at all.
+func WithOutbox(outbox func(tx sqldb.Execer) broker.Producer) Option {
+	return func(o *options) { o.outbox = outbox }
+}
 
 func apply(opts []Option) options {
 	var o options

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/courier-go/courier/codec"
 	"github.com/courier-go/courier/internal/typename"
 	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/sqldb"
 )
 
 // Command is a decoded command with its envelope.
@@ -23,6 +25,12 @@ type Command[C any] struct {
 	Payload  C
 	// Message is the message the command came in, for its other headers.
 	Message *message.Message
+	// Tx is the transaction the command is handled in, under
+	// Dispatcher.HandleTx: the handler's changes, and the messages it
+	// writes through an outbox.Writer's Producer(Tx), commit with the
+	// inbox's record of the command and its reply. It is nil under
+	// HandleMessage.
+	Tx *sql.Tx
 }
 
 // ReplyTarget returns where to send a deferred reply; ok is false for a
@@ -63,23 +71,36 @@ func transient(err error) bool {
 }
 
 // Dispatcher routes commands to typed handlers by command type and sends
-// their replies. It is a broker.Handler and safe for concurrent use;
-// register handlers with Handle before subscribing.
+// their replies. It is a broker.Handler and, through HandleTx, an inbox
+// handler; it is safe for concurrent use. Register handlers with Handle
+// before subscribing.
 type Dispatcher struct {
 	replies broker.Producer
+	outbox  func(tx sqldb.Execer) broker.Producer
 	codecs  codec.Set
 	logger  *slog.Logger
 
 	mu       sync.RWMutex
-	handlers map[string]func(ctx context.Context, m *message.Message) (Reply, error)
+	handlers map[string]commandHandler
 }
 
-// NewDispatcher returns a Dispatcher that sends replies through replies.
+// commandHandler decodes and handles the commands of one type; tx is nil
+// outside HandleTx.
+type commandHandler func(ctx context.Context, tx *sql.Tx, m *message.Message) (Reply, error)
+
+// NewDispatcher returns a Dispatcher whose HandleMessage sends replies
+// through replies. HandleTx sends them through the producer WithOutbox
+// gives instead; replies may be nil for a dispatcher used only that way.
 func NewDispatcher(replies broker.Producer, opts ...Option) *Dispatcher {
 	o := apply(opts)
-	return &Dispatcher{replies: replies, codecs: o.codecs, logger: o.logger,
-		handlers: map[string]func(context.Context, *message.Message) (Reply, error){}}
+	return &Dispatcher{replies: replies, outbox: o.outbox, codecs: o.codecs, logger: o.logger,
+		handlers: map[string]commandHandler{}}
 }
+
+// ErrNoProducer means a Dispatcher had nowhere to send a reply: it was
+// made with a nil producer and handled a message with HandleMessage, or
+// without WithOutbox and handled one with HandleTx.
+var ErrNoProducer = errors.New("commands: no producer for replies (NewDispatcher's for HandleMessage, WithOutbox's for HandleTx)")
 
 // Handle registers h for commands of type C.
 //
@@ -93,27 +114,64 @@ func NewDispatcher(replies broker.Producer, opts ...Option) *Dispatcher {
 // true (broker.Permanent, resilience.Permanent), or has no such method,
 // gets the failure reply. A one-way command, which has nobody to reply
 // to, is dead-lettered instead of replied to.
+//
+// Under HandleTx, h finds the message's transaction in Command.Tx.
 func Handle[C any](d *Dispatcher, h func(ctx context.Context, cmd Command[C]) (Reply, error)) {
 	commandType := TypeName[C]()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.handlers[commandType] = func(ctx context.Context, m *message.Message) (Reply, error) {
+	d.handlers[commandType] = func(ctx context.Context, tx *sql.Tx, m *message.Message) (Reply, error) {
 		payload, err := typename.Decode[C](func(target any) error {
 			return d.codecs.Decode(m.Header(message.HeaderContentType), m.Payload, target)
 		})
 		if err != nil {
 			return Reply{}, broker.Permanent(fmt.Errorf("commands: decoding %s command %s: %w", commandType, m.ID, err))
 		}
-		return h(ctx, Command[C]{ID: m.ID, Type: commandType, Resource: m.Header(message.HeaderCommandResource), Payload: payload, Message: m})
+		return h(ctx, Command[C]{ID: m.ID, Type: commandType, Resource: m.Header(message.HeaderCommandResource),
+			Payload: payload, Message: m, Tx: tx})
 	}
 }
 
-// HandleMessage handles one command message and sends its reply.
+// HandleMessage handles one command message and sends its reply through
+// the Dispatcher's producer.
 func (d *Dispatcher) HandleMessage(ctx context.Context, m *message.Message) error {
+	return d.dispatch(ctx, nil, d.replies, m)
+}
+
+// HandleTx handles one command message inside tx, the transaction an
+// inbox opened for it: HandleTx is an inbox.TxHandler. The handler finds
+// tx in Command.Tx, and the reply is written through the producer that
+// WithOutbox makes for tx, so that the handler's changes, the inbox's
+// record of the message and the reply commit or roll back together.
+//
+// A handler that fails with a permanent error (or panics) has its changes
+// undone with a savepoint set before it ran, and the failure reply
+// commits with the inbox record alone. A transient error is returned, so
+// the whole transaction rolls back and the command is delivered again.
+func (d *Dispatcher) HandleTx(ctx context.Context, tx *sql.Tx, m *message.Message) error {
+	if tx == nil {
+		return errors.New("commands: HandleTx without a transaction")
+	}
+	var replies broker.Producer
+	if d.outbox != nil {
+		replies = d.outbox(tx)
+	}
+	return d.dispatch(ctx, tx, replies, m)
+}
+
+// savepoint names the savepoint HandleTx sets before a handler that owes
+// a reply, in the one syntax SQLite, PostgreSQL and MySQL share.
+const savepoint = "courier_command"
+
+func (d *Dispatcher) dispatch(ctx context.Context, tx *sql.Tx, replies broker.Producer, m *message.Message) error {
 	commandType := m.Header(message.HeaderCommandType)
 	d.mu.RLock()
 	h := d.handlers[commandType]
 	d.mu.RUnlock()
+	target, hasReply := replyTarget(m)
+	// Only a failure that is replied to keeps the transaction: then the
+	// handler's own changes must go first.
+	undoable := tx != nil && hasReply && h != nil
 	var (
 		r   Reply
 		err error
@@ -121,12 +179,16 @@ func (d *Dispatcher) HandleMessage(ctx context.Context, m *message.Message) erro
 	if h == nil {
 		err = broker.Permanent(fmt.Errorf("commands: no handler for command type %q (message %s)", commandType, m.ID))
 	} else {
-		r, err = d.call(ctx, h, m)
+		if undoable {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+				return fmt.Errorf("commands: command %s: savepoint: %w", m.ID, err)
+			}
+		}
+		r, err = d.call(ctx, tx, h, m)
 	}
 	if transient(err) {
 		return err // redelivered, then dead-lettered
 	}
-	target, hasReply := replyTarget(m)
 	if err != nil {
 		d.logger.Warn("courier: command handler failed; replying with a failure", slog.String("command_type", commandType),
 			slog.String("message_id", m.ID), slog.Any("error", err))
@@ -134,18 +196,26 @@ func (d *Dispatcher) HandleMessage(ctx context.Context, m *message.Message) erro
 			// A one-way command has nobody to tell: dead-letter it.
 			return broker.Permanent(err)
 		}
+		if undoable {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
+				return fmt.Errorf("commands: command %s: undoing the changes of its failed handler (%v): %w", m.ID, err, rerr)
+			}
+		}
 		r = Failure(HandlerFailure{Error: err.Error()})
 	}
 	if !hasReply || r.deferred {
 		return nil
 	}
-	if err := SendReply(ctx, d.replies, target, r, WithCodecs(d.codecs)); err != nil {
+	if replies == nil {
+		return broker.Permanent(fmt.Errorf("commands: reply to command %s: %w", m.ID, ErrNoProducer))
+	}
+	if err := SendReply(ctx, replies, target, r, WithCodecs(d.codecs)); err != nil {
 		return err // redelivered: the handler runs again (make it idempotent)
 	}
 	return nil
 }
 
-func (d *Dispatcher) call(ctx context.Context, h func(context.Context, *message.Message) (Reply, error), m *message.Message) (r Reply, err error) {
+func (d *Dispatcher) call(ctx context.Context, tx *sql.Tx, h commandHandler, m *message.Message) (r Reply, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			// The stack stays in this service's log; the failure
@@ -155,7 +225,7 @@ func (d *Dispatcher) call(ctx context.Context, h func(context.Context, *message.
 			err = fmt.Errorf("%w: %v", broker.ErrHandlerPanic, p)
 		}
 	}()
-	return h(ctx, m)
+	return h(ctx, tx, m)
 }
 
 // Subscribe subscribes the dispatcher, as subscriberID, to channel.

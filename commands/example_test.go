@@ -2,11 +2,20 @@ package commands_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+
+	_ "modernc.org/sqlite"
 
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/commands"
+	"github.com/courier-go/courier/events"
+	"github.com/courier-go/courier/inbox"
+	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/sqldb"
 )
 
 type ReserveCredit struct {
@@ -134,4 +143,55 @@ func ExampleCaller_Gather() {
 	sort.Strings(quotes)
 	fmt.Println(quotes)
 	// Output: [bikes=6 drones=12 vans=9]
+}
+
+// One transaction per message: the inbox opens a transaction for each
+// command, the handler changes its data and publishes an event in it, and
+// the dispatcher writes the reply in it through the outbox, so that all of
+// it, and the inbox's record of the command, commit together or not at
+// all. A redelivered command changes and sends nothing again. A relay
+// (outbox.Relay) publishes the committed messages.
+func ExampleDispatcher_HandleTx() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "courier-seam")
+	defer os.RemoveAll(dir)
+	db, _ := sql.Open("sqlite", "file:"+filepath.Join(dir, "accounting.db")+"?_txlock=immediate")
+	defer db.Close()
+	sqldb.Migrate(ctx, db, sqldb.SQLite)
+	db.ExecContext(ctx, "CREATE TABLE account (id TEXT PRIMARY KEY, reserved INTEGER)")
+	db.ExecContext(ctx, "INSERT INTO account VALUES ('c-1', 0)")
+
+	w := outbox.NewWriter(sqldb.SQLite)
+	d := commands.NewDispatcher(nil, commands.WithOutbox(w.Producer)) // replies go through the outbox
+	commands.Handle(d, func(ctx context.Context, c commands.Command[ReserveCredit]) (commands.Reply, error) {
+		if _, err := c.Tx.ExecContext(ctx, "UPDATE account SET reserved = reserved + ? WHERE id = 'c-1'", c.Payload.Amount); err != nil {
+			return commands.Reply{}, commands.Retryable(err)
+		}
+		reserved := CreditReserved{ReservationID: "r-" + c.Payload.OrderID}
+		if err := events.NewPublisher(w.Producer(c.Tx)).Publish(ctx, "Account", "c-1", reserved); err != nil {
+			return commands.Reply{}, commands.Retryable(err)
+		}
+		return commands.Success(reserved), nil
+	})
+	h := inbox.New(db, sqldb.SQLite, inbox.WithConsumerID("accounting-service")).Handler(d.HandleTx)
+	// A service subscribes h: b.Subscribe(ctx, "accounting-service", []string{"accounting"}, h).
+	// Here the command is delivered by hand, twice.
+	cmd, _ := commands.NewProducer(nil).Message(ReserveCredit{OrderID: "o-1", Amount: 30}, commands.ReplyTo("order-service.replies"))
+	h.HandleMessage(ctx, cmd)
+	h.HandleMessage(ctx, cmd) // redelivered
+
+	var reserved int
+	db.QueryRowContext(ctx, "SELECT reserved FROM account WHERE id = 'c-1'").Scan(&reserved)
+	fmt.Println("reserved:", reserved)
+	rows, _ := db.QueryContext(ctx, "SELECT destination FROM message ORDER BY seq")
+	defer rows.Close()
+	for rows.Next() {
+		var channel string
+		rows.Scan(&channel)
+		fmt.Println("outbox:", channel)
+	}
+	// Output:
+	// reserved: 30
+	// outbox: Account
+	// outbox: order-service.replies
 }

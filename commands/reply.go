@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -111,6 +112,9 @@ func replyMessage(codecs codec.Set, target ReplyTarget, r Reply) (*message.Messa
 // ReplyMessage is a received reply, not yet decoded.
 type ReplyMessage struct {
 	*message.Message
+	// Tx is the transaction the reply is handled in, under
+	// ReplyDispatcher.HandleTx; nil otherwise.
+	Tx     *sql.Tx
 	codecs codec.Set
 }
 
@@ -180,7 +184,8 @@ func DecodeReply[R any](r ReplyMessage) (R, error) {
 
 // ReplyDispatcher handles the replies that arrive on a reply channel, for
 // asynchronous request/response: each reply goes to the handler of its
-// reply type. It is a broker.Handler. Replies of unknown type are skipped.
+// reply type. It is a broker.Handler and, through HandleTx, an inbox
+// handler. Replies of unknown type are skipped.
 type ReplyDispatcher struct {
 	codecs   codec.Set
 	handlers map[string]func(ctx context.Context, r ReplyMessage) error
@@ -206,9 +211,25 @@ func OnReply[R any](d *ReplyDispatcher, h func(ctx context.Context, r ReplyMessa
 
 // HandleMessage dispatches one reply.
 func (d *ReplyDispatcher) HandleMessage(ctx context.Context, m *message.Message) error {
+	return d.dispatch(ctx, nil, m)
+}
+
+// HandleTx dispatches one reply inside tx, the transaction an inbox opened
+// for it: HandleTx is an inbox.TxHandler. The handler finds tx in
+// ReplyMessage.Tx; what it changes, and the commands and events it writes
+// through an outbox.Writer's Producer(r.Tx), commit with the inbox's
+// record of the reply.
+func (d *ReplyDispatcher) HandleTx(ctx context.Context, tx *sql.Tx, m *message.Message) error {
+	if tx == nil {
+		return errors.New("commands: ReplyDispatcher.HandleTx without a transaction")
+	}
+	return d.dispatch(ctx, tx, m)
+}
+
+func (d *ReplyDispatcher) dispatch(ctx context.Context, tx *sql.Tx, m *message.Message) error {
 	h := d.handlers[m.Header(message.HeaderReplyType)]
 	if h == nil {
 		return nil
 	}
-	return h(ctx, ReplyMessage{Message: m, codecs: d.codecs})
+	return h(ctx, ReplyMessage{Message: m, Tx: tx, codecs: d.codecs})
 }

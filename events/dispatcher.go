@@ -2,6 +2,8 @@ package events
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -24,15 +26,22 @@ type Event[T any] struct {
 	Payload       T
 	// Message is the message the event came in, for its other headers.
 	Message *message.Message
+	// Tx is the transaction the event is handled in, under
+	// Dispatcher.HandleTx: the handler's changes, and the messages it
+	// writes through an outbox.Writer's Producer(Tx), commit with the
+	// inbox's record of the event. It is nil under HandleMessage.
+	Tx *sql.Tx
 }
 
-// handlerFunc decodes and handles one event type.
-type handlerFunc func(ctx context.Context, m *message.Message) error
+// handlerFunc decodes and handles one event type; tx is nil outside
+// HandleTx.
+type handlerFunc func(ctx context.Context, tx *sql.Tx, m *message.Message) error
 
 // Dispatcher routes domain events to typed handlers by aggregate type and
-// event type. It is a broker.Handler; Subscribe subscribes it to the
-// channels of its aggregate types. Register handlers with On before
-// subscribing. It is safe for concurrent use.
+// event type. It is a broker.Handler and, through HandleTx, an inbox
+// handler; Subscribe subscribes it to the channels of its aggregate types.
+// Register handlers with On before subscribing. It is safe for concurrent
+// use.
 type Dispatcher struct {
 	codecs    codec.Set
 	strict    bool
@@ -81,7 +90,7 @@ func On[T any](d *Dispatcher, aggregateType string, h func(ctx context.Context, 
 	if d.handlers[aggregateType] == nil {
 		d.handlers[aggregateType] = map[string]handlerFunc{}
 	}
-	d.handlers[aggregateType][eventType] = func(ctx context.Context, m *message.Message) error {
+	d.handlers[aggregateType][eventType] = func(ctx context.Context, tx *sql.Tx, m *message.Message) error {
 		payload, err := typename.Decode[T](func(target any) error {
 			return d.codecs.Decode(m.Header(message.HeaderContentType), m.Payload, target)
 		})
@@ -96,6 +105,7 @@ func On[T any](d *Dispatcher, aggregateType string, h func(ctx context.Context, 
 			Type:          eventType,
 			Payload:       payload,
 			Message:       m,
+			Tx:            tx,
 		})
 	}
 }
@@ -117,6 +127,22 @@ func (d *Dispatcher) AggregateTypes() []string {
 // skipped (or rejected, with RejectUnknown); undecodable ones fail
 // permanently.
 func (d *Dispatcher) HandleMessage(ctx context.Context, m *message.Message) error {
+	return d.dispatch(ctx, nil, m)
+}
+
+// HandleTx dispatches one message inside tx, the transaction an inbox
+// opened for it: HandleTx is an inbox.TxHandler. The handler finds tx in
+// Event.Tx; what it changes, and the events and commands it writes through
+// an outbox.Writer's Producer(e.Tx), commit with the inbox's record of the
+// event, or roll back with it when the handler fails.
+func (d *Dispatcher) HandleTx(ctx context.Context, tx *sql.Tx, m *message.Message) error {
+	if tx == nil {
+		return errors.New("events: HandleTx without a transaction")
+	}
+	return d.dispatch(ctx, tx, m)
+}
+
+func (d *Dispatcher) dispatch(ctx context.Context, tx *sql.Tx, m *message.Message) error {
 	aggregateType := m.Header(message.HeaderEventAggregateType)
 	if aggregateType == "" {
 		aggregateType = m.Destination()
@@ -134,7 +160,7 @@ func (d *Dispatcher) HandleMessage(ctx context.Context, m *message.Message) erro
 			slog.String("event_type", eventType), slog.String("message_id", m.ID))
 		return nil
 	}
-	if err := h(ctx, m); err != nil {
+	if err := h(ctx, tx, m); err != nil {
 		return err
 	}
 	d.handled.Add(1)

@@ -10,6 +10,14 @@
 // outbox.Writer bound to that transaction. A Dispatcher routes consumed
 // events to typed handlers by aggregate type and event type.
 //
+// A Dispatcher's HandleTx is an inbox.TxHandler: subscribed through an
+// inbox (ib.Handler(d.HandleTx)), each event is handled in the
+// transaction the inbox opened for it, which the handler finds in
+// Event.Tx; what it changes, and what it sends through an
+// outbox.Writer's Producer(e.Tx), commits with the inbox's record of the
+// event or not at all. The transaction is passed as a value, not through
+// the context, for the reasons package commands gives.
+//
 // An event's type name is what its EventType() string method returns, or
 // its Go type name (package.Type) when it has no such method. Give events
 // shared with services in other languages an explicit EventType.

@@ -6,7 +6,10 @@ import (
 	"testing"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/commands"
+	"github.com/courier-go/courier/couriertest"
 	"github.com/courier-go/courier/events"
+	"github.com/courier-go/courier/inbox"
 	"github.com/courier-go/courier/internal/testdb"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
@@ -124,5 +127,72 @@ func TestPublishThroughTheOutbox(t *testing.T) {
 	db.QueryRow("SELECT COUNT(*) FROM message WHERE destination = 'Ticket'").Scan(&n)
 	if n != 2 {
 		t.Fatalf("%d outbox rows, want 2", n)
+	}
+}
+
+type StartCooking struct {
+	TicketID string `json:"ticketId"`
+}
+
+// An event handler's changes and the messages it writes through the
+// outbox commit with the inbox's record of the event, or roll back with it.
+func TestHandleTxCommitsWithTheInbox(t *testing.T) {
+	for _, d := range testdb.Dialects {
+		t.Run(d.Name(), func(t *testing.T) {
+			ctx := context.Background()
+			db := testdb.Open(t, d)
+			if _, err := db.Exec("CREATE TABLE ticket_replica (id VARCHAR(64) PRIMARY KEY)"); err != nil {
+				t.Fatal(err)
+			}
+			w := outbox.NewWriter(d)
+			var fail error
+			disp := events.NewDispatcher()
+			events.On(disp, "Ticket", func(ctx context.Context, e events.Event[TicketCreated]) error {
+				if _, err := e.Tx.ExecContext(ctx, d.Rebind("INSERT INTO ticket_replica (id) VALUES (?)"), e.AggregateID); err != nil {
+					return err
+				}
+				m, err := commands.NewProducer(nil).Message(StartCooking{TicketID: e.AggregateID})
+				if err != nil {
+					return err
+				}
+				if err := w.Producer(e.Tx).Send(ctx, "kitchen-commands", m); err != nil {
+					return err
+				}
+				return fail
+			})
+			h := inbox.New(db.DB, d, inbox.WithConsumerID("kitchen-service")).Handler(disp.HandleTx)
+			created, _ := events.NewPublisher(nil).Message("Ticket", "t-1", TicketCreated{Items: []string{"curry"}})
+			o := couriertest.NewOutbox(t, db.DB)
+			count := func() (replicas, commands int) {
+				t.Helper()
+				if err := db.QueryRow("SELECT COUNT(*) FROM ticket_replica").Scan(&replicas); err != nil {
+					t.Fatal(err)
+				}
+				return replicas, len(couriertest.SentTo(o, "kitchen-commands"))
+			}
+
+			fail = errors.New("oven offline")
+			if err := h.HandleMessage(ctx, created); !errors.Is(err, fail) {
+				t.Fatalf("HandleMessage = %v, want the handler's error", err)
+			}
+			if r, c := count(); r != 0 || c != 0 {
+				t.Fatalf("after a failed attempt: %d replicas, %d commands in the outbox; want none", r, c)
+			}
+			fail = nil
+			for range 3 { // the retry, then two redeliveries
+				if err := h.HandleMessage(ctx, created); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r, c := count(); r != 1 || c != 1 {
+				t.Fatalf("after the retry and redeliveries: %d replicas, %d commands in the outbox; want one each", r, c)
+			}
+			if cmd, _ := couriertest.CommandSent[StartCooking](t, o, "kitchen-commands"); cmd.TicketID != "t-1" {
+				t.Fatalf("command = %+v", cmd)
+			}
+			if err := disp.HandleTx(ctx, nil, created); err == nil {
+				t.Fatal("HandleTx without a transaction accepted")
+			}
+		})
 	}
 }

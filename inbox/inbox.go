@@ -4,6 +4,18 @@
 // is already there the message was handled before, and it is skipped. The
 // record and the handler's own changes commit or roll back together, so a
 // redelivered message changes business data exactly once.
+//
+// The transaction is the handler's argument, as in database/sql, and
+// Courier's dispatchers take it that way: commands.Dispatcher,
+// commands.ReplyDispatcher and events.Dispatcher each have a HandleTx
+// method that is a TxHandler, which hands the transaction to the typed
+// handler (Command.Tx, ReplyMessage.Tx, Event.Tx) and, for commands,
+// writes the reply through the outbox in it. Messages the handler sends
+// through an outbox.Writer's Producer(tx) join the same transaction, so
+// receiving a message, changing state, recording the message and emitting
+// replies and events is one transaction:
+//
+//	ib.Handler(dispatcher.HandleTx)
 package inbox
 
 import (
