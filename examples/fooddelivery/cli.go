@@ -35,6 +35,17 @@ step: go doc github.com/courier-go/courier/examples/fooddelivery
 flags:
 `
 
+// UsageError is an error in how Main was called: a flag that is not
+// defined or does not parse, or stray arguments. A command exits with
+// status 2 for it, as the flag package does.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Usage reports true: the caller, not the system, made the mistake.
+func (e UsageError) Usage() bool { return true }
+
 // Main runs the example from command-line arguments; `courier demo` and
 // the fooddelivery command both call it.
 //
@@ -82,10 +93,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		connect    = fs.Duration("connect-timeout", DefaultConnectTimeout, "with -service or -scenario: how long the database, the broker and the registry may take to answer when connecting, and the registry each request")
 	)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return UsageError{err}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return UsageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	if *bulk < 1 || *bulk > 1000 {
 		return fmt.Errorf("-bulk must be between 1 and 1000, got %d", *bulk)

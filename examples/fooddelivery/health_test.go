@@ -19,7 +19,9 @@ import (
 // unreachable is a broker whose server does not answer.
 type unreachable struct{ broker.Broker }
 
-func (unreachable) Ping(context.Context) error { return errors.New("dial tcp 10.0.0.9:4222: i/o timeout") }
+func (unreachable) Ping(context.Context) error {
+	return errors.New("dial tcp 10.0.0.9:4222: i/o timeout")
+}
 
 // TestReadinessFollowsTheBroker: a service that serves HTTP is not ready
 // while its broker does not answer, and says which check failed.
