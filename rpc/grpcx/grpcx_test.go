@@ -358,7 +358,7 @@ func TestStreams(t *testing.T) {
 }
 
 func TestServerLimits(t *testing.T) {
-	limits, err := grpcx.NewLimits(grpcx.WithMaxConcurrent(1), grpcx.WithMaxDeadline(100*time.Millisecond), grpcx.WithServerLogger(quiet()))
+	limits, err := grpcx.NewLimits(grpcx.WithMaxConcurrent(1), grpcx.WithMaxDeadline(100*time.Millisecond), grpcx.WithLogger(quiet()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +425,7 @@ func TestOptionsAreValidated(t *testing.T) {
 		"zero limit":    {grpcx.WithMaxConcurrent(0)},
 		"zero deadline": {grpcx.WithMaxDeadline(0)},
 		"zero pushback": {grpcx.WithMaxConcurrent(1), grpcx.WithPushback(0)},
-		"nil logger":    {grpcx.WithServerLogger(nil)},
+		"nil logger":    {grpcx.WithLogger(nil)},
 	} {
 		if _, err := grpcx.NewLimits(opts...); err == nil {
 			t.Errorf("limits %s: accepted", name)

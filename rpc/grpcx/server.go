@@ -71,11 +71,11 @@ func WithPushback(d time.Duration) ServerOption {
 	}
 }
 
-// WithServerLogger logs refusals (at debug level) to l.
-func WithServerLogger(l *slog.Logger) ServerOption {
+// WithLogger logs refusals (at debug level) to l.
+func WithLogger(l *slog.Logger) ServerOption {
 	return func(s *Limits) error {
 		if l == nil {
-			return errors.New("grpcx: WithServerLogger: nil logger")
+			return errors.New("grpcx: WithLogger: nil logger")
 		}
 		s.logger = l
 		return nil

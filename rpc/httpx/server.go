@@ -60,12 +60,12 @@ func WithOverloadRetryAfter(d time.Duration) ServerOption {
 	}
 }
 
-// WithServerLogger logs refused and timed-out requests to l (default
+// WithLogger logs refused and timed-out requests to l (default
 // slog.Default()).
-func WithServerLogger(l *slog.Logger) ServerOption {
+func WithLogger(l *slog.Logger) ServerOption {
 	return func(c *serverConfig) error {
 		if l == nil {
-			return errors.New("httpx: WithServerLogger: nil logger")
+			return errors.New("httpx: WithLogger: nil logger")
 		}
 		c.logger = l
 		return nil

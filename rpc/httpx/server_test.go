@@ -33,7 +33,7 @@ func TestServerConcurrencyLimit(t *testing.T) {
 	h, err := httpx.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
 		<-release
-	}), httpx.WithMaxConcurrent(2), httpx.WithServerLogger(quiet()))
+	}), httpx.WithMaxConcurrent(2), httpx.WithLogger(quiet()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestServerRequestTimeout(t *testing.T) {
 	h, err := httpx.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		sawCancel <- r.Context().Err()
-	}), httpx.WithRequestTimeout(30*time.Millisecond), httpx.WithServerLogger(quiet()))
+	}), httpx.WithRequestTimeout(30*time.Millisecond), httpx.WithLogger(quiet()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestServerOptionsAreValidated(t *testing.T) {
 		"zero timeout":      httpx.WithRequestTimeout(0),
 		"negative limit":    httpx.WithMaxConcurrent(-1),
 		"zero retry-after":  httpx.WithOverloadRetryAfter(0),
-		"nil logger":        httpx.WithServerLogger(nil),
+		"nil logger":        httpx.WithLogger(nil),
 		"nil server option": nil,
 	} {
 		if _, err := httpx.Handler(ok, opt); err == nil {
