@@ -33,29 +33,27 @@ func startAccounting(ctx context.Context, env *Env) (*node, error) {
 			return nil, err
 		}
 	}
-	d := commands.NewDispatcher(outboxProducer{n}, commands.WithLogger(env.Logger))
+	d := n.commandDispatcher()
 	commands.Handle(d, func(ctx context.Context, c commands.Command[AuthorizeCard]) (commands.Reply, error) {
-		r, err := authorize(ctx, n, c.Payload)
+		r, err := authorize(ctx, n, c.Tx, c.Payload)
 		if err != nil {
 			return commands.Reply{}, commands.Retryable(err)
 		}
 		return r, nil
 	})
-	if err := n.subscribe(ctx, AccountingService, []string{AccountingCommands}, d); err != nil {
+	if err := n.subscribe(ctx, AccountingService, []string{AccountingCommands}, d.HandleTx); err != nil {
 		n.kill()
 		return nil, err
 	}
 	return n, nil
 }
 
-func authorize(ctx context.Context, n *node, a AuthorizeCard) (commands.Reply, error) {
-	tx, err := txFrom(ctx)
-	if err != nil {
-		return commands.Reply{}, err
-	}
+// authorize reserves the order's amount on the consumer's account in tx,
+// the command's inbox transaction, unless it did before.
+func authorize(ctx context.Context, n *node, tx *sql.Tx, a AuthorizeCard) (commands.Reply, error) {
 	authID := "auth-" + a.OrderID
 	var amount int
-	err = tx.QueryRowContext(ctx, n.d.Rebind("SELECT amount FROM fd_authorizations WHERE order_id = ?"), a.OrderID).Scan(&amount)
+	err := tx.QueryRowContext(ctx, n.d.Rebind("SELECT amount FROM fd_authorizations WHERE order_id = ?"), a.OrderID).Scan(&amount)
 	if err == nil {
 		return commands.Success(CardAuthorized{AuthorizationID: authID}), nil // authorized before
 	}

@@ -31,14 +31,10 @@ func startConsumer(ctx context.Context, env *Env) (*node, error) {
 			return fail(err)
 		}
 	}
-	d := commands.NewDispatcher(outboxProducer{n}, commands.WithLogger(env.Logger))
+	d := n.commandDispatcher()
 	commands.Handle(d, func(ctx context.Context, c commands.Command[VerifyConsumer]) (commands.Reply, error) {
-		tx, err := txFrom(ctx)
-		if err != nil {
-			return commands.Reply{}, err
-		}
 		var name string
-		err = tx.QueryRowContext(ctx, n.d.Rebind("SELECT name FROM fd_consumers WHERE id = ?"), c.Payload.ConsumerID).Scan(&name)
+		err := c.Tx.QueryRowContext(ctx, n.d.Rebind("SELECT name FROM fd_consumers WHERE id = ?"), c.Payload.ConsumerID).Scan(&name)
 		if errors.Is(err, sql.ErrNoRows) {
 			n.trace.Printf(n.name, "VerifyConsumer %s → ConsumerNotValid (%s unknown)", c.Payload.OrderID, c.Payload.ConsumerID)
 			return commands.Failure(ConsumerNotValid{Reason: "unknown consumer " + c.Payload.ConsumerID}), nil
@@ -49,7 +45,7 @@ func startConsumer(ctx context.Context, env *Env) (*node, error) {
 		n.trace.Printf(n.name, "VerifyConsumer %s → ConsumerVerified (%s)", c.Payload.OrderID, name)
 		return commands.Success(ConsumerVerified{Name: name}), nil
 	})
-	if err := n.subscribe(ctx, ConsumerService, []string{ConsumerCommands}, d); err != nil {
+	if err := n.subscribe(ctx, ConsumerService, []string{ConsumerCommands}, d.HandleTx); err != nil {
 		return fail(err)
 	}
 

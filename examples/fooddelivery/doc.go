@@ -13,10 +13,12 @@
 //     asynchronous replies; poll or be notified: order.go (POST /orders
 //     answers 202 APPROVAL_PENDING; replies advance the saga);
 //   - transactional outbox: every state change writes its events, commands
-//     and replies in the same transaction (order.go, restaurant.go, and
-//     outboxProducer in runtime.go for handlers' replies);
-//   - idempotent consumers: every handler runs in an inbox transaction
-//     (node.subscribe in runtime.go), and accounting.go and kitchen.go are
+//     and replies in the same transaction (order.go, restaurant.go; the
+//     command dispatchers write handlers' replies through the outbox,
+//     node.commandDispatcher in runtime.go);
+//   - idempotent consumers: every handler runs in an inbox transaction,
+//     one per message, that the dispatchers hand to it (HandleTx;
+//     node.subscribe in runtime.go), and accounting.go and kitchen.go are
 //     idempotent by order id as well;
 //   - data replication instead of a synchronous call: kitchen.go keeps a
 //     replica of the restaurants from restaurant.go's events, and checks

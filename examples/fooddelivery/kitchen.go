@@ -11,7 +11,6 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/events"
-	"github.com/courier-go/courier/message"
 )
 
 // The kitchen service owns tickets. It keeps a replica of the restaurants'
@@ -51,31 +50,26 @@ func startKitchen(ctx context.Context, env *Env) (*node, error) {
 	}
 	evs := events.NewDispatcher(events.WithDispatcherLogger(env.Logger))
 	events.On(evs, RestaurantAggregate, func(ctx context.Context, e events.Event[RestaurantCreated]) error {
-		return replicate(ctx, n, e.AggregateID, e.Payload.Name, e.Payload.Menu, "RestaurantCreated")
+		return replicate(ctx, n, e.Tx, e.AggregateID, e.Payload.Name, e.Payload.Menu, "RestaurantCreated")
 	})
 	events.On(evs, RestaurantAggregate, func(ctx context.Context, e events.Event[MenuRevised]) error {
-		return replicate(ctx, n, e.AggregateID, "", e.Payload.Menu, "MenuRevised")
+		return replicate(ctx, n, e.Tx, e.AggregateID, "", e.Payload.Menu, "MenuRevised")
 	})
 
-	cmds := commands.NewDispatcher(outboxProducer{n}, commands.WithLogger(env.Logger))
+	cmds := n.commandDispatcher()
 	commands.Handle(cmds, func(ctx context.Context, c commands.Command[CreateTicket]) (commands.Reply, error) {
-		return createTicket(ctx, n, c.Payload)
+		return createTicket(ctx, n, c.Tx, c.Payload)
 	})
 	commands.Handle(cmds, func(ctx context.Context, c commands.Command[ApproveTicket]) (commands.Reply, error) {
-		return moveTicket(ctx, n, c.Payload.OrderID, TicketAwaitingAcceptance, TicketApproved{TicketID: "t-" + c.Payload.OrderID})
+		return moveTicket(ctx, n, c.Tx, c.Payload.OrderID, TicketAwaitingAcceptance, TicketApproved{TicketID: "t-" + c.Payload.OrderID})
 	})
 	commands.Handle(cmds, func(ctx context.Context, c commands.Command[CancelTicket]) (commands.Reply, error) {
-		return moveTicket(ctx, n, c.Payload.OrderID, TicketStateCancelled, TicketCancelled{TicketID: "t-" + c.Payload.OrderID})
+		return moveTicket(ctx, n, c.Tx, c.Payload.OrderID, TicketStateCancelled, TicketCancelled{TicketID: "t-" + c.Payload.OrderID})
 	})
 
 	// One subscription per instance, on both channels: events go to the
 	// event dispatcher, commands to the command dispatcher.
-	route := broker.HandlerFunc(func(ctx context.Context, m *message.Message) error {
-		if m.Header(message.HeaderEventType) != "" {
-			return evs.HandleMessage(ctx, m)
-		}
-		return cmds.HandleMessage(ctx, m)
-	})
+	route := eventsAndCommands(evs, cmds)
 	for range kitchenInstances {
 		if err := n.subscribe(ctx, KitchenService, []string{KitchenCommands, RestaurantAggregate}, route); err != nil {
 			n.kill()
@@ -85,12 +79,9 @@ func startKitchen(ctx context.Context, env *Env) (*node, error) {
 	return n, nil
 }
 
-// replicate upserts the kitchen's copy of a restaurant.
-func replicate(ctx context.Context, n *node, id, name string, menu []MenuItem, what string) error {
-	tx, err := txFrom(ctx)
-	if err != nil {
-		return err
-	}
+// replicate upserts the kitchen's copy of a restaurant in tx, the event's
+// inbox transaction.
+func replicate(ctx context.Context, n *node, tx *sql.Tx, id, name string, menu []MenuItem, what string) error {
 	body, err := json.Marshal(menu)
 	if err != nil {
 		return broker.Permanent(err)
@@ -110,13 +101,11 @@ func replicate(ctx context.Context, n *node, id, name string, menu []MenuItem, w
 	return nil
 }
 
-func createTicket(ctx context.Context, n *node, c CreateTicket) (commands.Reply, error) {
-	tx, err := txFrom(ctx)
-	if err != nil {
-		return commands.Reply{}, err
-	}
+// createTicket records the ticket of an order in tx, the command's inbox
+// transaction, unless it did before.
+func createTicket(ctx context.Context, n *node, tx *sql.Tx, c CreateTicket) (commands.Reply, error) {
 	var total int
-	err = tx.QueryRowContext(ctx, n.d.Rebind("SELECT total FROM fd_tickets WHERE order_id = ?"), c.OrderID).Scan(&total)
+	err := tx.QueryRowContext(ctx, n.d.Rebind("SELECT total FROM fd_tickets WHERE order_id = ?"), c.OrderID).Scan(&total)
 	if err == nil {
 		return commands.Success(TicketCreated{TicketID: "t-" + c.OrderID, Total: total}), nil // created before
 	}
@@ -185,11 +174,9 @@ func checkTicket(menu []MenuItem, c CreateTicket) (refusal string, differs []str
 	return "", differs
 }
 
-func moveTicket(ctx context.Context, n *node, orderID, state string, reply any) (commands.Reply, error) {
-	tx, err := txFrom(ctx)
-	if err != nil {
-		return commands.Reply{}, err
-	}
+// moveTicket moves an order's ticket to state in tx, the command's inbox
+// transaction.
+func moveTicket(ctx context.Context, n *node, tx *sql.Tx, orderID, state string, reply any) (commands.Reply, error) {
 	if _, err := tx.ExecContext(ctx, n.d.Rebind("UPDATE fd_tickets SET state = ? WHERE order_id = ?"), state, orderID); err != nil {
 		return commands.Reply{}, commands.Retryable(err)
 	}

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/events"
-	"github.com/courier-go/courier/message"
 )
 
 // The notification service tells consumers about their orders. It handles
@@ -28,14 +26,10 @@ func startNotification(ctx context.Context, env *Env, notify func(NotifyConsumer
 	if err != nil {
 		return nil, err
 	}
-	cmds := commands.NewDispatcher(outboxProducer{n}, commands.WithLogger(env.Logger))
+	cmds := n.commandDispatcher()
 	commands.Handle(cmds, func(ctx context.Context, c commands.Command[NotifyConsumer]) (commands.Reply, error) {
-		tx, err := txFrom(ctx)
-		if err != nil {
-			return commands.Reply{}, err
-		}
 		p := c.Payload
-		if _, err := tx.ExecContext(ctx, n.d.InsertIgnore("fd_notifications", "order_id", "state", "consumer_id", "text"),
+		if _, err := c.Tx.ExecContext(ctx, n.d.InsertIgnore("fd_notifications", "order_id", "state", "consumer_id", "text"),
 			p.OrderID, p.State, p.ConsumerID, p.Text); err != nil {
 			return commands.Reply{}, commands.Retryable(err)
 		}
@@ -47,36 +41,27 @@ func startNotification(ctx context.Context, env *Env, notify func(NotifyConsumer
 	})
 	evs := events.NewDispatcher(events.WithDispatcherLogger(env.Logger))
 	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderCreated]) error {
-		return recordHistory(ctx, n, e.AggregateID, e.Payload.Seq, ApprovalPending)
+		return recordHistory(ctx, n, e.Tx, e.AggregateID, e.Payload.Seq, ApprovalPending)
 	})
 	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderApproved]) error {
-		return recordHistory(ctx, n, e.AggregateID, e.Payload.Seq, Approved)
+		return recordHistory(ctx, n, e.Tx, e.AggregateID, e.Payload.Seq, Approved)
 	})
 	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderRejected]) error {
-		return recordHistory(ctx, n, e.AggregateID, e.Payload.Seq, Rejected)
+		return recordHistory(ctx, n, e.Tx, e.AggregateID, e.Payload.Seq, Rejected)
 	})
-	route := broker.HandlerFunc(func(ctx context.Context, m *message.Message) error {
-		if m.Header(message.HeaderEventType) != "" {
-			return evs.HandleMessage(ctx, m)
-		}
-		return cmds.HandleMessage(ctx, m)
-	})
-	if err := n.subscribe(ctx, NotificationService, []string{NotificationCommands, OrderAggregate}, route); err != nil {
+	if err := n.subscribe(ctx, NotificationService, []string{NotificationCommands, OrderAggregate}, eventsAndCommands(evs, cmds)); err != nil {
 		n.kill()
 		return nil, err
 	}
 	return n, nil
 }
 
-// recordHistory applies one order event to the history, counting events
-// whose Seq does not follow the last one seen.
-func recordHistory(ctx context.Context, n *node, orderID string, seq int, state string) error {
-	tx, err := txFrom(ctx)
-	if err != nil {
-		return err
-	}
+// recordHistory applies one order event to the history in tx, the event's
+// inbox transaction, counting events whose Seq does not follow the last
+// one seen.
+func recordHistory(ctx context.Context, n *node, tx *sql.Tx, orderID string, seq int, state string) error {
 	last := 0
-	err = tx.QueryRowContext(ctx, n.d.Rebind("SELECT last_seq FROM fd_order_history WHERE order_id = ?"), orderID).Scan(&last)
+	err := tx.QueryRowContext(ctx, n.d.Rebind("SELECT last_seq FROM fd_order_history WHERE order_id = ?"), orderID).Scan(&last)
 	switch {
 	case err == nil:
 		bad := 0

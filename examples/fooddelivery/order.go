@@ -125,7 +125,7 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v commands.HandlerFailure) error {
 		return s.advance(ctx, r, "", func(o *orderRow) (any, error) { return nil, o.reject("step failed: " + v.Error) })
 	})
-	if err := n.subscribe(ctx, OrderService, []string{OrderReplies}, rd); err != nil {
+	if err := n.subscribe(ctx, OrderService, []string{OrderReplies}, rd.HandleTx); err != nil {
 		return fail(err)
 	}
 
@@ -245,10 +245,7 @@ func (s *orderService) send(ctx context.Context, tx *sql.Tx, o *orderRow, cmd an
 // loads the order, checks it waits for this step (want; "" for any), lets
 // step change it and choose the next command, and stores it all.
 func (s *orderService) advance(ctx context.Context, r commands.ReplyMessage, want string, step func(o *orderRow) (any, error)) error {
-	tx, err := txFrom(ctx)
-	if err != nil {
-		return err
-	}
+	tx := r.Tx
 	id := r.Header("commandreply_order_id")
 	o, err := loadOrder(ctx, tx, s.n.d, id)
 	if err != nil {

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/discovery"
+	"github.com/courier-go/courier/events"
 	"github.com/courier-go/courier/inbox"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
@@ -165,38 +167,13 @@ func startNode(ctx context.Context, env *Env, name string, schema ...string) (*n
 	return n, nil
 }
 
-type txKey struct{}
-
-// txFrom returns the transaction the inbox opened for the message being
-// handled.
-func txFrom(ctx context.Context) (*sql.Tx, error) {
-	tx, ok := ctx.Value(txKey{}).(*sql.Tx)
-	if !ok {
-		return nil, errors.New("fooddelivery: no transaction in the handler's context")
-	}
-	return tx, nil
-}
-
-// outboxProducer is a broker.Producer that writes into the outbox through
-// the transaction of the message being handled, so that replies, commands
-// and events commit or roll back with the handler's own changes.
-type outboxProducer struct{ n *node }
-
-func (p outboxProducer) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
-	tx, err := txFrom(ctx)
-	if err != nil {
-		return err
-	}
-	return p.n.w.Send(ctx, tx, channel, msgs...)
-}
-
 // subscribe subscribes h, as the service's subscriber id, to channels. h
-// runs inside an inbox transaction (find it with txFrom), so each message
-// changes the service's data once however often it is delivered.
-func (n *node) subscribe(ctx context.Context, subscriberID string, channels []string, h broker.Handler) error {
-	handler := n.ib.Handler(func(ctx context.Context, tx *sql.Tx, m *message.Message) error {
-		return h.HandleMessage(context.WithValue(ctx, txKey{}, tx), m)
-	})
+// runs in the transaction the inbox opens for each message, so each
+// message changes the service's data once however often it is delivered;
+// the dispatchers' HandleTx methods are such handlers, and what they send
+// through the outbox (n.w) in that transaction commits with the rest.
+func (n *node) subscribe(ctx context.Context, subscriberID string, channels []string, h inbox.TxHandler) error {
+	handler := n.ib.Handler(h)
 	sub, err := n.b.Subscribe(ctx, subscriberID, channels, handler,
 		broker.WithLogger(n.env.Logger), broker.WithMaxAttempts(20),
 		broker.WithBackoff(broker.ExponentialBackoff(20*time.Millisecond, 500*time.Millisecond)))
@@ -207,6 +184,25 @@ func (n *node) subscribe(ctx context.Context, subscriberID string, channels []st
 	n.subs = append(n.subs, sub)
 	n.mu.Unlock()
 	return nil
+}
+
+// commandDispatcher returns a command dispatcher for the node's
+// subscriptions: its handlers run in the inbox's transaction (HandleTx),
+// and it writes their replies through the outbox in that transaction.
+func (n *node) commandDispatcher() *commands.Dispatcher {
+	return commands.NewDispatcher(nil, commands.WithOutbox(n.w.Producer), commands.WithLogger(n.env.Logger))
+}
+
+// eventsAndCommands routes the messages of a subscription that carries
+// both to the event or the command dispatcher, in the message's
+// transaction.
+func eventsAndCommands(evs *events.Dispatcher, cmds *commands.Dispatcher) inbox.TxHandler {
+	return func(ctx context.Context, tx *sql.Tx, m *message.Message) error {
+		if m.Header(message.HeaderEventType) != "" {
+			return evs.HandleTx(ctx, tx, m)
+		}
+		return cmds.HandleTx(ctx, tx, m)
+	}
 }
 
 // onStop registers f to run when the node stops, before its
