@@ -63,8 +63,8 @@ func WithDecoders(s codec.Set) DispatcherOption { return func(d *Dispatcher) { d
 // the dead-letter channel) instead of being skipped and counted.
 func RejectUnknown() DispatcherOption { return func(d *Dispatcher) { d.strict = true } }
 
-// WithDispatcherLogger sets the logger (default slog.Default()).
-func WithDispatcherLogger(l *slog.Logger) DispatcherOption {
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) DispatcherOption {
 	return func(d *Dispatcher) { d.logger = l }
 }
 

@@ -48,7 +48,7 @@ func startKitchen(ctx context.Context, env *Env) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	evs := events.NewDispatcher(events.WithDispatcherLogger(env.Logger))
+	evs := events.NewDispatcher(events.WithLogger(env.Logger))
 	events.On(evs, RestaurantAggregate, func(ctx context.Context, e events.Event[RestaurantCreated]) error {
 		return replicate(ctx, n, e.Tx, e.AggregateID, e.Payload.Name, e.Payload.Menu, "RestaurantCreated")
 	})

@@ -39,7 +39,7 @@ func startNotification(ctx context.Context, env *Env, notify func(NotifyConsumer
 		}
 		return commands.Success(nil), nil // ignored: a notification has no reply channel
 	})
-	evs := events.NewDispatcher(events.WithDispatcherLogger(env.Logger))
+	evs := events.NewDispatcher(events.WithLogger(env.Logger))
 	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderCreated]) error {
 		return recordHistory(ctx, n, e.Tx, e.AggregateID, e.Payload.Seq, ApprovalPending)
 	})
