@@ -281,7 +281,8 @@ func goRun(ctx context.Context, f func(context.Context) error) func() error {
 	return func() error { cancel(); return <-done }
 }
 
-// CourierPollingRelay is outbox.Relay (the polling publisher) with its
+// CourierPollingRelay is outbox.Relay with its default source, the table
+// poller, with its
 // default batch of 500 rows and poll interval of 100 ms and no wake-ups,
 // publishing into Courier's memory broker, so that the figure is the
 // relay's and the database's, not a broker's.
@@ -305,7 +306,7 @@ func CourierPollingRelayBatch(batch int) System {
 func courierPollingRelay(name string, listen bool, opts ...outbox.RelayOption) outboxSystem {
 	return outboxSystem{name: name, build: func(ctx context.Context, env *pgEnv, c *cleanup, consumers int, deliver func([]byte)) (outboxRig, error) {
 		return courierRelayed(ctx, c, env, consumers, deliver, func(_ context.Context, b *memory.Broker) (func(context.Context) (func() error, error), error) {
-			opts := append([]outbox.RelayOption{outbox.WithRelayLogger(quietLogger)}, opts...)
+			opts := append([]outbox.RelayOption{outbox.WithLogger(quietLogger)}, opts...)
 			if listen {
 				opts = append(opts, outbox.WithWakeup(pgnotify.New(env.db)))
 			}
@@ -318,8 +319,8 @@ func courierPollingRelay(name string, listen bool, opts ...outbox.RelayOption) o
 	}}
 }
 
-// CourierTailingRelay is the log-tailing relay (outbox/pgcdc: logical
-// replication with pgoutput) on a replication slot and publication of its
+// CourierTailingRelay is outbox.Relay reading from the log-tailing source
+// (outbox/pgcdc: logical replication with pgoutput) on a replication slot and publication of its
 // own, publishing into Courier's memory broker. The slot is created when
 // the system is set up, before any row is committed, so that every row is
 // in its stream; starting returns once the relay streams.
@@ -327,8 +328,11 @@ func CourierTailingRelay() System {
 	return outboxSystem{name: "courier-relay-tailing", build: func(ctx context.Context, env *pgEnv, c *cleanup, consumers int, deliver func([]byte)) (outboxRig, error) {
 		return courierRelayed(ctx, c, env, consumers, deliver, func(ctx context.Context, b *memory.Broker) (func(context.Context) (func() error, error), error) {
 			name := env.schema
-			r, err := pgcdc.New(env.db, env.dsn, b, pgcdc.WithSlot(name), pgcdc.WithPublication(name), pgcdc.WithName(name),
-				pgcdc.WithLogger(quietLogger))
+			src, err := pgcdc.NewSource(env.dsn, pgcdc.WithSlot(name), pgcdc.WithPublication(name))
+			if err != nil {
+				return nil, err
+			}
+			r, err := outbox.NewRelay(env.db, sqldb.Postgres, b, outbox.WithSource(src), outbox.WithName(name), outbox.WithLogger(quietLogger))
 			if err != nil {
 				return nil, err
 			}

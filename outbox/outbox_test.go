@@ -47,7 +47,7 @@ func wakeup(t *testing.T, db *testdb.DB) []outbox.RelayOption {
 // publishes with p and logs nothing.
 func runRelay(t testing.TB, db *sql.DB, d *sqldb.Dialect, p broker.Producer, opts ...outbox.RelayOption) (*outbox.Relay, context.CancelFunc) {
 	t.Helper()
-	r, err := outbox.NewRelay(db, d, p, append(opts, outbox.WithRelayLogger(relaytest.Quiet()))...)
+	r, err := outbox.NewRelay(db, d, p, append(opts, outbox.WithLogger(relaytest.Quiet()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestRelayPublishesCommittedMessagesInOrder(t *testing.T) {
 			b := newBroker(t)
 			got := relaytest.Collect(t, b, "orders")
 			w := outbox.NewWriter(d)
-			relay, err := outbox.NewRelay(db.DB, d, b, append(wakeup(t, db), outbox.WithRelayLogger(relaytest.Quiet()), outbox.WithBatchSize(7))...)
+			relay, err := outbox.NewRelay(db.DB, d, b, append(wakeup(t, db), outbox.WithLogger(relaytest.Quiet()), outbox.WithBatchSize(7))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestKeepPublishedMarksRows(t *testing.T) {
 			db := testdb.Open(t, d)
 			b := newBroker(t)
 			got := relaytest.Collect(t, b, "orders")
-			relay, err := outbox.NewRelay(db.DB, db.Dialect, b, outbox.WithKeepPublished(), outbox.WithRelayLogger(relaytest.Quiet()))
+			relay, err := outbox.NewRelay(db.DB, db.Dialect, b, outbox.WithKeepPublished(), outbox.WithLogger(relaytest.Quiet()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func TestBadRowsGoToTheDeadLetterChannel(t *testing.T) {
 				}
 			}
 			relaytest.WriteOrders(t, db.DB, outbox.NewWriter(d), 0, 2, true)
-			relay, err := outbox.NewRelay(db.DB, d, b, outbox.WithRelayLogger(relaytest.Quiet()))
+			relay, err := outbox.NewRelay(db.DB, d, b, outbox.WithLogger(relaytest.Quiet()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +164,7 @@ func TestMissingSchemaSaysHowToCreateIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	relay, err := outbox.NewRelay(db, sqldb.SQLite, newBroker(t), outbox.WithRelayLogger(relaytest.Quiet()))
+	relay, err := outbox.NewRelay(db, sqldb.SQLite, newBroker(t), outbox.WithLogger(relaytest.Quiet()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestRelayConfigurationIsValidated(t *testing.T) {
 		"dlq":      outbox.WithDeadLetterChannel("bad name"),
 		"limits":   outbox.WithLimits(message.Limits{MaxPayloadBytes: -1}),
 		"owner":    outbox.WithOwner(""),
-		"logger":   outbox.WithRelayLogger(nil),
+		"logger":   outbox.WithLogger(nil),
 		"negative": outbox.WithBatchSize(-5),
 	} {
 		if _, err := outbox.NewRelay(db.DB, db.Dialect, b, opt); err == nil {
@@ -257,7 +257,7 @@ func TestOnlyOneRelayPublishesAtATime(t *testing.T) {
 			for i := range 3 {
 				p := exclusiveProducer{t: t, inner: b, mu: &mu, active: &active, me: fmt.Sprint("relay-", i)}
 				r, err := outbox.NewRelay(db.DB, d, p, outbox.WithLeaseTTL(400*time.Millisecond), outbox.WithBatchSize(20),
-					outbox.WithPollInterval(5*time.Millisecond), outbox.WithOwner(p.me), outbox.WithRelayLogger(relaytest.Quiet()))
+					outbox.WithPollInterval(5*time.Millisecond), outbox.WithOwner(p.me), outbox.WithLogger(relaytest.Quiet()))
 				if err != nil {
 					t.Fatal(err)
 				}

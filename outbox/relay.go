@@ -9,13 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/outbox/internal/relay"
 	"github.com/courier-go/courier/sqldb"
 )
 
@@ -39,6 +38,24 @@ const (
 	HeaderDeadLetterRawHeaders = "dead_letter_raw_headers"
 )
 
+// StandbyRetryInterval is the longest a relay that does not lead waits
+// before it tries to take the lease again (for leases shorter than 800ms,
+// a quarter of the TTL). A leader that stops cleanly releases the lease,
+// so a standby takes over within this interval instead of waiting for the
+// lease to expire; after a crash, it takes over within this interval of
+// the expiry. A try is one primary-key read and, unless the lease is
+// held, one update of the lease row.
+const StandbyRetryInterval = relay.StandbyRetryInterval
+
+// Source is where a Relay's rows come from: the table poller, which is
+// the default, or a transaction-log tailer given with WithSource
+// (pgcdc.NewSource for PostgreSQL's logical replication,
+// mysqlcdc.NewSource for the MySQL/MariaDB binary log). A source reads
+// rows in commit order and confirms its position only after the broker
+// confirmed the rows before it; the relay does the rest. Its methods'
+// types are internal: the sources are Courier's own.
+type Source = relay.Source
+
 // Wakeup tells a relay that new rows may have been committed, so that it
 // polls at once instead of at its next interval. Run calls wake for each
 // notification until ctx ends. See package pgnotify for PostgreSQL's
@@ -48,23 +65,25 @@ type Wakeup interface {
 }
 
 type relayConfig struct {
-	name         string
-	owner        string
-	batchSize    int
-	pollInterval time.Duration
-	leaseTTL     time.Duration
-	deadLetter   string
-	keep         bool
-	wakeup       Wakeup
-	limits       message.Limits
-	logger       *slog.Logger
+	name       string
+	owner      string
+	leaseTTL   time.Duration
+	deadLetter string
+	limits     message.Limits
+	logger     *slog.Logger
+	source     Source
+	// poll configures the table poller, the default source; pollSet
+	// names the first poller option given, which WithSource refuses.
+	poll    pollConfig
+	pollSet string
 }
 
 // RelayOption configures a Relay.
 type RelayOption func(*relayConfig) error
 
-// WithName names the outbox the relay serves (default "outbox"). Relays with
-// the same name share a lease: one of them publishes at a time.
+// WithName names the outbox the relay serves (default "outbox"): 1 to 200
+// characters. Relays with the same name share a lease: one of them
+// publishes at a time. A log-tailing source keys what it stores by it.
 func WithName(name string) RelayOption {
 	return func(c *relayConfig) error {
 		if name == "" || len(name) > 200 {
@@ -87,35 +106,13 @@ func WithOwner(owner string) RelayOption {
 	}
 }
 
-// WithBatchSize sets how many rows one poll reads (default 500).
-func WithBatchSize(n int) RelayOption {
-	return func(c *relayConfig) error {
-		if n < 1 || n > 10000 {
-			return fmt.Errorf("batch size must be between 1 and 10000, got %d", n)
-		}
-		c.batchSize = n
-		return nil
-	}
-}
-
-// WithPollInterval sets how long an idle relay waits before polling again
-// when no Wakeup woke it (default 100ms).
-func WithPollInterval(d time.Duration) RelayOption {
-	return func(c *relayConfig) error {
-		if d <= 0 {
-			return fmt.Errorf("poll interval must be positive, got %v", d)
-		}
-		c.pollInterval = d
-		return nil
-	}
-}
-
 // WithLeaseTTL sets how long leadership lasts without renewal (default
-// DefaultLeaseTTL, 3s). A relay that dies is replaced within about this
-// time; the leader renews every quarter of it and stops publishing once
-// three quarters passed without a successful renewal. A longer TTL
-// tolerates slower commits of the lease row, at the cost of a slower
-// takeover after a crash; a clean stop hands over at once either way.
+// DefaultLeaseTTL, 3s; at least 100ms). A relay that dies is replaced
+// within about this time; the leader renews every quarter of it and stops
+// publishing once three quarters passed without a successful renewal. A
+// longer TTL tolerates slower commits of the lease row, at the cost of a
+// slower takeover after a crash; a clean stop hands over at once either
+// way.
 func WithLeaseTTL(d time.Duration) RelayOption {
 	return func(c *relayConfig) error {
 		if d < 100*time.Millisecond {
@@ -139,23 +136,6 @@ func WithDeadLetterChannel(channel string) RelayOption {
 	}
 }
 
-// WithKeepPublished makes the relay mark published rows (published = 1)
-// instead of deleting them; the application then purges them itself.
-func WithKeepPublished() RelayOption {
-	return func(c *relayConfig) error {
-		c.keep = true
-		return nil
-	}
-}
-
-// WithWakeup lets the relay poll as soon as rows are committed.
-func WithWakeup(w Wakeup) RelayOption {
-	return func(c *relayConfig) error {
-		c.wakeup = w
-		return nil
-	}
-}
-
 // WithLimits sets the size limits a row must meet to be published; rows
 // over them are dead-lettered (default: message's defaults).
 func WithLimits(l message.Limits) RelayOption {
@@ -168,8 +148,9 @@ func WithLimits(l message.Limits) RelayOption {
 	}
 }
 
-// WithRelayLogger sets the relay's logger (default slog.Default()).
-func WithRelayLogger(l *slog.Logger) RelayOption {
+// WithLogger sets the relay's logger (default slog.Default()); its source
+// logs there too.
+func WithLogger(l *slog.Logger) RelayOption {
 	return func(c *relayConfig) error {
 		if l == nil {
 			return errors.New("logger must not be nil")
@@ -179,69 +160,131 @@ func WithRelayLogger(l *slog.Logger) RelayOption {
 	}
 }
 
-// Relay is the polling publisher of one outbox.
+// WithRelayLogger is WithLogger.
+//
+// Deprecated: use WithLogger, the name every package's logger option has.
+func WithRelayLogger(l *slog.Logger) RelayOption { return WithLogger(l) }
+
+// WithSource makes the relay read its rows from s instead of polling the
+// outbox table: pgcdc.NewSource or mysqlcdc.NewSource. A source serves
+// one relay. The table poller's options (WithBatchSize, WithPollInterval,
+// WithWakeup, WithKeepPublished) do not apply to another source, and
+// NewRelay refuses them beside it.
+func WithSource(s Source) RelayOption {
+	return func(c *relayConfig) error {
+		if s == nil {
+			return errors.New("source must not be nil")
+		}
+		c.source = s
+		return nil
+	}
+}
+
+// Relay publishes one outbox's committed rows to a broker, at least once
+// and in commit order per destination. Several relays of the same outbox
+// (WithName) share a lease in the database: one leads and publishes, the
+// others stand by. The leader publishes the rows its Source reads, sends
+// rows that cannot be published to the dead-letter channel, and lets the
+// source confirm its position (delete the rows, move the replication
+// slot, store the binary log position) only after the broker confirmed
+// them.
+//
+// Stats and Lag are safe for concurrent use; Run is called once at a
+// time.
 type Relay struct {
 	db    *sql.DB
 	d     *sqldb.Dialect
-	pub   broker.Producer
 	cfg   relayConfig
+	src   Source
 	lease *sqldb.Lease
-	rows  *RowPublisher
-	// keeper renews the lease while this relay leads; only Run's
-	// goroutine touches it. leading is the same keeper, for Stats.
-	keeper  *LeaseKeeper
-	leading atomic.Pointer[LeaseKeeper]
+	pub   *publisher
+	// leading is the keeper of the lease while this relay leads.
+	leading atomic.Pointer[relay.Keeper]
 
 	running atomic.Bool
 	errs    atomic.Uint64
 }
 
-// Stats is a snapshot of a relay's counters. The log-tailing relays'
-// Stats embed it.
+// Stats is a snapshot of a relay's counters.
 type Stats struct {
 	// Leader reports that this relay holds the lease now and may publish:
 	// its last renewal is recent enough that no other relay can have
 	// taken the lease since. Two relays never report it at once.
 	Leader       bool
-	Published    uint64 // rows published and removed from the outbox
+	Published    uint64 // rows published
 	DeadLettered uint64 // rows sent to the dead-letter channel
-	Errors       uint64 // failed polls, publishes and lease operations
+	// Errors counts failed reads, publishes, confirmations and lease
+	// operations.
+	Errors uint64
 	// PublishErrors counts the Sends the broker refused or did not
-	// confirm (see PublishStats.SendErrors); they count in Errors too.
+	// confirm, each one destination's batch of rows (a Send abandoned
+	// because the relay stopped or its lease lapsed is not counted);
+	// they count in Errors too.
 	PublishErrors uint64
-	// PublishFailingSince is set while publishing fails: the broker
-	// refused or did not confirm every Send since then (see
-	// PublishStats.FailingSince). LastPublishError is the last failure.
+	// PublishFailingSince is set while publishing fails: it is the time
+	// of the first failed Send since the last confirmed one, within the
+	// current leadership. It is zero once a Send succeeds, and after the
+	// lease the failures happened under ended. LastPublishError is the
+	// last failure.
 	PublishFailingSince time.Time
 	LastPublishError    error
+	// Position is the source's last confirmed position, in its notation:
+	// a log sequence number (pgcdc), a binary log file, offset and GTID
+	// position (mysqlcdc); empty for the table poller, whose position is
+	// the table itself.
+	Position string
+	// LastCommit is the commit time of the last transaction a log-tailing
+	// source published.
+	LastCommit time.Time
 }
 
-// NewRelay returns a relay that publishes db's outbox through pub.
+// Lag is how far a relay is behind its outbox.
+type Lag struct {
+	// Age is how long the oldest row not yet published has waited (the
+	// table poller); zero when none waits.
+	Age time.Duration
+	// Bytes is how much of the database's log the relay has not
+	// confirmed (the log-tailing sources).
+	Bytes int64
+}
+
+// NewRelay returns a relay that publishes the outbox of db, a database of
+// dialect d, through pub. It polls the outbox table unless WithSource
+// gives another source.
 func NewRelay(db *sql.DB, d *sqldb.Dialect, pub broker.Producer, opts ...RelayOption) (*Relay, error) {
 	if db == nil || d == nil || pub == nil {
 		return nil, errors.New("outbox: NewRelay needs a database, a dialect and a producer")
 	}
 	cfg := relayConfig{
-		name:         DefaultRelayName,
-		owner:        defaultOwner(),
-		batchSize:    DefaultBatchSize,
-		pollInterval: DefaultPollInterval,
-		leaseTTL:     DefaultLeaseTTL,
-		deadLetter:   DefaultDeadLetterChannel,
+		name:       DefaultRelayName,
+		owner:      defaultOwner(),
+		leaseTTL:   DefaultLeaseTTL,
+		deadLetter: DefaultDeadLetterChannel,
+		poll:       pollConfig{batchSize: DefaultBatchSize, interval: DefaultPollInterval},
 	}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("outbox: relay configuration: %w", err)
 		}
 	}
+	if cfg.source != nil && cfg.pollSet != "" {
+		return nil, fmt.Errorf("outbox: relay configuration: %s configures the table poller, not the source given with WithSource", cfg.pollSet)
+	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
 	cfg.logger = cfg.logger.With(slog.String("relay", cfg.name), slog.String("owner", cfg.owner))
-	r := &Relay{db: db, d: d, pub: pub, cfg: cfg,
+	src := cfg.source
+	if src == nil {
+		src = &poller{cfg: cfg.poll}
+	}
+	if err := src.Bind(relay.Env{DB: db, Dialect: d, Name: cfg.name, Logger: cfg.logger}); err != nil {
+		return nil, err
+	}
+	r := &Relay{db: db, d: d, cfg: cfg, src: src,
 		lease: sqldb.NewLease(db, d, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
-	r.rows = &RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
-		Limits: cfg.limits, Logger: cfg.logger, Lease: func() *LeaseKeeper { return r.keeper }}
+	r.pub = &publisher{producer: pub, deadLetter: cfg.deadLetter, source: "outbox-relay." + cfg.name,
+		limits: cfg.limits, logger: cfg.logger, lease: r.leading.Load, errs: &r.errs}
 	return r, nil
 }
 
@@ -255,227 +298,193 @@ func defaultOwner() string {
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
 	k := r.leading.Load()
-	return r.rows.RelayStats(k != nil && k.Valid(), r.errs.Load())
+	ps := r.pub.stats() // before the error count, which counts its failed Sends too
+	p := r.src.Progress()
+	return Stats{Leader: k != nil && k.Valid(), Published: ps.Published, DeadLettered: ps.DeadLettered, Errors: r.errs.Load(),
+		PublishErrors: ps.SendErrors, PublishFailingSince: ps.FailingSince, LastPublishError: ps.LastError,
+		Position: p.Position, LastCommit: p.LastCommit}
+}
+
+// Lag reads how far the relay is behind its outbox from the database.
+func (r *Relay) Lag(ctx context.Context) (Lag, error) {
+	l, err := r.src.Lag(ctx)
+	return Lag(l), err
+}
+
+// Setup checks the database and prepares the source: the outbox schema,
+// and for a log-tailing source its replication slot or stored position.
+// A log-tailing source publishes what commits after its Setup: run Setup
+// (or Run) before producers write. Run calls Setup.
+func (r *Relay) Setup(ctx context.Context) error {
+	return r.src.Setup(ctx)
 }
 
 // Run publishes until ctx ends, then releases the lease, so that a
 // standby relay takes over within StandbyRetryInterval, and returns nil.
-// It returns an error at once if the schema is missing, or if it is
-// already running.
+// It returns an error at once if Setup fails or if the relay is already
+// running, and later if the source meets what retrying cannot cure (an
+// outbox table whose layout it cannot read).
+//
+// While it does not lead, Run tries to take the lease every
+// StandbyRetryInterval. While it leads, a keeper renews the lease beside
+// the publishing, and Run reads, publishes and confirms; after a failure
+// it waits, from 50ms doubling up to 2s, and tries again. It stops
+// leading when the lease is lost or, renewals failing, no longer
+// certainly held.
 func (r *Relay) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("outbox: relay is already running")
 	}
 	defer r.running.Store(false)
-	if err := sqldb.CheckSchema(ctx, r.db, r.d); err != nil {
+	if err := r.Setup(ctx); err != nil {
 		return fmt.Errorf("outbox relay %q: %w", r.cfg.name, err)
 	}
-
-	wake := make(chan struct{}, 1)
-	if r.cfg.wakeup != nil {
-		wctx, stop := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			err := r.cfg.wakeup.Run(wctx, func() {
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			})
-			if err != nil && wctx.Err() == nil {
-				r.cfg.logger.Warn("courier: outbox wake-ups stopped; polling only", slog.Any("error", err))
-			}
-		})
-		defer func() { stop(); wg.Wait() }()
+	l := r.lease
+	var keeper *relay.Keeper
+	stopLeading := func() {
+		if keeper != nil {
+			r.leading.Store(nil)
+			keeper.Stop()
+			keeper = nil
+		}
 	}
 	defer func() {
-		r.stopKeeping() // before another relay can take the released lease
+		stopLeading() // before another relay can take the released lease
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := r.lease.Release(rctx); err != nil {
+		if err := l.Release(rctx); err != nil {
 			r.cfg.logger.Warn("courier: releasing the outbox lease failed", slog.Any("error", err))
 		}
 	}()
-
 	failures := 0
 	for ctx.Err() == nil {
-		wait, err := r.step(ctx)
-		if err != nil && ctx.Err() == nil {
-			r.errs.Add(1)
-			failures++
-			wait = min(r.cfg.pollInterval<<min(failures, 6), 5*time.Second)
-			r.cfg.logger.Warn("courier: outbox relay step failed", slog.Any("error", err), slog.Duration("retry_in", wait))
-		} else if err == nil {
+		if keeper == nil {
+			if ok := r.acquire(ctx); !ok {
+				continue
+			}
+			// Renewals run beside the publishing, so that a slow commit
+			// of the lease row never holds it back.
+			keeper = relay.Keep(ctx, l, func(err error) {
+				r.fail(fmt.Errorf("renewing the lease: %w", err))
+			}, nil)
+			r.leading.Store(keeper)
+		}
+		progressed, err := r.lead(ctx, keeper)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, sqldb.ErrLeaseLost):
+			stopLeading()
+			l.Drop()
+			r.cfg.logger.Warn("courier: outbox relay lost the lease to another relay")
+			continue
+		case relay.IsFatal(err):
+			return fmt.Errorf("outbox relay %q: %w", r.cfg.name, err)
+		}
+		if progressed {
 			failures = 0
 		}
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-			case <-wake:
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-	return nil
-}
-
-// step takes the lease if it does not hold it and publishes one batch.
-// It returns how long to wait before the next step. While the relay
-// leads, a LeaseKeeper renews the lease in the background.
-func (r *Relay) step(ctx context.Context) (time.Duration, error) {
-	l := r.lease
-	switch {
-	case r.keeper == nil:
-		ok, err := l.Acquire(ctx)
-		if err != nil || !ok {
-			return standbyRetry(l.TTL()), err
-		}
-		r.keeper = KeepLease(ctx, l, func(err error) {
-			r.errs.Add(1)
-			r.cfg.logger.Warn("courier: renewing the outbox lease failed", slog.Any("error", err))
-		}, nil)
-		r.leading.Store(r.keeper)
-		r.cfg.logger.Info("courier: outbox relay is now the leader", slog.Int64("token", l.Token()))
-	case r.keeper.Lost():
-		r.stopKeeping()
-		r.cfg.logger.Warn("courier: outbox relay lost the lease to another relay")
-		return 0, nil
-	}
-	if !r.keeper.Valid() {
-		return r.cfg.pollInterval, nil
-	}
-	n, err := r.publishBatch(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if n >= r.cfg.batchSize {
-		return 0, nil
-	}
-	return r.cfg.pollInterval, nil
-}
-
-// stopKeeping stops renewing the lease, which is then Run's own again.
-func (r *Relay) stopKeeping() {
-	if r.keeper != nil {
-		r.leading.Store(nil)
-		r.keeper.Stop()
-		r.keeper = nil
-	}
-}
-
-// publishBatch publishes the oldest unpublished rows and removes those the
-// broker confirmed. It returns how many rows it read.
-func (r *Relay) publishBatch(ctx context.Context) (int, error) {
-	rows, err := r.readBatch(ctx)
-	if err != nil || len(rows) == 0 {
-		return 0, err
-	}
-	res := r.rows.Publish(ctx, rows)
-	if err := r.remove(ctx, res.Done); err != nil {
-		return len(rows), errors.Join(res.Err, err)
-	}
-	return len(rows), res.Err
-}
-
-func (r *Relay) readBatch(ctx context.Context) ([]Row, error) {
-	q, err := r.db.QueryContext(ctx, r.d.Rebind(
-		"SELECT id, destination, headers, payload FROM message WHERE published = 0 ORDER BY seq LIMIT ?"), r.cfg.batchSize)
-	if err != nil {
-		return nil, fmt.Errorf("reading the outbox: %w", err)
-	}
-	defer q.Close()
-	var out []Row
-	for q.Next() {
-		var rw Row
-		if err := q.Scan(&rw.ID, &rw.Destination, &rw.Headers, &rw.Payload); err != nil {
-			return nil, fmt.Errorf("reading the outbox: %w", err)
-		}
-		out = append(out, rw)
-	}
-	if err := q.Err(); err != nil {
-		return nil, fmt.Errorf("reading the outbox: %w", err)
-	}
-	return out, nil
-}
-
-// remove deletes (or marks) the published rows, but only while this relay
-// still holds the lease with the token it published under.
-func (r *Relay) remove(ctx context.Context, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	if r.d == sqldb.Postgres {
-		return r.removePostgres(ctx, ids)
-	}
-	for start := 0; start < len(ids); start += maxRowsPerInsert {
-		chunk := ids[start:min(len(ids), start+maxRowsPerInsert)]
-		fence, args := r.lease.Fence()
-		stmt := r.removeStatement() + " WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ") AND " + fence
-		all := make([]any, 0, len(chunk)+len(args))
-		for _, id := range chunk {
-			all = append(all, id)
-		}
-		all = append(all, args...)
-		res, err := r.db.ExecContext(ctx, r.d.Rebind(stmt), all...)
+		failures++
 		if err != nil {
-			return fmt.Errorf("removing %d published rows: %w", len(chunk), err)
+			r.fail(err)
 		}
-		if err := r.fenced(res); err != nil {
-			return err
-		}
+		relay.Sleep(ctx, min(100*time.Millisecond<<min(failures, 6), 5*time.Second))
 	}
 	return nil
 }
 
-func (r *Relay) removeStatement() string {
-	if r.cfg.keep {
-		return "UPDATE message SET published = 1"
+// acquire tries once to take the lease, or to renew a held one whose
+// renewals failed for a while, and waits before the next try if it did
+// not get it.
+func (r *Relay) acquire(ctx context.Context) bool {
+	l := r.lease
+	if !l.Held() {
+		ok, err := l.Acquire(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.fail(fmt.Errorf("acquiring the lease: %w", err))
+		}
+		if !ok {
+			relay.Sleep(ctx, relay.StandbyRetry(l.TTL()))
+			return false
+		}
+		r.cfg.logger.Info("courier: outbox relay is now the leader", slog.Int64("token", l.Token()))
+		return true
 	}
-	return "DELETE FROM message"
+	if !l.Valid() {
+		// Renewals failed for a while (e.g. the database restarted):
+		// renew before leading, or learn that another relay leads.
+		if err := l.Renew(ctx); err != nil {
+			if !errors.Is(err, sqldb.ErrLeaseLost) && ctx.Err() == nil {
+				r.fail(fmt.Errorf("renewing the lease: %w", err))
+			}
+			relay.Sleep(ctx, min(l.TTL()/4, time.Second))
+			return false
+		}
+	}
+	return true
 }
 
-// fenced reports sqldb.ErrLeaseLost, and gives up the lease, when a
-// removal touched no row: another relay leads now and will publish these
-// rows again; consumers absorb the duplicates.
-func (r *Relay) fenced(res sql.Result) error {
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		r.stopKeeping()
-		r.lease.Drop()
-		return fmt.Errorf("removing published rows: %w", sqldb.ErrLeaseLost)
-	}
-	return nil
-}
-
-// removePostgres removes the rows with one statement whose ids are one
-// array parameter (the same statement text for every batch, so the
-// driver's prepared statement is reused), in a transaction that does not
-// wait for its WAL flush (synchronous_commit off). A removal lost in a
-// server crash only makes the rows be published again, which
-// at-least-once delivery allows; without the flush, the relay's next
-// batch does not wait for the disk.
-func (r *Relay) removePostgres(ctx context.Context, ids []string) error {
-	fence, args := r.lease.Fence()
-	tx, err := r.db.BeginTx(ctx, nil)
+// lead reads, publishes and confirms while k keeps the lease, until ctx
+// ends, the lease is lost or the source fails. It reports whether it
+// confirmed anything.
+func (r *Relay) lead(ctx context.Context, k *relay.Keeper) (progressed bool, err error) {
+	rd, err := r.src.Open(ctx, relay.Lead{Lease: r.lease, Keeper: k})
 	if err != nil {
-		return fmt.Errorf("removing %d published rows: %w", len(ids), err)
+		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO off"); err != nil {
-		return errors.Join(fmt.Errorf("removing %d published rows: %w", len(ids), err), tx.Rollback())
-	}
-	res, err := tx.ExecContext(ctx, r.d.Rebind(r.removeStatement()+" WHERE id = ANY(?) AND "+fence), append([]any{ids}, args...)...)
-	if err == nil {
-		err = r.fenced(res)
-	}
-	if err != nil {
-		if !errors.Is(err, sqldb.ErrLeaseLost) {
-			err = fmt.Errorf("removing %d published rows: %w", len(ids), err)
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if cerr := rd.Close(cctx); cerr != nil && !errors.Is(cerr, sqldb.ErrLeaseLost) {
+			r.fail(cerr)
 		}
-		return errors.Join(err, tx.Rollback())
+	}()
+	failures := 0
+	for {
+		// A late renewal holds the publishing rather than ending it:
+		// a new reader would read every unconfirmed row again.
+		if err := k.Await(ctx); err != nil {
+			return progressed, err
+		}
+		if k.Lost() {
+			return progressed, sqldb.ErrLeaseLost
+		}
+		rows, err := rd.Read(ctx)
+		if err != nil || len(rows) == 0 {
+			if ctx.Err() != nil {
+				return progressed, nil
+			}
+			if err != nil {
+				return progressed, err
+			}
+			continue
+		}
+		res := r.pub.publish(ctx, rows)
+		if err := rd.Confirm(ctx, res.done); err != nil {
+			return progressed, err
+		}
+		if res.published+res.deadLettered > 0 {
+			progressed = true
+		}
+		if res.err == nil {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return progressed, nil
+		}
+		// The publisher counted the broker's failures.
+		r.cfg.logger.Warn("courier: outbox relay error", slog.Any("error", res.err))
+		if errors.Is(res.err, sqldb.ErrLeaseLost) {
+			return progressed, sqldb.ErrLeaseLost
+		}
+		// The rows not confirmed come back at the next Read.
+		relay.Sleep(ctx, min(50*time.Millisecond<<min(failures, 6), 2*time.Second))
+		failures++
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("removing %d published rows: %w", len(ids), err)
-	}
-	return nil
+}
+
+func (r *Relay) fail(err error) {
+	r.errs.Add(1)
+	r.cfg.logger.Warn("courier: outbox relay error", slog.Any("error", err))
 }

@@ -4,16 +4,26 @@
 // rows to the broker afterwards. A rolled-back transaction sends nothing; a
 // committed one is published at least once, even across crashes.
 //
-// Writer inserts the rows. Relay is the polling publisher: it reads
-// unpublished rows in insertion order, publishes them, waits for the
-// broker's confirmation and then deletes (or marks) them. Several relays
-// may run against one outbox for availability; a lease in the database lets
-// exactly one of them publish at a time. A relay that stops releases the
-// lease and a standby takes over within StandbyRetryInterval; one that
-// dies is replaced once its lease expires (DefaultLeaseTTL, 3s), and one
-// that can no longer renew stops publishing, abandoning a Send in flight,
-// before the lease expires. Stats shows, besides the counts, whether
-// publishing fails now (PublishFailingSince).
+// Writer inserts the rows. Relay publishes them: one relay type, whatever
+// the rows come from. Its Source reads committed rows in commit order; the
+// default polls the table (every SQL dialect), reading unpublished rows in
+// insertion order and deleting (or marking) them once the broker confirmed
+// them; pgcdc.NewSource follows PostgreSQL's logical replication and
+// mysqlcdc.NewSource the MySQL/MariaDB binary log, confirming their
+// position in the log only after the broker confirmed every row before
+// it. The relay itself owns the rest: the lease, publishing each
+// destination's rows in order, dead-lettering rows that cannot be
+// published (through the broker's way for dead letters, broker.DeadLetters),
+// the counters (Stats), the lag (Lag) and the options.
+//
+// Several relays may run against one outbox for availability; a lease in
+// the database lets exactly one of them publish at a time. A relay that
+// stops releases the lease and a standby takes over within
+// StandbyRetryInterval; one that dies is replaced once its lease expires
+// (DefaultLeaseTTL, 3s), and one that can no longer renew stops
+// publishing, abandoning a Send in flight, before the lease expires.
+// Stats shows, besides the counts, whether publishing fails now
+// (PublishFailingSince).
 package outbox
 
 import (

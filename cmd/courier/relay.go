@@ -133,54 +133,39 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		b.Close(cctx)
 	}()
 
-	var (
-		runRelay func(context.Context) error
-		stats    func() outbox.Stats
-		lag      prometheus.Collector
-	)
+	var relay *outbox.Relay // one relay, whatever the source; the lag metrics read it
+	opts := []outbox.RelayOption{outbox.WithName(*name), outbox.WithLeaseTTL(*leaseTTL), outbox.WithDeadLetterChannel(*deadLetter),
+		outbox.WithLogger(logger)}
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_seconds",
+		Help: "Age of the oldest unpublished outbox row."}, func() float64 { return relayLag(relay).Age.Seconds() })
 	switch *mode {
 	case "poll":
-		opts := []outbox.RelayOption{outbox.WithName(*name), outbox.WithBatchSize(*batch), outbox.WithPollInterval(*poll),
-			outbox.WithLeaseTTL(*leaseTTL), outbox.WithDeadLetterChannel(*deadLetter), outbox.WithRelayLogger(logger)}
+		opts = append(opts, outbox.WithBatchSize(*batch), outbox.WithPollInterval(*poll))
 		if *notify {
 			if err := pgnotify.Install(ctx, db); err != nil {
 				return withMigrateHint(fmt.Errorf("relay: -notify: %w", err))
 			}
 			opts = append(opts, outbox.WithWakeup(pgnotify.New(db)))
 		}
-		r, err := outbox.NewRelay(db, target.Dialect, b, opts...)
-		if err != nil {
-			return err
-		}
-		runRelay, stats = r.Run, r.Stats
-		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_seconds",
-			Help: "Age of the oldest unpublished outbox row."}, func() float64 { return pollLag(db) })
 	case "tail":
-		if target.Dialect == sqldb.MySQL {
-			runRelay, stats, lag, err = binlogRelay(db, target.DSN, b, logger, *name, *heartbeat, *leaseTTL, *deadLetter, *serverID)
-			if err != nil {
-				return err
-			}
-			break
-		}
-		if target.Dialect != sqldb.Postgres {
-			return fmt.Errorf("relay: -mode tail supports PostgreSQL and MySQL/MariaDB; for %s use -mode poll", target.Dialect)
-		}
-		r, err := pgcdc.New(db, *dbURL, b, pgcdc.WithName(*name), pgcdc.WithSlot(*slot), pgcdc.WithPublication(*publication),
-			pgcdc.WithHeartbeat(*heartbeat), pgcdc.WithLeaseTTL(*leaseTTL), pgcdc.WithDeadLetterChannel(*deadLetter), pgcdc.WithLogger(logger))
+		src, help, err := logSource(target, *dbURL, *heartbeat, *serverID, *slot, *publication)
 		if err != nil {
 			return err
 		}
-		runRelay, stats = r.Run, func() outbox.Stats { return r.Stats().Stats }
-		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_bytes",
-			Help: "WAL the replication slot has not confirmed yet."}, func() float64 { return slotLag(db, *slot) })
+		opts = append(opts, outbox.WithSource(src))
+		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_bytes", Help: help},
+			func() float64 { return float64(relayLag(relay).Bytes) })
 	default:
 		return fmt.Errorf("relay: -mode %q: use poll or tail", *mode)
+	}
+	relay, err = outbox.NewRelay(db, target.Dialect, b, opts...)
+	if err != nil {
+		return err
 	}
 
 	var running atomic.Bool
 	if *listen != "" {
-		srv, addr, err := serveRelayHTTP(*listen, db, stats, lag, &running, logger)
+		srv, addr, err := serveRelayHTTP(*listen, db, relay.Stats, lag, &running, logger)
 		if err != nil {
 			return err
 		}
@@ -197,7 +182,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 	logger.Info("courier: relay starting", slog.String("mode", *mode), slog.String("database", target.Dialect.Name()), slog.String("name", *name),
 		slog.Bool("notify", *notify))
 	running.Store(true)
-	err = runRelay(ctx)
+	err = relay.Run(ctx)
 	running.Store(false)
 	logger.Info("courier: relay stopped")
 	return withMigrateHint(err)
@@ -212,30 +197,33 @@ func withMigrateHint(err error) error {
 	return err
 }
 
-// binlogRelay is -mode tail on MySQL/MariaDB.
-func binlogRelay(db *sql.DB, dsn string, b broker.Producer, logger *slog.Logger, name string, heartbeat, leaseTTL time.Duration,
-	deadLetter string, serverID uint) (func(context.Context) error, func() outbox.Stats, prometheus.Collector, error) {
-	opts := []mysqlcdc.Option{mysqlcdc.WithName(name), mysqlcdc.WithHeartbeat(heartbeat), mysqlcdc.WithLeaseTTL(leaseTTL),
-		mysqlcdc.WithDeadLetterChannel(deadLetter), mysqlcdc.WithLogger(logger)}
-	if serverID != 0 {
-		if serverID > math.MaxUint32 {
-			return nil, nil, nil, fmt.Errorf("relay: -server-id %d is over %d", serverID, uint32(math.MaxUint32))
+// logSource is -mode tail's source: the database's log, and the help of
+// its lag metric.
+func logSource(target sqlurl.Target, dbURL string, heartbeat time.Duration, serverID uint, slot, publication string) (outbox.Source, string, error) {
+	switch target.Dialect {
+	case sqldb.MySQL:
+		opts := []mysqlcdc.Option{mysqlcdc.WithHeartbeat(heartbeat)}
+		if serverID != 0 {
+			if serverID > math.MaxUint32 {
+				return nil, "", fmt.Errorf("relay: -server-id %d is over %d", serverID, uint32(math.MaxUint32))
+			}
+			opts = append(opts, mysqlcdc.WithServerID(uint32(serverID)))
 		}
-		opts = append(opts, mysqlcdc.WithServerID(uint32(serverID)))
+		src, err := mysqlcdc.NewSource(target.DSN, opts...)
+		return src, "Binary log the relay has not stored as published yet.", err
+	case sqldb.Postgres:
+		src, err := pgcdc.NewSource(dbURL, pgcdc.WithSlot(slot), pgcdc.WithPublication(publication), pgcdc.WithHeartbeat(heartbeat))
+		return src, "WAL the replication slot has not confirmed yet.", err
 	}
-	r, err := mysqlcdc.New(db, dsn, b, opts...)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	stats := func() outbox.Stats { return r.Stats().Stats }
-	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_bytes",
-		Help: "Binary log the relay has not stored as published yet."}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, _ := r.Lag(ctx)
-		return float64(n)
-	})
-	return r.Run, stats, lag, nil
+	return nil, "", fmt.Errorf("relay: -mode tail supports PostgreSQL and MySQL/MariaDB; for %s use -mode poll", target.Dialect)
+}
+
+// relayLag reads r's lag for a metric; an error reads as no lag.
+func relayLag(r *outbox.Relay) outbox.Lag {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	lag, _ := r.Lag(ctx)
+	return lag
 }
 
 // serveRelayHTTP serves the relay's health, readiness and metrics on
@@ -337,22 +325,4 @@ func openDatabase(raw string, logger *slog.Logger) (*sql.DB, sqlurl.Target, erro
 		return nil, target, fmt.Errorf("mysql DSN: %w", err)
 	}
 	return sql.OpenDB(conn), target, nil
-}
-
-func pollLag(db *sql.DB) float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var oldest sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT MIN(creation_time) FROM message WHERE published = 0").Scan(&oldest); err != nil || !oldest.Valid {
-		return 0
-	}
-	return max(0, float64(time.Now().UnixMilli()-oldest.Int64)/1000)
-}
-
-func slotLag(db *sql.DB, slot string) float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var lag sql.NullFloat64
-	db.QueryRowContext(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&lag)
-	return lag.Float64
 }

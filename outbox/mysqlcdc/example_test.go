@@ -8,7 +8,9 @@ import (
 	"os/signal"
 
 	"github.com/courier-go/courier/broker/memory"
+	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/mysqlcdc"
+	"github.com/courier-go/courier/sqldb"
 )
 
 // A relay publishing a MariaDB outbox until interrupted. Run several
@@ -23,7 +25,11 @@ func Example() {
 	b, _ := memory.New()
 	defer b.Close(context.Background())
 
-	relay, err := mysqlcdc.New(db, dsn, b, mysqlcdc.WithName("orders"))
+	src, err := mysqlcdc.NewSource(dsn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	relay, err := outbox.NewRelay(db, sqldb.MySQL, b, outbox.WithSource(src), outbox.WithName("orders"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,11 +1,14 @@
-// Package mysqlcdc publishes the outbox by tailing the MySQL/MariaDB binary
-// log: the relay connects as a replica, through go-mysql's replication
-// client (github.com/go-mysql-org/go-mysql/replication), and publishes the
+// Package mysqlcdc is an outbox.Source that tails the MySQL/MariaDB binary
+// log: it connects as a replica, through go-mysql's replication client
+// (github.com/go-mysql-org/go-mysql/replication), and hands the relay the
 // rows each committed transaction inserted into the message table, when
 // the transaction's commit (XID) arrives, in commit order, without polling
-// the table.
+// the table:
 //
-// The relay stores its position (file and offset, and the GTID position:
+//	src, err := mysqlcdc.NewSource("user:pass@tcp(db:3306)/orders")
+//	relay, err := outbox.NewRelay(db, sqldb.MySQL, broker, outbox.WithSource(src), outbox.WithName("orders"))
+//
+// The source stores its position (file and offset, and the GTID position:
 // MariaDB's, or MySQL's executed GTID set when gtid_mode is ON) in the
 // courier_binlog_position table only after the broker confirmed every
 // message before it, so a crash replays from the last stored transaction
@@ -15,8 +18,9 @@
 // an outbox row in the same transaction (outbox.WithDeleteAfterInsert):
 // the insert is still in the binary log, and the table stays empty.
 //
-// Several relays may run; one holds the lease (sqldb.Lease) and streams,
-// the others wait. All relays of one outbox register with the same replica
+// The relay (outbox.Relay) owns the rest: the lease, publishing,
+// dead-lettering, stats and options. Several relays may run; the one that
+// holds the lease streams, the others wait. All relays of one outbox register with the same replica
 // server id, and a server lets one connection stream per server id: a new
 // leader's stream ends the stream of a leader that lost its lease but has
 // not noticed yet.
@@ -32,9 +36,7 @@ package mysqlcdc
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -49,13 +51,11 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/courier-go/courier/broker"
-	"github.com/courier-go/courier/message"
-	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/outbox/internal/relay"
 	"github.com/courier-go/courier/sqldb"
 )
 
-// Defaults of a Relay.
+// Defaults of a Source.
 const (
 	DefaultHeartbeatInterval = 10 * time.Second
 	DefaultStoreInterval     = time.Second
@@ -71,29 +71,12 @@ var ErrBinlogOff = errors.New("mysqlcdc: the binary log is not usable for row ca
 var ErrColumnLayout = errors.New("mysqlcdc: unknown outbox column layout")
 
 type config struct {
-	name, owner     string
-	heartbeat       time.Duration
-	store, leaseTTL time.Duration
-	serverID        uint32
-	deadLetter      string
-	limits          message.Limits
-	logger          *slog.Logger
+	heartbeat, store time.Duration
+	serverID         uint32
 }
 
-// Option configures a Relay.
+// Option configures a Source.
 type Option func(*config) error
-
-// WithName names the outbox, for the lease and the stored position
-// (default "outbox").
-func WithName(name string) Option {
-	return func(c *config) error {
-		if name == "" || len(name) > 200 {
-			return errors.New("name must have 1 to 200 characters")
-		}
-		c.name = name
-		return nil
-	}
-}
 
 // WithHeartbeat sets the period of the server's heartbeats while the log
 // is idle (default 10s); a stream that receives nothing for three periods
@@ -120,21 +103,6 @@ func WithStoreInterval(d time.Duration) Option {
 	}
 }
 
-// WithLeaseTTL sets the leader lease's time to live (default
-// outbox.DefaultLeaseTTL, 3s): the bound on a takeover after the leader
-// dies; a leader that stops cleanly hands over at once. The leader
-// renews it every quarter of the TTL, beside the stream
-// (outbox.LeaseKeeper).
-func WithLeaseTTL(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 100*time.Millisecond {
-			return fmt.Errorf("lease TTL must be at least 100ms, got %v", d)
-		}
-		c.leaseTTL = d
-		return nil
-	}
-}
-
 // WithServerID sets the replica server id the relays of this outbox
 // register with (default: derived from the name, between 2^30 and 2^31).
 // It must differ from every server's and other replica's server_id.
@@ -144,31 +112,6 @@ func WithServerID(id uint32) Option {
 			return errors.New("server id must not be 0")
 		}
 		c.serverID = id
-		return nil
-	}
-}
-
-// WithDeadLetterChannel names the channel for rows that cannot be
-// published (default outbox.DefaultDeadLetterChannel).
-func WithDeadLetterChannel(channel string) Option {
-	return func(c *config) error {
-		c.deadLetter = channel
-		return message.ValidateChannel(channel)
-	}
-}
-
-// WithLimits sets the size limits rows must meet (default message's).
-func WithLimits(l message.Limits) Option {
-	return func(c *config) error { c.limits = l; return l.Validate() }
-}
-
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("logger must not be nil")
-		}
-		c.logger = l
 		return nil
 	}
 }
@@ -191,41 +134,24 @@ func (p Position) String() string {
 	return s
 }
 
-// Stats is a snapshot of a relay's counters.
-type Stats struct {
-	outbox.Stats
-	// Stored is the last position the relay stored.
-	Stored Position
-	// LastCommit is the commit time of the last published transaction.
-	LastCommit time.Time
-}
-
-// Relay tails the binary log for one outbox table. Stats and Lag are safe
-// for concurrent use; Run is called once.
-type Relay struct {
-	db    *sql.DB
-	dsn   *mysql.Config
-	cfg   config
-	lease *sqldb.Lease
-	// keeper renews the lease while this relay streams; only Run's
-	// goroutine touches it.
-	keeper *outbox.LeaseKeeper
-	rows   *outbox.RowPublisher
-
-	leader     atomic.Bool
-	errs       atomic.Uint64
-	lastCommit atomic.Int64
+// Source reads the outbox table's inserts from the binary log. It serves
+// one relay (outbox.WithSource).
+type Source struct {
+	dsn        *mysql.Config
+	cfg        config
+	db         *sql.DB
+	name       string
+	logger     *slog.Logger
+	lastCommit atomic.Int64 // Unix milliseconds
 	mu         sync.Mutex
 	stored     Position
 }
 
-// New returns a relay for the outbox table of the database db is connected
-// to. dsn is the same database's go-sql-driver/mysql DSN (user:pass@tcp(host:port)/db);
-// the relay opens its replication connection with it.
-func New(db *sql.DB, dsn string, pub broker.Producer, opts ...Option) (*Relay, error) {
-	if db == nil || pub == nil || dsn == "" {
-		return nil, errors.New("mysqlcdc: New needs a database, its DSN and a producer")
-	}
+// NewSource returns a source that reads the binary log of the server dsn
+// names, a go-sql-driver/mysql DSN of the relay's database
+// (user:pass@tcp(host:port)/db, with tls=... for TLS); the source opens
+// its replication connection with it.
+func NewSource(dsn string, opts ...Option) (*Source, error) {
 	dc, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlcdc: DSN: %w", err)
@@ -236,50 +162,58 @@ func New(db *sql.DB, dsn string, pub broker.Producer, opts ...Option) (*Relay, e
 	if dc.DBName == "" {
 		return nil, errors.New("mysqlcdc: DSN: name the database whose outbox the relay publishes")
 	}
-	host, _ := os.Hostname()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	cfg := config{
-		name: outbox.DefaultRelayName, owner: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:])),
-		heartbeat: DefaultHeartbeatInterval, store: DefaultStoreInterval, leaseTTL: outbox.DefaultLeaseTTL,
-		deadLetter: outbox.DefaultDeadLetterChannel,
-	}
+	cfg := config{heartbeat: DefaultHeartbeatInterval, store: DefaultStoreInterval}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("mysqlcdc: configuration: %w", err)
 		}
 	}
-	if cfg.serverID == 0 {
+	return &Source{dsn: dc, cfg: cfg}, nil
+}
+
+// Bind is called by outbox.NewRelay: the relay's database must be MySQL
+// or MariaDB. Without WithServerID, the server id is derived from the
+// database's and the outbox's names.
+func (s *Source) Bind(env relay.Env) error {
+	switch {
+	case s.db != nil:
+		return errors.New("mysqlcdc: the source serves one relay")
+	case env.Dialect != sqldb.MySQL:
+		return fmt.Errorf("mysqlcdc: the source reads the MySQL/MariaDB binary log; the relay's database is %s", env.Dialect.Name())
+	}
+	s.db, s.name = env.DB, env.Name
+	s.logger = env.Logger.With(slog.String("database", s.dsn.DBName))
+	if s.cfg.serverID == 0 {
 		h := fnv.New32a()
-		h.Write([]byte(dc.DBName + "/" + cfg.name))
-		cfg.serverID = 1<<30 | h.Sum32()&(1<<30-1)
+		h.Write([]byte(s.dsn.DBName + "/" + s.name))
+		s.cfg.serverID = 1<<30 | h.Sum32()&(1<<30-1)
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
-	}
-	cfg.logger = cfg.logger.With(slog.String("relay", cfg.name), slog.String("database", dc.DBName))
-	r := &Relay{db: db, dsn: dc, cfg: cfg,
-		lease: sqldb.NewLease(db, sqldb.MySQL, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
-	r.rows = &outbox.RowPublisher{Producer: pub, DeadLetterChannel: cfg.deadLetter, Source: "outbox-relay." + cfg.name,
-		Limits: cfg.limits, Logger: cfg.logger, Lease: func() *outbox.LeaseKeeper { return r.keeper }}
-	return r, nil
+	return nil
 }
 
-// Stats returns the relay's counters.
-func (r *Relay) Stats() Stats {
-	s := Stats{Stats: r.rows.RelayStats(r.leader.Load(), r.errs.Load())}
-	r.mu.Lock()
-	s.Stored = r.stored
-	r.mu.Unlock()
-	if ms := r.lastCommit.Load(); ms > 0 {
-		s.LastCommit = time.UnixMilli(ms)
-	}
-	return s
+// Stored is the last position the source stored.
+func (s *Source) Stored() Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stored
 }
 
-// Check verifies the server and the schema: the binary log settings, the
-// outbox table and its columns. Run calls it first.
-func (r *Relay) Check(ctx context.Context) error {
+// Progress is the stored position and the commit time of the last
+// transaction published.
+func (s *Source) Progress() relay.Progress {
+	p := relay.Progress{}
+	if st := s.Stored(); st.File != "" {
+		p.Position = st.String()
+	}
+	if ms := s.lastCommit.Load(); ms > 0 {
+		p.LastCommit = time.UnixMilli(ms)
+	}
+	return p
+}
+
+// check verifies the server and the schema: the binary log settings, the
+// outbox table and its columns.
+func (r *Source) check(ctx context.Context) error {
 	var logBin, format, image sql.NullString
 	if err := r.db.QueryRowContext(ctx, "SELECT @@log_bin, @@binlog_format, @@binlog_row_image").Scan(&logBin, &format, &image); err != nil {
 		return fmt.Errorf("mysqlcdc: reading the binary log settings: %w", err)
@@ -303,10 +237,11 @@ func (r *Relay) Check(ctx context.Context) error {
 
 // Setup checks the server, creates the position table and, for a new
 // outbox name, stores the current end of the log as the start. Transactions
-// committed before are not published: run Setup (or Run) before producers
-// write, or drain older rows once with the polling relay. Run calls Setup.
-func (r *Relay) Setup(ctx context.Context) error {
-	if err := r.Check(ctx); err != nil {
+// committed before are not published: run the relay's Setup (or Run)
+// before producers write, or drain older rows once with the table poller.
+// The relay calls it.
+func (r *Source) Setup(ctx context.Context) error {
+	if err := r.check(ctx); err != nil {
 		return err
 	}
 	if _, err := r.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+PositionTable+` (
@@ -327,17 +262,17 @@ func (r *Relay) Setup(ctx context.Context) error {
 		return err
 	}
 	if _, err := r.db.ExecContext(ctx, "INSERT IGNORE INTO "+PositionTable+" (name, file, position, gtid, updated_at) VALUES (?, ?, ?, ?, ?)",
-		r.cfg.name, start.File, start.Offset, start.GTID, time.Now().UnixMilli()); err != nil {
+		r.name, start.File, start.Offset, start.GTID, time.Now().UnixMilli()); err != nil {
 		return fmt.Errorf("mysqlcdc: storing the start position: %w", err)
 	}
-	r.cfg.logger.Info("courier: binlog relay starts at the end of the log", slog.String("position", start.String()))
+	r.logger.Info("courier: binlog relay starts at the end of the log", slog.String("position", start.String()))
 	return nil
 }
 
 // position reads the stored position.
-func (r *Relay) position(ctx context.Context) (Position, bool, error) {
+func (r *Source) position(ctx context.Context) (Position, bool, error) {
 	var p Position
-	err := r.db.QueryRowContext(ctx, "SELECT file, position, gtid FROM "+PositionTable+" WHERE name = ?", r.cfg.name).Scan(&p.File, &p.Offset, &p.GTID)
+	err := r.db.QueryRowContext(ctx, "SELECT file, position, gtid FROM "+PositionTable+" WHERE name = ?", r.name).Scan(&p.File, &p.Offset, &p.GTID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, false, nil
 	}
@@ -348,7 +283,7 @@ func (r *Relay) position(ctx context.Context) (Position, bool, error) {
 }
 
 // endOfLog is the server's current position.
-func (r *Relay) endOfLog(ctx context.Context) (Position, error) {
+func (r *Source) endOfLog(ctx context.Context) (Position, error) {
 	var p Position
 	rows, err := r.db.QueryContext(ctx, "SHOW MASTER STATUS")
 	if err != nil { // MySQL 8.4 renamed it
@@ -401,7 +336,12 @@ func (r *Relay) endOfLog(ctx context.Context) (Position, error) {
 
 // Lag is how many bytes of binary log the stored position is behind the
 // end of the log.
-func (r *Relay) Lag(ctx context.Context) (int64, error) {
+func (r *Source) Lag(ctx context.Context) (relay.Lag, error) {
+	n, err := r.lagBytes(ctx)
+	return relay.Lag{Bytes: n}, err
+}
+
+func (r *Source) lagBytes(ctx context.Context) (int64, error) {
 	p, ok, err := r.position(ctx)
 	if err != nil || !ok {
 		return 0, err
@@ -434,7 +374,7 @@ func (r *Relay) Lag(ctx context.Context) (int64, error) {
 }
 
 // layout reads the message table's columns from information_schema.
-func (r *Relay) layout(ctx context.Context) (*layout, error) {
+func (r *Source) layout(ctx context.Context) (*layout, error) {
 	rows, err := r.db.QueryContext(ctx, "SELECT column_name, data_type FROM information_schema.columns"+
 		" WHERE table_schema = DATABASE() AND table_name = 'message' ORDER BY ordinal_position")
 	if err != nil {
@@ -467,12 +407,12 @@ func (r *Relay) layout(ctx context.Context) (*layout, error) {
 			continue
 		}
 		if !stringType(types[i]) {
-			return nil, fmt.Errorf("%w: column message.%s is %s; it must be a string or binary type (see sqldb/migrations/mysql)", ErrColumnLayout, n, types[i])
+			return nil, relay.Fatal(fmt.Errorf("%w: column message.%s is %s; it must be a string or binary type (see sqldb/migrations/mysql)", ErrColumnLayout, n, types[i]))
 		}
 	}
 	if l.id < 0 || l.destination < 0 || l.headers < 0 || l.payload < 0 {
-		return nil, fmt.Errorf("%w: message has columns %v; it needs id, destination, headers and payload (see sqldb/migrations/mysql)",
-			ErrColumnLayout, names)
+		return nil, relay.Fatal(fmt.Errorf("%w: message has columns %v; it needs id, destination, headers and payload (see sqldb/migrations/mysql)",
+			ErrColumnLayout, names))
 	}
 	return l, nil
 }
@@ -486,57 +426,29 @@ func stringType(t string) bool {
 	return false
 }
 
-// Run tails the log until ctx ends, then gives up the lease and returns
-// nil. It fails at once if Setup fails, and when the outbox table's
-// layout changes to one it cannot read.
-func (r *Relay) Run(ctx context.Context) error {
-	if err := r.Setup(ctx); err != nil {
-		return err
-	}
-	return outbox.RunAsLeader(ctx, r.lease, outbox.LeaderOptions{
-		Role: "binlog relay", Logger: r.cfg.logger, Leader: &r.leader, OnError: r.fail,
-		Fatal: func(err error) bool { return errors.Is(err, ErrColumnLayout) },
-	}, func(ctx context.Context, k *outbox.LeaseKeeper) (bool, error) {
-		r.keeper = k
-		defer func() { r.keeper = nil }()
-		return r.stream(ctx)
-	})
-}
-
-// valid reports whether the relay may publish: it leads and its lease is
-// current.
-func (r *Relay) valid() bool { return r.keeper != nil && r.keeper.Valid() }
-
-func (r *Relay) fail(err error) {
-	r.errs.Add(1)
-	r.cfg.logger.Warn("courier: binlog relay error", slog.Any("error", err))
-}
-
-// stream runs one replication session while the lease holds. streamed
-// says whether it got as far as receiving events.
-func (r *Relay) stream(ctx context.Context) (streamed bool, err error) {
+// Open starts a replication session at the stored position.
+func (r *Source) Open(ctx context.Context, lead relay.Lead) (relay.Reader, error) {
 	l, err := r.layout(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	start, ok, err := r.position(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if !ok {
-		return false, fmt.Errorf("mysqlcdc: no stored position for %q; run Setup", r.cfg.name)
+		return nil, fmt.Errorf("mysqlcdc: no stored position for %q; run Setup", r.name)
 	}
 	r.setStored(start)
 	flavor, err := r.flavor(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	gset, err := parseGTIDSet(flavor, start.GTID)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor))
-	defer syncer.Close()
 	var st *replication.BinlogStreamer
 	if !gset.IsEmpty() {
 		st, err = syncer.StartSyncGTID(gset.Clone())
@@ -544,13 +456,15 @@ func (r *Relay) stream(ctx context.Context) (streamed bool, err error) {
 		st, err = syncer.StartSync(gomysql.Position{Name: start.File, Pos: start.Offset})
 	}
 	if err != nil {
-		return false, fmt.Errorf("mysqlcdc: starting the binlog dump at %v: %w", start, err)
+		syncer.Close()
+		return nil, fmt.Errorf("mysqlcdc: starting the binlog dump at %v: %w", start, err)
 	}
 	if flavor == gomysql.MySQLFlavor && gset.IsEmpty() {
 		gset = nil // positioned by file and offset only
 	}
-	s := newSession(r, st, l, start, gset)
-	return s.run(ctx)
+	rd := newReader(r, st, lead, l, start, gset)
+	rd.close = syncer.Close
+	return rd, nil
 }
 
 // syncerConfig is the replication client's configuration: the relay's
@@ -558,7 +472,7 @@ func (r *Relay) stream(ctx context.Context) (streamed bool, err error) {
 // heartbeat interval and a stream presumed dead after three without a
 // packet. The relay resumes from its stored position itself, so the
 // client does not reconnect on its own.
-func (r *Relay) syncerConfig(flavor string) replication.BinlogSyncerConfig {
+func (r *Source) syncerConfig(flavor string) replication.BinlogSyncerConfig {
 	host, _ := os.Hostname()
 	return replication.BinlogSyncerConfig{
 		ServerID:         r.cfg.serverID,
@@ -574,7 +488,7 @@ func (r *Relay) syncerConfig(flavor string) replication.BinlogSyncerConfig {
 		VerifyChecksum:   true,
 		DiscardGTIDSet:   true,
 		EventCacheCount:  eventCache,
-		Logger:           slog.New(quieter{r.cfg.logger.Handler()}),
+		Logger:           slog.New(quieter{r.logger.Handler()}),
 	}
 }
 
@@ -583,7 +497,7 @@ func (r *Relay) syncerConfig(flavor string) replication.BinlogSyncerConfig {
 const eventCache = 4096
 
 // flavor is go-mysql's name of the server's kind: mysql or mariadb.
-func (r *Relay) flavor(ctx context.Context) (string, error) {
+func (r *Source) flavor(ctx context.Context) (string, error) {
 	var version string
 	if err := r.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		return "", fmt.Errorf("mysqlcdc: reading the server version: %w", err)
@@ -604,7 +518,7 @@ func parseGTIDSet(flavor, s string) (gomysql.GTIDSet, error) {
 	return set, nil
 }
 
-func (r *Relay) setStored(p Position) {
+func (r *Source) setStored(p Position) {
 	r.mu.Lock()
 	r.stored = p
 	r.mu.Unlock()

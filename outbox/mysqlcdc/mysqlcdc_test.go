@@ -26,17 +26,33 @@ import (
 // which bounds the takeover.
 func TestMain(m *testing.M) {
 	relaytest.Main(m, func(c relaytest.Child) (relaytest.Relay, error) {
-		return mysqlcdc.New(c.DB, c.DSN, c.Sink, mysqlcdc.WithHeartbeat(200*time.Millisecond), mysqlcdc.WithStoreInterval(50*time.Millisecond))
+		src, err := mysqlcdc.NewSource(c.DSN, mysqlcdc.WithHeartbeat(200*time.Millisecond), mysqlcdc.WithStoreInterval(50*time.Millisecond))
+		if err != nil {
+			return nil, err
+		}
+		return outbox.NewRelay(c.DB, c.Dialect, c.Sink, outbox.WithSource(src))
 	})
 }
 
-func options(extra ...mysqlcdc.Option) []mysqlcdc.Option {
-	return append([]mysqlcdc.Option{mysqlcdc.WithHeartbeat(200 * time.Millisecond), mysqlcdc.WithLeaseTTL(time.Second),
-		mysqlcdc.WithStoreInterval(50 * time.Millisecond), mysqlcdc.WithLogger(relaytest.Quiet())}, extra...)
+// newRelay returns a relay of db's outbox that tails the binary log with a
+// short heartbeat, store interval and lease, logging nothing, and its
+// source; later options win.
+func newRelay(t *testing.T, db *testdb.DB, p broker.Producer, opts ...outbox.RelayOption) (*outbox.Relay, *mysqlcdc.Source) {
+	t.Helper()
+	src, err := mysqlcdc.NewSource(db.DSN, mysqlcdc.WithHeartbeat(200*time.Millisecond), mysqlcdc.WithStoreInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := outbox.NewRelay(db.DB, db.Dialect, p, append([]outbox.RelayOption{outbox.WithSource(src),
+		outbox.WithLeaseTTL(time.Second), outbox.WithLogger(relaytest.Quiet())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, src
 }
 
 // run sets r up and runs it until the test ends.
-func run(t *testing.T, r *mysqlcdc.Relay) {
+func run(t *testing.T, r *outbox.Relay) {
 	t.Helper()
 	if err := r.Setup(context.Background()); err != nil {
 		t.Fatal(err)
@@ -51,10 +67,7 @@ func TestTailingPublishesCommittedTransactionsInOrder(t *testing.T) {
 			b, _ := memory.New()
 			defer b.Close(context.Background())
 			got := relaytest.Collect(t, b, "orders")
-			relay, err := mysqlcdc.New(db.DB, db.DSN, b, options()...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			relay, src := newRelay(t, db, b)
 			run(t, relay)
 			var wopts []outbox.WriterOption
 			if deleteAfter {
@@ -74,14 +87,14 @@ func TestTailingPublishesCommittedTransactionsInOrder(t *testing.T) {
 			relaytest.Eventually(t, "the position to be stored", func() bool {
 				var pos int64
 				db.QueryRow("SELECT position FROM courier_binlog_position").Scan(&pos)
-				return pos > 4 && relay.Stats().Stored.Offset > 4
+				return pos > 4 && src.Stored().Offset > 4
 			})
 			s := relay.Stats()
-			if !s.Leader || s.Published != uint64(len(txs.Committed)) || s.Stored.GTID == "" || s.LastCommit.IsZero() {
-				t.Fatalf("stats = %+v", s)
+			if !s.Leader || s.Published != uint64(len(txs.Committed)) || src.Stored().GTID == "" || s.Position == "" || s.LastCommit.IsZero() {
+				t.Fatalf("stats = %+v, stored %v", s, src.Stored())
 			}
-			if lag, err := relay.Lag(context.Background()); err != nil || lag < 0 {
-				t.Fatalf("lag = %d, %v", lag, err)
+			if lag, err := relay.Lag(context.Background()); err != nil || lag.Bytes < 0 {
+				t.Fatalf("lag = %+v, %v", lag, err)
 			}
 		})
 	}
@@ -95,7 +108,7 @@ func TestResumesFromTheStoredPosition(t *testing.T) {
 	defer b.Close(context.Background())
 	got := relaytest.Collect(t, b, "orders")
 	w := outbox.NewWriter(sqldb.MySQL)
-	first, _ := mysqlcdc.New(db.DB, db.DSN, b, options()...)
+	first, _ := newRelay(t, db, b)
 	if err := first.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +126,7 @@ func TestResumesFromTheStoredPosition(t *testing.T) {
 	for seq := 10; seq < 20; seq++ {
 		relaytest.WriteOrders(t, db.DB, w, seq, 2, true)
 	}
-	second, _ := mysqlcdc.New(db.DB, db.DSN, b, options()...)
+	second, _ := newRelay(t, db, b)
 	run(t, second)
 	relaytest.Eventually(t, "the messages written while no relay ran", func() bool { return got.Count() == 40 })
 	time.Sleep(300 * time.Millisecond)
@@ -128,10 +141,7 @@ func TestBadRowsAndRefusedSetups(t *testing.T) {
 	b, _ := memory.New()
 	defer b.Close(context.Background())
 	dead := relaytest.Collect(t, b, outbox.DefaultDeadLetterChannel)
-	relay, err := mysqlcdc.New(db.DB, db.DSN, b, options()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay, _ := newRelay(t, db, b)
 	run(t, relay)
 	relaytest.Eventually(t, "the relay to lead", func() bool { return relay.Stats().Leader })
 	if _, err := db.Exec("INSERT INTO message (id, destination, headers, payload, published, creation_time) VALUES ('bad', 'orders', '{oops', 'x', 0, 0)"); err != nil {
@@ -145,7 +155,7 @@ func TestBadRowsAndRefusedSetups(t *testing.T) {
 	t.Run("missing schema", func(t *testing.T) {
 		empty := testdb.MySQL(t)
 		empty.Exec("DROP TABLE message")
-		r, _ := mysqlcdc.New(empty.DB, empty.DSN, b, options()...)
+		r, _ := newRelay(t, empty, b)
 		if err := r.Run(context.Background()); !errors.Is(err, sqldb.ErrSchemaMissing) {
 			t.Fatalf("Run without the outbox table = %v", err)
 		}
@@ -155,7 +165,7 @@ func TestBadRowsAndRefusedSetups(t *testing.T) {
 		if _, err := odd.Exec("ALTER TABLE message MODIFY headers BIGINT NOT NULL"); err != nil {
 			t.Fatal(err)
 		}
-		r, _ := mysqlcdc.New(odd.DB, odd.DSN, b, options()...)
+		r, _ := newRelay(t, odd, b)
 		if err := r.Run(context.Background()); !errors.Is(err, mysqlcdc.ErrColumnLayout) || !strings.Contains(err.Error(), "headers") {
 			t.Fatalf("Run with a BIGINT headers column = %v", err)
 		}
@@ -171,22 +181,42 @@ func TestBadRowsAndRefusedSetups(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer stmt.Close()
-		r, _ := mysqlcdc.New(stmt, dsn, b, options()...)
+		src, err := mysqlcdc.NewSource(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := outbox.NewRelay(stmt, sqldb.MySQL, b, outbox.WithSource(src), outbox.WithLogger(relaytest.Quiet()))
+		if err != nil {
+			t.Fatal(err)
+		}
 		err = r.Run(context.Background())
 		if !errors.Is(err, mysqlcdc.ErrBinlogOff) || !strings.Contains(err.Error(), "binlog_format = ROW") {
 			t.Fatalf("Run with binlog_format=STATEMENT = %v", err)
 		}
 	})
 	t.Run("options", func(t *testing.T) {
-		for _, opt := range []mysqlcdc.Option{mysqlcdc.WithName(""), mysqlcdc.WithHeartbeat(time.Microsecond),
-			mysqlcdc.WithLeaseTTL(time.Millisecond), mysqlcdc.WithServerID(0), mysqlcdc.WithDeadLetterChannel(""),
-			mysqlcdc.WithLogger(nil), mysqlcdc.WithStoreInterval(0)} {
-			if _, err := mysqlcdc.New(db.DB, db.DSN, b, opt); err == nil {
+		for _, opt := range []mysqlcdc.Option{mysqlcdc.WithHeartbeat(time.Microsecond), mysqlcdc.WithServerID(0),
+			mysqlcdc.WithStoreInterval(0)} {
+			if _, err := mysqlcdc.NewSource(db.DSN, opt); err == nil {
 				t.Error("an invalid option was accepted")
 			}
 		}
-		if _, err := mysqlcdc.New(db.DB, "courier:courier@tcp(127.0.0.1:3306)/", b); err == nil {
+		for _, opt := range []outbox.RelayOption{outbox.WithName(""), outbox.WithLeaseTTL(time.Millisecond),
+			outbox.WithDeadLetterChannel(""), outbox.WithLogger(nil), outbox.WithPollInterval(time.Second)} {
+			src, err := mysqlcdc.NewSource(db.DSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := outbox.NewRelay(db.DB, db.Dialect, b, outbox.WithSource(src), opt); err == nil {
+				t.Error("an invalid relay option was accepted")
+			}
+		}
+		if _, err := mysqlcdc.NewSource("courier:courier@tcp(127.0.0.1:3306)/"); err == nil {
 			t.Error("a DSN without a database was accepted")
+		}
+		src, _ := mysqlcdc.NewSource(db.DSN)
+		if _, err := outbox.NewRelay(testdb.SQLite(t).DB, sqldb.SQLite, b, outbox.WithSource(src)); err == nil {
+			t.Error("a relay on SQLite took a MySQL source")
 		}
 	})
 }
@@ -195,10 +225,7 @@ func TestBadRowsAndRefusedSetups(t *testing.T) {
 func TestBrokerOutage(t *testing.T) {
 	db := testdb.MySQL(t)
 	relaytest.BrokerOutage(t, db, func(p broker.Producer) func() uint64 {
-		relay, err := mysqlcdc.New(db.DB, db.DSN, p, options()...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		relay, _ := newRelay(t, db, p)
 		run(t, relay)
 		return func() uint64 { return relay.Stats().PublishErrors }
 	})
@@ -206,10 +233,7 @@ func TestBrokerOutage(t *testing.T) {
 
 func TestRelayProcessKilledMidStream(t *testing.T) {
 	db := testdb.MySQL(t)
-	setup, err := mysqlcdc.New(db.DB, db.DSN, testsink.Producer{}, options()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	setup, _ := newRelay(t, db, testsink.Producer{})
 	if err := setup.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -224,10 +248,7 @@ func TestStopsWhenAnotherTakesTheLease(t *testing.T) {
 	b, _ := memory.New()
 	defer b.Close(context.Background())
 	got := relaytest.Collect(t, b, "orders")
-	relay, err := mysqlcdc.New(db.DB, db.DSN, b, options()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay, _ := newRelay(t, db, b)
 	run(t, relay)
 	w := outbox.NewWriter(sqldb.MySQL)
 	relaytest.WriteOrders(t, db.DB, w, 0, 2, true)

@@ -10,7 +10,7 @@ import (
 	"github.com/courier-go/courier/internal/relaytest"
 	"github.com/courier-go/courier/internal/testdb"
 	"github.com/courier-go/courier/internal/testenv"
-	"github.com/courier-go/courier/outbox/mysqlcdc"
+	"github.com/courier-go/courier/outbox"
 )
 
 // restartMariaDB stops the local server and starts it again with the
@@ -32,10 +32,7 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 	}
 	db := testdb.MySQL(t)
 	relaytest.RestartMidStream(t, db, func(p broker.Producer) func() uint64 {
-		relay, err := mysqlcdc.New(db.DB, db.DSN, p, options(mysqlcdc.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		relay, _ := newRelay(t, db, p, outbox.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
 		run(t, relay)
 		return func() uint64 { return relay.Stats().Errors }
 	}, func() { restartMariaDB(t) })

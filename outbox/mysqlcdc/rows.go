@@ -7,7 +7,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
-	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/outbox/internal/relay"
 )
 
 // layout is where the relay finds its columns in a row of the message
@@ -61,8 +61,8 @@ func stringColumn(tm *replication.TableMapEvent, i int) bool {
 // []byte; NULL reads as empty (the row is then dead-lettered if it cannot
 // be published). Any other value, or a row shorter than the layout, is
 // an error: the table changed under the relay.
-func (l *layout) row(values []any) (outbox.Row, error) {
-	var row outbox.Row
+func (l *layout) row(values []any) (relay.Row, error) {
+	var row relay.Row
 	var err error
 	text := func(name string, i int) string {
 		if err != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -13,7 +13,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
-	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/outbox/internal/relay"
 	"github.com/courier-go/courier/sqldb"
 )
 
@@ -23,14 +23,20 @@ type events interface {
 	GetEvent(ctx context.Context) (*replication.BinlogEvent, error)
 }
 
-// session is one replication connection's stream.
-type session struct {
-	r      *Relay
+// maxBatch is how many rows of committed transactions a Read gathers
+// from what the server has already sent before it returns them.
+const maxBatch = 1000
+
+// reader is one replication connection's stream.
+type reader struct {
+	src    *Source
 	st     events
+	lead   relay.Lead
 	layout *layout
+	close  func() // ends the replication connection
 
 	file string   // the file the stream is in
-	pos  Position // just after the last committed transaction
+	pos  Position // just after the last transaction confirmed
 	// gtids is the GTID position after the last committed transaction
 	// (MariaDB: the last GTID of each domain; MySQL: the executed set),
 	// nil while the relay positions by file and offset.
@@ -42,58 +48,95 @@ type session struct {
 	inTx, standalone bool
 	// txGTID adds the transaction's GTID to gtids at its commit.
 	txGTID func() error
-	tx     []outbox.Row
-
-	streamed bool
+	tx     []relay.Row
+	// batch holds the rows of the transactions received, in commit
+	// order; batchPos is the position after the last of them and
+	// batchCommit its commit time.
+	batch       []relay.Row
+	batchPos    *Position
+	batchCommit time.Time
+	// pending holds the rows the last Read returned that the broker did
+	// not confirm yet; once none is left, the position moves to
+	// pendingPos.
+	pending       []relay.Row
+	pendingPos    *Position
+	pendingCommit time.Time
 }
 
-func newSession(r *Relay, st events, l *layout, start Position, gtids gomysql.GTIDSet) *session {
-	return &session{r: r, st: st, layout: l, file: start.File, pos: start, gtids: gtids, outbox: map[uint64]bool{}}
+func newReader(src *Source, st events, lead relay.Lead, l *layout, start Position, gtids gomysql.GTIDSet) *reader {
+	return &reader{src: src, st: st, lead: lead, layout: l, file: start.File, pos: start, gtids: gtids, outbox: map[uint64]bool{},
+		close: func() {}}
 }
 
-func (s *session) run(ctx context.Context) (bool, error) {
-	defer func() {
-		// Keep what was published: store the position on the way out.
-		if s.dirty && s.r.valid() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer cancel()
-			if err := s.store(sctx); err != nil && !errors.Is(err, sqldb.ErrLeaseLost) {
-				s.r.fail(err)
-			}
-		}
-	}()
-	for {
+// Read returns the rows not confirmed yet, or else the rows of the
+// transactions the server sends next: it waits for the first one, for up
+// to a quarter of the lease's TTL (or until the position is due to be
+// stored), then gathers those already received.
+func (s *reader) Read(ctx context.Context) ([]relay.Row, error) {
+	if len(s.pending) > 0 {
+		return s.pending, s.tick(ctx)
+	}
+	for len(s.batch) < maxBatch {
 		if err := s.tick(ctx); err != nil {
-			return s.streamed, err
+			return nil, err
 		}
-		// The lease is renewed beside the stream (Relay.keeper); tick
-		// looks at it every quarter of its TTL.
-		wait := s.r.lease.TTL() / 4
+		wait := s.lead.Lease.TTL() / 4
 		if s.dirty {
 			wait = min(wait, time.Until(s.storeAt))
 		}
-		nctx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
+		if len(s.batch) > 0 {
+			wait = 0 // only what has arrived: the rows gathered wait for nothing
+		}
+		nctx, cancel := context.WithTimeout(ctx, max(wait, 50*time.Microsecond))
 		ev, err := s.st.GetEvent(nctx)
 		cancel()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				continue
+				if len(s.batch) > 0 {
+					break
+				}
+				return nil, nil
 			}
-			return s.streamed, fmt.Errorf("mysqlcdc: reading the binary log: %w", err)
+			return nil, fmt.Errorf("mysqlcdc: reading the binary log: %w", err)
 		}
-		s.streamed = true
-		if err := s.event(ctx, ev); err != nil {
-			return true, err
+		if err := s.event(ev); err != nil {
+			return nil, err
 		}
 	}
+	s.pending, s.pendingPos, s.pendingCommit = s.batch, s.batchPos, s.batchCommit
+	s.batch, s.batchPos = nil, nil
+	return s.pending, nil
 }
 
-// tick ends the session when the lease is no longer certainly held, and
-// stores the position when it is due. A late renewal holds the stream,
-// publishing nothing, rather than ending it: the next stream would start
-// from the stored position and publish the rows since again.
-func (s *session) tick(ctx context.Context) error {
-	if err := s.r.keeper.Await(ctx); err != nil {
+// Confirm drops the rows the broker confirmed; once the last Read's rows
+// are all confirmed, the position moves past their transactions (and is
+// stored within the store interval).
+func (s *reader) Confirm(_ context.Context, done []bool) error {
+	s.pending = relay.Unconfirmed(s.pending, done)
+	if len(s.pending) == 0 && s.pendingPos != nil {
+		s.advance(*s.pendingPos)
+		s.pendingPos = nil
+		s.src.lastCommit.Store(s.pendingCommit.UnixMilli())
+	}
+	return nil
+}
+
+// Close stores the position if it moved and the lease still holds, and
+// ends the replication connection.
+func (s *reader) Close(ctx context.Context) error {
+	defer s.close()
+	if s.dirty && s.lead.Keeper.Valid() {
+		return s.store(ctx)
+	}
+	return nil
+}
+
+// tick holds the stream while the lease's renewal is late, and stores the
+// position when it is due. A late renewal holds the stream, publishing
+// nothing, rather than ending it: the next stream would start from the
+// stored position and publish the rows since again.
+func (s *reader) tick(ctx context.Context) error {
+	if err := s.lead.Keeper.Await(ctx); err != nil {
 		return err
 	}
 	if s.dirty && !time.Now().Before(s.storeAt) {
@@ -103,25 +146,35 @@ func (s *session) tick(ctx context.Context) error {
 }
 
 // store writes the position, fenced by the lease.
-func (s *session) store(ctx context.Context) error {
-	fence, args := s.r.lease.Fence()
-	res, err := s.r.db.ExecContext(ctx, "UPDATE "+PositionTable+" SET file = ?, position = ?, gtid = ?, updated_at = ?, beats = beats + 1"+
-		" WHERE name = ? AND "+fence, append([]any{s.pos.File, s.pos.Offset, s.pos.GTID, time.Now().UnixMilli(), s.r.cfg.name}, args...)...)
+func (s *reader) store(ctx context.Context) error {
+	fence, args := s.lead.Lease.Fence()
+	res, err := s.src.db.ExecContext(ctx, "UPDATE "+PositionTable+" SET file = ?, position = ?, gtid = ?, updated_at = ?, beats = beats + 1"+
+		" WHERE name = ? AND "+fence, append([]any{s.pos.File, s.pos.Offset, s.pos.GTID, time.Now().UnixMilli(), s.src.name}, args...)...)
 	if err != nil {
 		// Retried at the next tick; a crash meanwhile replays.
-		s.r.fail(fmt.Errorf("mysqlcdc: storing the position: %w", err))
-		s.storeAt = time.Now().Add(s.r.cfg.store)
+		s.storeAt = time.Now().Add(s.src.cfg.store)
+		if ctx.Err() == nil {
+			s.src.logger.Warn("courier: storing the binary log position failed", slog.Any("error", err))
+		}
 		return nil
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return sqldb.ErrLeaseLost
+		return fmt.Errorf("mysqlcdc: storing the position: %w", sqldb.ErrLeaseLost)
 	}
 	s.dirty = false
-	s.r.setStored(s.pos)
+	s.src.setStored(s.pos)
 	return nil
 }
 
-func (s *session) event(ctx context.Context, ev *replication.BinlogEvent) error {
+// advance moves the confirmed position to p.
+func (s *reader) advance(p Position) {
+	s.pos = p
+	if !s.dirty {
+		s.dirty, s.storeAt = true, time.Now().Add(s.src.cfg.store)
+	}
+}
+
+func (s *reader) event(ev *replication.BinlogEvent) error {
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
 		s.file = string(e.NextLogName)
@@ -148,7 +201,7 @@ func (s *session) event(ctx context.Context, ev *replication.BinlogEvent) error 
 		case q == "BEGIN":
 			s.inTx, s.tx = true, s.tx[:0]
 		case q == "COMMIT":
-			return s.commit(ctx, ev.Header)
+			return s.commit(ev.Header)
 		case q == "ROLLBACK":
 			s.begin()
 			s.inTx, s.txGTID = false, nil
@@ -157,15 +210,15 @@ func (s *session) event(ctx context.Context, ev *replication.BinlogEvent) error 
 			// its next TABLE_MAP.
 			clear(s.outbox)
 			if s.standalone || !s.inTx {
-				return s.commit(ctx, ev.Header)
+				return s.commit(ev.Header)
 			}
 		}
 	case *replication.TableMapEvent:
-		if string(e.Schema) != s.r.dsn.DBName || string(e.Table) != "message" {
+		if string(e.Schema) != s.src.dsn.DBName || string(e.Table) != "message" {
 			delete(s.outbox, e.TableID)
 			return nil
 		}
-		if err := s.checkTable(ctx, e); err != nil {
+		if err := s.checkTable(e); err != nil {
 			return err
 		}
 		s.outbox[e.TableID] = true
@@ -176,17 +229,17 @@ func (s *session) event(ctx context.Context, ev *replication.BinlogEvent) error 
 		for _, values := range e.Rows {
 			row, err := s.layout.row(values)
 			if err != nil {
-				return err
+				return relay.Fatal(err)
 			}
 			s.tx = append(s.tx, row)
 		}
 	case *replication.XIDEvent:
-		return s.commit(ctx, ev.Header)
+		return s.commit(ev.Header)
 	case *replication.TransactionPayloadEvent:
 		// A compressed transaction (binlog_transaction_compression):
 		// its events, in order.
 		for _, inner := range e.Events {
-			if err := s.event(ctx, inner); err != nil {
+			if err := s.event(inner); err != nil {
 				return err
 			}
 		}
@@ -196,7 +249,7 @@ func (s *session) event(ctx context.Context, ev *replication.BinlogEvent) error 
 
 // addMySQLGTID returns what adds a MySQL GTID to the executed set at
 // the transaction's commit.
-func (s *session) addMySQLGTID(sid []byte, tag gomysql.Tag, gno int64) func() error {
+func (s *reader) addMySQLGTID(sid []byte, tag gomysql.Tag, gno int64) func() error {
 	return func() error {
 		set, ok := s.gtids.(*gomysql.MysqlGTIDSet)
 		if !ok {
@@ -211,19 +264,21 @@ func (s *session) addMySQLGTID(sid []byte, tag gomysql.Tag, gno int64) func() er
 	}
 }
 
-func (s *session) begin() {
+func (s *reader) begin() {
 	s.inTx, s.standalone, s.txGTID, s.tx = true, false, nil, s.tx[:0]
 }
 
 // checkTable verifies a TABLE_MAP of the outbox against the layout, and
 // reads the layout again if the table changed.
-func (s *session) checkTable(ctx context.Context, tm *replication.TableMapEvent) error {
+func (s *reader) checkTable(tm *replication.TableMapEvent) error {
 	for attempt := 0; ; attempt++ {
 		err := s.layout.check(tm)
 		if err == nil || attempt > 0 {
-			return err
+			return relay.Fatal(err)
 		}
-		l, lerr := s.r.layout(ctx)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		l, lerr := s.src.layout(ctx)
+		cancel()
 		if lerr != nil {
 			return lerr
 		}
@@ -231,61 +286,31 @@ func (s *session) checkTable(ctx context.Context, tm *replication.TableMapEvent)
 	}
 }
 
-// commit publishes the transaction's rows and moves the position past it.
-func (s *session) commit(ctx context.Context, h *replication.EventHeader) error {
-	if len(s.tx) > 0 {
-		if err := s.publish(ctx, s.tx); err != nil {
-			return err
-		}
-		s.r.lastCommit.Store(int64(h.Timestamp) * 1000)
-	}
+// commit ends a transaction: its rows join the batch, and the position
+// past it is confirmed with them, or at once if no row waits.
+func (s *reader) commit(h *replication.EventHeader) error {
 	if s.txGTID != nil {
 		if err := s.txGTID(); err != nil {
 			return err
 		}
 	}
+	rows := len(s.tx) > 0
+	if rows {
+		s.batch = append(s.batch, s.tx...)
+		s.batchCommit = time.Unix(int64(h.Timestamp), 0)
+	}
 	s.inTx, s.standalone, s.txGTID, s.tx = false, false, nil, s.tx[:0]
 	if h.LogPos == 0 || h.Flags&replication.LOG_EVENT_ARTIFICIAL_F != 0 {
 		return nil
 	}
-	s.pos = Position{File: s.file, Offset: h.LogPos}
+	p := Position{File: s.file, Offset: h.LogPos}
 	if s.gtids != nil {
-		s.pos.GTID = s.gtids.String()
+		p.GTID = s.gtids.String()
 	}
-	if !s.dirty {
-		s.dirty, s.storeAt = true, time.Now().Add(s.r.cfg.store)
+	if len(s.batch) == 0 && len(s.pending) == 0 {
+		s.advance(p)
+		return nil
 	}
-	return nil
-}
-
-// publish publishes one transaction's rows until the broker confirmed all
-// of them, the lease is lost or ctx ends.
-func (s *session) publish(ctx context.Context, rows []outbox.Row) error {
-	for attempt := 0; len(rows) > 0; attempt++ {
-		if attempt > 0 {
-			backoff := time.NewTimer(min(50*time.Millisecond<<min(attempt-1, 6), 2*time.Second))
-			select {
-			case <-ctx.Done():
-				backoff.Stop()
-				return ctx.Err()
-			case <-backoff.C:
-			}
-			if err := s.tick(ctx); err != nil {
-				return err
-			}
-		}
-		res := s.r.rows.Publish(ctx, rows)
-		if res.Err != nil {
-			s.r.fail(res.Err)
-		}
-		done := map[string]bool{}
-		for _, id := range res.Done {
-			done[id] = true
-		}
-		rows = slices.DeleteFunc(slices.Clone(rows), func(r outbox.Row) bool { return done[r.ID] })
-		if len(rows) > 0 && !s.r.valid() {
-			return sqldb.ErrLeaseLost
-		}
-	}
+	s.batchPos = &p
 	return nil
 }

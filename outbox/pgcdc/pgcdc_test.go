@@ -29,8 +29,11 @@ import (
 func TestMain(m *testing.M) {
 	relaytest.Main(m, func(c relaytest.Child) (relaytest.Relay, error) {
 		name := os.Getenv("COURIER_TEST_NAME")
-		return pgcdc.New(c.DB, c.DSN, c.Sink, pgcdc.WithSlot(name), pgcdc.WithPublication(name), pgcdc.WithName(name),
-			pgcdc.WithHeartbeat(100*time.Millisecond))
+		src, err := pgcdc.NewSource(c.DSN, pgcdc.WithSlot(name), pgcdc.WithPublication(name), pgcdc.WithHeartbeat(100*time.Millisecond))
+		if err != nil {
+			return nil, err
+		}
+		return outbox.NewRelay(c.DB, c.Dialect, c.Sink, outbox.WithSource(src), outbox.WithName(name))
 	})
 }
 
@@ -61,13 +64,26 @@ func names(t *testing.T, db *testdb.DB) string {
 	return name
 }
 
-func options(name string, extra ...pgcdc.Option) []pgcdc.Option {
-	return append([]pgcdc.Option{pgcdc.WithSlot(name), pgcdc.WithPublication(name), pgcdc.WithName(name),
-		pgcdc.WithHeartbeat(100 * time.Millisecond), pgcdc.WithLeaseTTL(time.Second), pgcdc.WithLogger(relaytest.Quiet())}, extra...)
+// newRelay returns a relay of db's outbox that tails the log through the
+// slot and publication name, with a short heartbeat and lease, logging
+// nothing; later options win.
+func newRelay(t *testing.T, db *testdb.DB, p broker.Producer, name string, srcOpts []pgcdc.Option, opts ...outbox.RelayOption) *outbox.Relay {
+	t.Helper()
+	src, err := pgcdc.NewSource(db.DSN, append([]pgcdc.Option{pgcdc.WithSlot(name), pgcdc.WithPublication(name),
+		pgcdc.WithHeartbeat(100 * time.Millisecond)}, srcOpts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := outbox.NewRelay(db.DB, db.Dialect, p, append([]outbox.RelayOption{outbox.WithSource(src), outbox.WithName(name),
+		outbox.WithLeaseTTL(time.Second), outbox.WithLogger(relaytest.Quiet())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // run sets r up and runs it until the test ends.
-func run(t *testing.T, r *pgcdc.Relay) {
+func run(t *testing.T, r *outbox.Relay) {
 	t.Helper()
 	if err := r.Setup(context.Background()); err != nil {
 		t.Fatal(err)
@@ -83,10 +99,7 @@ func TestTailingPublishesCommittedTransactionsInOrder(t *testing.T) {
 			b, _ := memory.New()
 			defer b.Close(context.Background())
 			got := relaytest.Collect(t, b, "orders")
-			relay, err := pgcdc.New(db.DB, db.DSN, b, options(name)...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			relay := newRelay(t, db, b, name, nil)
 			run(t, relay)
 			var wopts []outbox.WriterOption
 			if deleteAfter {
@@ -99,7 +112,7 @@ func TestTailingPublishesCommittedTransactionsInOrder(t *testing.T) {
 				relaytest.CheckEmpty(t, db.DB)
 			}
 			s := relay.Stats()
-			if !s.Leader || s.Published != uint64(len(txs.Committed)) || s.ConfirmedLSN == "0/0" {
+			if !s.Leader || s.Published != uint64(len(txs.Committed)) || s.Position == "0/0" || s.LastCommit.IsZero() {
 				t.Fatalf("stats = %+v", s)
 			}
 		})
@@ -111,10 +124,7 @@ func TestHeartbeatAdvancesAnIdleSlot(t *testing.T) {
 	name := names(t, db)
 	b, _ := memory.New()
 	defer b.Close(context.Background())
-	relay, err := pgcdc.New(db.DB, db.DSN, b, options(name)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay := newRelay(t, db, b, name, nil)
 	run(t, relay)
 	if _, err := db.Exec("CREATE TABLE other (n BIGINT)"); err != nil {
 		t.Fatal(err)
@@ -152,10 +162,7 @@ func TestBadRowsAndMissingSchema(t *testing.T) {
 	b, _ := memory.New()
 	defer b.Close(context.Background())
 	dead := relaytest.Collect(t, b, outbox.DefaultDeadLetterChannel)
-	relay, err := pgcdc.New(db.DB, db.DSN, b, options(name)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay := newRelay(t, db, b, name, nil)
 	run(t, relay)
 	relaytest.Eventually(t, "the relay to lead", func() bool { return relay.Stats().Leader })
 	time.Sleep(200 * time.Millisecond) // let the stream start
@@ -169,12 +176,27 @@ func TestBadRowsAndMissingSchema(t *testing.T) {
 
 	empty := testdb.Postgres(t)
 	empty.Exec("DROP TABLE message")
-	r2, _ := pgcdc.New(empty.DB, empty.DSN, b, options(names(t, empty))...)
+	r2 := newRelay(t, empty, b, names(t, empty), nil)
 	if err := r2.Run(context.Background()); !errors.Is(err, sqldb.ErrSchemaMissing) {
 		t.Fatalf("Run without the outbox table = %v", err)
 	}
-	if _, err := pgcdc.New(db.DB, db.DSN, b, pgcdc.WithSlot("Bad-Name")); err == nil {
+	if _, err := pgcdc.NewSource(db.DSN, pgcdc.WithSlot("Bad-Name")); err == nil {
 		t.Fatal("an invalid slot name was accepted")
+	}
+	for _, opt := range []pgcdc.Option{pgcdc.WithPublication(""), pgcdc.WithHeartbeat(time.Microsecond)} {
+		if _, err := pgcdc.NewSource(db.DSN, opt); err == nil {
+			t.Error("an invalid option was accepted")
+		}
+	}
+	src, err := pgcdc.NewSource(db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := outbox.NewRelay(testdb.SQLite(t).DB, sqldb.SQLite, b, outbox.WithSource(src)); err == nil {
+		t.Fatal("a relay on SQLite took a PostgreSQL source")
+	}
+	if _, err := outbox.NewRelay(db.DB, sqldb.Postgres, b, outbox.WithSource(src), outbox.WithBatchSize(5)); err == nil {
+		t.Fatal("a table poller's option was accepted beside a log-tailing source")
 	}
 }
 
@@ -183,10 +205,7 @@ func TestBrokerOutage(t *testing.T) {
 	db := testdb.Postgres(t)
 	name := names(t, db)
 	relaytest.BrokerOutage(t, db, func(p broker.Producer) func() uint64 {
-		relay, err := pgcdc.New(db.DB, db.DSN, p, options(name)...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		relay := newRelay(t, db, p, name, nil)
 		run(t, relay)
 		return func() uint64 { return relay.Stats().PublishErrors }
 	})
@@ -195,10 +214,7 @@ func TestBrokerOutage(t *testing.T) {
 func TestRelayProcessKilledMidStream(t *testing.T) {
 	db := testdb.Postgres(t)
 	name := names(t, db)
-	setup, err := pgcdc.New(db.DB, db.DSN, testsink.Producer{}, options(name)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	setup := newRelay(t, db, testsink.Producer{}, name, nil)
 	if err := setup.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -217,10 +233,7 @@ func TestLeaseOutlivesTheHeartbeat(t *testing.T) {
 	defer b.Close(context.Background())
 	got := relaytest.Collect(t, b, "orders")
 	const ttl = 400 * time.Millisecond
-	relay, err := pgcdc.New(db.DB, db.DSN, b, options(name, pgcdc.WithHeartbeat(time.Minute), pgcdc.WithLeaseTTL(ttl))...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay := newRelay(t, db, b, name, []pgcdc.Option{pgcdc.WithHeartbeat(time.Minute)}, outbox.WithLeaseTTL(ttl))
 	run(t, relay)
 	relaytest.Eventually(t, "leadership", func() bool { return relay.Stats().Leader })
 	w := outbox.NewWriter(sqldb.Postgres)
@@ -269,10 +282,7 @@ func TestSlotOfAnotherDatabaseIsRefused(t *testing.T) {
 
 	b, _ := memory.New()
 	defer b.Close(context.Background())
-	relay, err := pgcdc.New(db.DB, db.DSN, b, options(name)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay := newRelay(t, db, b, name, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = relay.Run(ctx)

@@ -9,7 +9,7 @@ import (
 	"github.com/courier-go/courier/internal/relaytest"
 	"github.com/courier-go/courier/internal/testdb"
 	"github.com/courier-go/courier/internal/testenv"
-	"github.com/courier-go/courier/outbox/pgcdc"
+	"github.com/courier-go/courier/outbox"
 )
 
 func TestDatabaseRestartMidStream(t *testing.T) {
@@ -21,10 +21,7 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 	db := testdb.Postgres(t)
 	name := names(t, db)
 	relaytest.RestartMidStream(t, db, func(p broker.Producer) func() uint64 {
-		relay, err := pgcdc.New(db.DB, db.DSN, p, options(name, pgcdc.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		relay := newRelay(t, db, p, name, nil, outbox.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
 		run(t, relay)
 		return func() uint64 { return relay.Stats().Errors }
 	}, func() {

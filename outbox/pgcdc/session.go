@@ -4,93 +4,155 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
-	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/outbox/internal/relay"
 )
+
+// maxBatch is how many rows of committed transactions a Read gathers
+// from what the server has already sent before it returns them.
+const maxBatch = 1000
 
 // relation is the outbox table's layout as the log describes it.
 type relation struct {
 	id, destination, headers, payload int
 }
 
-// session is one replication connection's stream.
-type session struct {
-	r         *Relay
+// reader is one replication connection's stream.
+type reader struct {
+	src       *Source
 	conn      *pgconn.PgConn
+	lead      relay.Lead
 	relations map[uint32]*relation
 
-	inTx      bool
-	tx        []outbox.Row
-	confirmed pglogrepl.LSN // last position confirmed to the server
+	inTx bool
+	tx   []relay.Row // the rows of the transaction being received
+	// batch holds the rows of the transactions received, in commit
+	// order; batchEnd is the position after the last of them and
+	// batchCommit its commit time.
+	batch       []relay.Row
+	batchEnd    pglogrepl.LSN
+	batchCommit time.Time
+	// pending holds the rows the last Read returned that the broker did
+	// not confirm yet; once none is left, the position moves to
+	// pendingEnd.
+	pending       []relay.Row
+	pendingEnd    pglogrepl.LSN
+	pendingCommit time.Time
+	confirmed     pglogrepl.LSN // the position confirmed to the server
 
 	nextStatus, nextBeat time.Time
 }
 
-func (s *session) run(ctx context.Context) error {
-	s.nextBeat = time.Now().Add(s.r.cfg.heartbeat)
-	for {
+func newReader(src *Source, conn *pgconn.PgConn, lead relay.Lead, start pglogrepl.LSN) *reader {
+	return &reader{src: src, conn: conn, lead: lead, relations: map[uint32]*relation{}, confirmed: start,
+		nextBeat: time.Now().Add(src.cfg.heartbeat)}
+}
+
+// Read returns the rows not confirmed yet, or else the rows of the
+// transactions the server sends next: it waits for the first one, for up
+// to the status interval, then gathers those the server has sent already.
+func (s *reader) Read(ctx context.Context) ([]relay.Row, error) {
+	if len(s.pending) > 0 {
+		return s.pending, s.tick(ctx)
+	}
+	for len(s.batch) < maxBatch {
 		if err := s.tick(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		deadline := s.nextStatus
 		if s.nextBeat.Before(deadline) {
 			deadline = s.nextBeat
 		}
-		rctx, cancel := context.WithDeadline(ctx, deadline)
-		raw, err := s.conn.ReceiveMessage(rctx)
-		cancel()
+		if len(s.batch) > 0 {
+			// Only what has arrived: the rows gathered wait for nothing.
+			deadline = time.Now().Add(50 * time.Microsecond)
+		}
+		raw, err := s.receive(ctx, deadline)
 		if err != nil {
 			if pgconn.Timeout(err) && ctx.Err() == nil {
-				continue
+				if len(s.batch) > 0 {
+					break
+				}
+				return nil, nil
 			}
-			return fmt.Errorf("pgcdc: receiving from the log: %w", err)
+			return nil, fmt.Errorf("pgcdc: receiving from the log: %w", err)
 		}
 		switch m := raw.(type) {
 		case *pgproto3.ErrorResponse:
-			return fmt.Errorf("pgcdc: replication: %w", pgconn.ErrorResponseToPgError(m))
+			return nil, fmt.Errorf("pgcdc: replication: %w", pgconn.ErrorResponseToPgError(m))
 		case *pgproto3.CopyData:
-			if err := s.copyData(ctx, m.Data); err != nil {
-				return err
+			if err := s.copyData(m.Data); err != nil {
+				return nil, err
 			}
 		}
 	}
+	s.pending, s.pendingEnd, s.pendingCommit = s.batch, s.batchEnd, s.batchCommit
+	s.batch = nil
+	return s.pending, nil
+}
+
+// receive reads the next message until deadline or ctx's end. The wait
+// is the connection's read deadline, which a timeout leaves usable.
+func (s *reader) receive(ctx context.Context, deadline time.Time) (pgproto3.BackendMessage, error) {
+	if err := s.conn.Conn().SetReadDeadline(deadline); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { s.conn.Conn().SetReadDeadline(time.Now()) })
+	defer stop()
+	return s.conn.ReceiveMessage(context.Background())
+}
+
+// Confirm drops the rows the broker confirmed; once the last Read's rows
+// are all confirmed, the position moves past their transactions (and is
+// confirmed to the server at the next status update).
+func (s *reader) Confirm(_ context.Context, done []bool) error {
+	s.pending = relay.Unconfirmed(s.pending, done)
+	if len(s.pending) == 0 {
+		s.confirm(s.pendingEnd)
+		if !s.pendingCommit.IsZero() {
+			s.src.lastCommit.Store(s.pendingCommit.UnixMilli())
+		}
+	}
+	return nil
+}
+
+func (s *reader) Close(ctx context.Context) error {
+	return s.conn.Close(ctx)
 }
 
 // tick writes a heartbeat when it is due, reports the confirmed position
-// to the server, and ends the session when the lease is no longer
-// certainly held.
+// to the server, and holds the stream while the lease's renewal is late.
 //
-// The lease is renewed beside the stream (Relay.keeper), on its own
-// cadence of a quarter of its TTL, not the heartbeat's: renewed at each
-// heartbeat, with the defaults (both 10s) it lapsed after 7.5s, the
-// stream ended and restarted from the last position confirmed to the
-// server, and every row published since was published again; renewed
-// inline, a slow commit of the lease row held the stream back.
-func (s *session) tick(ctx context.Context) error {
+// The lease is renewed beside the stream, on its own cadence of a quarter
+// of its TTL, not the heartbeat's: renewed at each heartbeat, with the
+// defaults (both 10s) it lapsed after 7.5s, the stream ended and
+// restarted from the last position confirmed to the server, and every row
+// published since was published again; renewed inline, a slow commit of
+// the lease row held the stream back.
+func (s *reader) tick(ctx context.Context) error {
 	now := time.Now()
 	if !now.Before(s.nextBeat) {
-		s.nextBeat = now.Add(s.r.cfg.heartbeat)
+		s.nextBeat = now.Add(s.src.cfg.heartbeat)
 		// A logical message in the log: its position can be confirmed
 		// when it arrives, so the slot moves on even while the outbox
 		// is idle and other tables fill the WAL.
-		if _, err := s.r.db.ExecContext(ctx, "SELECT pg_logical_emit_message(false, $1, '')", heartbeatPrefix); err != nil {
-			s.r.fail(fmt.Errorf("pgcdc: heartbeat: %w", err))
+		if _, err := s.src.db.ExecContext(ctx, "SELECT pg_logical_emit_message(false, $1, '')", heartbeatPrefix); err != nil && ctx.Err() == nil {
+			s.src.logger.Warn("courier: log-tailing heartbeat failed", "error", err)
 		}
 	}
 	// A late renewal holds the stream, publishing nothing, rather than
 	// ending it: the server would send every row since the last
 	// confirmed position again.
-	if err := s.r.keeper.Await(ctx); err != nil {
+	if err := s.lead.Keeper.Await(ctx); err != nil {
 		return err
 	}
 	if !now.Before(s.nextStatus) {
-		s.nextStatus = now.Add(s.r.cfg.status)
+		s.nextStatus = now.Add(s.src.cfg.status)
 		if s.confirmed > 0 {
 			if err := pglogrepl.SendStandbyStatusUpdate(ctx, s.conn, pglogrepl.StandbyStatusUpdate{
 				WALWritePosition: s.confirmed, WALFlushPosition: s.confirmed, WALApplyPosition: s.confirmed,
@@ -102,7 +164,7 @@ func (s *session) tick(ctx context.Context) error {
 	return nil
 }
 
-func (s *session) copyData(ctx context.Context, data []byte) error {
+func (s *reader) copyData(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
@@ -120,12 +182,12 @@ func (s *session) copyData(ctx context.Context, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("pgcdc: log data: %w", err)
 		}
-		return s.logical(ctx, xld.WALData)
+		return s.logical(xld.WALData)
 	}
 	return nil
 }
 
-func (s *session) logical(ctx context.Context, walData []byte) error {
+func (s *reader) logical(walData []byte) error {
 	msg, err := pglogrepl.Parse(walData)
 	if err != nil {
 		return fmt.Errorf("pgcdc: decoding the log: %w", err)
@@ -134,7 +196,7 @@ func (s *session) logical(ctx context.Context, walData []byte) error {
 	case *pglogrepl.RelationMessage:
 		rel, err := layout(m)
 		if err != nil {
-			return err
+			return relay.Fatal(err)
 		}
 		s.relations[m.RelationID] = rel
 	case *pglogrepl.BeginMessage:
@@ -152,55 +214,37 @@ func (s *session) logical(ctx context.Context, walData []byte) error {
 	case *pglogrepl.CommitMessage:
 		s.inTx = false
 		if len(s.tx) > 0 {
-			if err := s.publish(ctx, s.tx); err != nil {
-				return err
-			}
-			s.r.lastCommit.Store(m.CommitTime.UnixMilli())
+			s.batch = append(s.batch, s.tx...)
+			s.batchCommit = m.CommitTime
 		}
-		s.confirm(m.TransactionEndLSN)
+		s.tx = s.tx[:0]
+		s.passed(m.TransactionEndLSN)
 	case *pglogrepl.LogicalDecodingMessage:
 		if m.Prefix == heartbeatPrefix && !s.inTx {
-			s.confirm(m.LSN)
+			s.passed(m.LSN)
 		}
 	}
 	return nil
 }
 
-func (s *session) confirm(lsn pglogrepl.LSN) {
+// passed notes that the stream passed lsn at a transaction boundary: the
+// position can be confirmed there once the rows before it are.
+func (s *reader) passed(lsn pglogrepl.LSN) {
+	if len(s.batch) == 0 && len(s.pending) == 0 {
+		s.confirm(lsn)
+		return
+	}
+	s.batchEnd = max(s.batchEnd, lsn)
+}
+
+func (s *reader) confirm(lsn pglogrepl.LSN) {
 	if lsn > s.confirmed {
 		s.confirmed = lsn
-		s.r.confirmed.Store(uint64(lsn))
+		s.src.confirmed.Store(uint64(lsn))
 	}
 }
 
-// publish publishes one transaction's rows, retrying what the broker did
-// not confirm until all is confirmed, the lease is lost or ctx ends. While
-// it waits it keeps the lease and the replication connection alive.
-func (s *session) publish(ctx context.Context, rows []outbox.Row) error {
-	pending := rows
-	for failures := 0; ; failures++ {
-		res := s.r.rows.Publish(ctx, pending)
-		if len(res.Done) == len(pending) {
-			return nil
-		}
-		pending = slices.DeleteFunc(slices.Clone(pending), func(r outbox.Row) bool { return slices.Contains(res.Done, r.ID) })
-		if res.Err != nil {
-			s.r.fail(res.Err)
-		}
-		wait := min(50*time.Millisecond<<min(failures, 6), 2*time.Second)
-		for end := time.Now().Add(wait); time.Now().Before(end); {
-			if err := s.tick(ctx); err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			time.Sleep(min(time.Until(end), 50*time.Millisecond))
-		}
-	}
-}
-
-// layout finds the columns the relay reads.
+// layout finds the columns the source reads.
 func layout(m *pglogrepl.RelationMessage) (*relation, error) {
 	rel := &relation{id: -1, destination: -1, headers: -1, payload: -1}
 	for i, c := range m.Columns {
@@ -226,10 +270,16 @@ func layout(m *pglogrepl.RelationMessage) (*relation, error) {
 	return rel, nil
 }
 
-func (rel *relation) row(t *pglogrepl.TupleData) (outbox.Row, error) {
+// row decodes an inserted tuple's columns, which pgoutput sends as text
+// (bytea in hex: \x and two digits a byte).
+func (rel *relation) row(t *pglogrepl.TupleData) (relay.Row, error) {
 	text := func(i int) (string, error) {
 		if t == nil || i >= len(t.Columns) {
-			return "", fmt.Errorf("pgcdc: insert with %d columns, column %d missing", len(t.Columns), i)
+			n := 0
+			if t != nil {
+				n = len(t.Columns)
+			}
+			return "", fmt.Errorf("pgcdc: insert with %d columns, column %d missing", n, i)
 		}
 		c := t.Columns[i]
 		switch c.DataType {
@@ -240,7 +290,7 @@ func (rel *relation) row(t *pglogrepl.TupleData) (outbox.Row, error) {
 		}
 		return "", fmt.Errorf("pgcdc: column %d sent as %q, not as text", i, c.DataType)
 	}
-	var row outbox.Row
+	var row relay.Row
 	var err error
 	if row.ID, err = text(rel.id); err != nil {
 		return row, err
@@ -255,7 +305,6 @@ func (rel *relation) row(t *pglogrepl.TupleData) (outbox.Row, error) {
 	if err != nil {
 		return row, err
 	}
-	// bytea in hex output format: \x followed by hex digits.
 	if len(payload) >= 2 && payload[0] == '\\' && payload[1] == 'x' {
 		if row.Payload, err = hex.DecodeString(payload[2:]); err != nil {
 			return row, fmt.Errorf("pgcdc: payload of %s: %w", row.ID, err)

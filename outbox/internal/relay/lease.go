@@ -1,4 +1,4 @@
-package outbox
+package relay
 
 import (
 	"context"
@@ -20,15 +20,15 @@ import (
 // held, one update of the lease row.
 const StandbyRetryInterval = 200 * time.Millisecond
 
-// standbyRetry is how long a standby waits between tries for a lease
+// StandbyRetry is how long a standby waits between tries for a lease
 // with the TTL ttl.
-func standbyRetry(ttl time.Duration) time.Duration { return min(ttl/4, StandbyRetryInterval) }
+func StandbyRetry(ttl time.Duration) time.Duration { return min(ttl/4, StandbyRetryInterval) }
 
-// errLeaseLapsed is the cause of a context of LeaseKeeper.Bound that ended
+// errLeaseLapsed is the cause of a context of Keeper.Bound that ended
 // because the lease was not renewed in time.
 var errLeaseLapsed = fmt.Errorf("%w: not renewed in time", sqldb.ErrLeaseLost)
 
-// LeaseKeeper renews a held sqldb.Lease in the background, every quarter
+// Keeper renews a held sqldb.Lease in the background, every quarter
 // of its TTL, so that a renewal never stalls a relay's publishing: a
 // renewal is a committed UPDATE, and a commit waits for the database's
 // disk flush, which on a busy server takes from milliseconds to seconds.
@@ -36,9 +36,9 @@ var errLeaseLapsed = fmt.Errorf("%w: not renewed in time", sqldb.ErrLeaseLost)
 //
 // While a keeper runs, its owner must use the lease only through the
 // keeper (Valid, Lost, Await) and the lease's Fence; after Stop returns, the
-// lease is the owner's again (Drop, Release, Acquire). The polling relay
-// and the log-tailing relays use it.
-type LeaseKeeper struct {
+// lease is the owner's again (Drop, Release, Acquire). The relay keeps
+// its lease with it while it leads, whatever its source.
+type Keeper struct {
 	lease      *sqldb.Lease
 	validUntil atomic.Int64 // Unix nanoseconds; publishing stops after it
 	lost       atomic.Bool
@@ -49,13 +49,13 @@ type LeaseKeeper struct {
 	wg       sync.WaitGroup
 }
 
-// KeepLease starts renewing l, which the caller holds (Acquire returned
+// Keep starts renewing l, which the caller holds (Acquire returned
 // true), until Stop, ctx's end or the lease's loss to another process.
 // onError, if not nil, receives each failed renewal other than the loss
 // (the keeper retries them); onLost, if not nil, is called once if a
 // renewal finds the lease lost.
-func KeepLease(ctx context.Context, l *sqldb.Lease, onError func(error), onLost func()) *LeaseKeeper {
-	k := &LeaseKeeper{lease: l}
+func Keep(ctx context.Context, l *sqldb.Lease, onError func(error), onLost func()) *Keeper {
+	k := &Keeper{lease: l}
 	k.lostCtx, k.markLost = context.WithCancel(context.Background())
 	ttl := l.TTL()
 	// The lease is valid for three quarters of its TTL from its last
@@ -102,22 +102,22 @@ func KeepLease(ctx context.Context, l *sqldb.Lease, onError func(error), onLost 
 
 // Valid reports whether the lease is still certainly held: renewed less
 // than three quarters of its TTL ago and not lost.
-func (k *LeaseKeeper) Valid() bool {
+func (k *Keeper) Valid() bool {
 	return !k.lost.Load() && time.Now().UnixNano() < k.validUntil.Load()
 }
 
 // Lost reports whether a renewal found the lease taken by another process.
-func (k *LeaseKeeper) Lost() bool { return k.lost.Load() }
+func (k *Keeper) Lost() bool { return k.lost.Load() }
 
-// ended reports whether the keeper stopped or found the lease lost.
-func (k *LeaseKeeper) ended() bool { return k.lostCtx.Err() != nil }
+// Ended reports whether the keeper stopped or found the lease lost.
+func (k *Keeper) Ended() bool { return k.lostCtx.Err() != nil }
 
 // Await returns nil at once while the lease is valid. While a renewal is
 // late (a slow commit of the lease row), it waits for the renewal, for up
 // to one TTL, so that its caller holds its work instead of abandoning it.
 // It returns sqldb.ErrLeaseLost if the lease is lost or still not renewed
 // after the TTL, and ctx's error if ctx ends first.
-func (k *LeaseKeeper) Await(ctx context.Context) error {
+func (k *Keeper) Await(ctx context.Context) error {
 	var giveUp time.Time
 	for !k.Valid() {
 		switch {
@@ -128,7 +128,7 @@ func (k *LeaseKeeper) Await(ctx context.Context) error {
 		case time.Now().After(giveUp):
 			return sqldb.ErrLeaseLost
 		}
-		sleep(ctx, 5*time.Millisecond)
+		Sleep(ctx, 5*time.Millisecond)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -144,7 +144,7 @@ func (k *LeaseKeeper) Await(ctx context.Context) error {
 // before the lease expires and another relay may take it. If the lease is
 // not valid now, the context has ended already. Call cancel when the work
 // is done.
-func (k *LeaseKeeper) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+func (k *Keeper) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	bctx, cancel := context.WithCancelCause(ctx)
 	stopLost := context.AfterFunc(k.lostCtx, func() { cancel(sqldb.ErrLeaseLost) })
 	var (
@@ -180,8 +180,18 @@ func (k *LeaseKeeper) Bound(ctx context.Context) (context.Context, context.Cance
 
 // Stop stops renewing and waits for a renewal under way to end. Work under
 // Bound ends too: nothing keeps the lease any more.
-func (k *LeaseKeeper) Stop() {
+func (k *Keeper) Stop() {
 	k.cancel()
 	k.wg.Wait()
 	k.markLost()
+}
+
+// Sleep waits for d or until ctx ends.
+func Sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
