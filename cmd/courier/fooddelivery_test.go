@@ -15,9 +15,9 @@ import (
 	"github.com/courier-go/courier/internal/testproc"
 )
 
-// TestMain lets the test binary run as the courier command (see
-// internal/testproc).
-func TestMain(m *testing.M) { testproc.Main(m, run) }
+// TestMain lets the test binary run as the courier command, or as one of
+// TestChaos's programs (see internal/testproc and runTestChild).
+func TestMain(m *testing.M) { testproc.Main(m, runTestChild) }
 
 // TestOneProcessPerServiceWithCourierRelayAndRouter runs the food-delivery
 // example as its package documentation says: each service in a process
