@@ -145,6 +145,9 @@ type Source struct {
 	lastCommit atomic.Int64 // Unix milliseconds
 	mu         sync.Mutex
 	stored     Position
+	// flavorName, when set, is the server's kind instead of what its
+	// version says (tests of a MySQL source beside a MariaDB database).
+	flavorName string
 }
 
 // NewSource returns a source that reads the binary log of the server dsn
@@ -244,15 +247,8 @@ func (r *Source) Setup(ctx context.Context) error {
 	if err := r.check(ctx); err != nil {
 		return err
 	}
-	if _, err := r.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+PositionTable+` (
-    name       VARCHAR(255)  NOT NULL PRIMARY KEY,
-    file       VARCHAR(255)  NOT NULL,
-    position   BIGINT        NOT NULL,
-    gtid       TEXT          NOT NULL,
-    updated_at BIGINT        NOT NULL,
-    beats      BIGINT        NOT NULL DEFAULT 0
-) ENGINE = InnoDB`); err != nil {
-		return fmt.Errorf("mysqlcdc: creating %s: %w", PositionTable, err)
+	if err := r.createPositionTable(ctx); err != nil {
+		return err
 	}
 	if _, ok, err := r.position(ctx); err != nil || ok {
 		return err
@@ -266,6 +262,22 @@ func (r *Source) Setup(ctx context.Context) error {
 		return fmt.Errorf("mysqlcdc: storing the start position: %w", err)
 	}
 	r.logger.Info("courier: binlog relay starts at the end of the log", slog.String("position", start.String()))
+	return nil
+}
+
+// createPositionTable creates the table of the relays' positions if it
+// does not exist.
+func (r *Source) createPositionTable(ctx context.Context) error {
+	if _, err := r.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+PositionTable+` (
+    name       VARCHAR(255)  NOT NULL PRIMARY KEY,
+    file       VARCHAR(255)  NOT NULL,
+    position   BIGINT        NOT NULL,
+    gtid       TEXT          NOT NULL,
+    updated_at BIGINT        NOT NULL,
+    beats      BIGINT        NOT NULL DEFAULT 0
+) ENGINE = InnoDB`); err != nil {
+		return fmt.Errorf("mysqlcdc: creating %s: %w", PositionTable, err)
+	}
 	return nil
 }
 
@@ -498,6 +510,9 @@ const eventCache = 4096
 
 // flavor is go-mysql's name of the server's kind: mysql or mariadb.
 func (r *Source) flavor(ctx context.Context) (string, error) {
+	if r.flavorName != "" {
+		return r.flavorName, nil
+	}
 	var version string
 	if err := r.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		return "", fmt.Errorf("mysqlcdc: reading the server version: %w", err)

@@ -28,6 +28,9 @@ func (l *layout) check(tm *replication.TableMapEvent) error {
 		name string
 		i    int
 	}{{"id", l.id}, {"destination", l.destination}, {"headers", l.headers}, {"payload", l.payload}} {
+		if c.i < 0 || c.i >= len(tm.ColumnType) {
+			return fmt.Errorf("%w: the binary log has %d columns for %s.message, none for %s", ErrColumnLayout, len(tm.ColumnType), tm.Schema, c.name)
+		}
 		if !stringColumn(tm, c.i) {
 			return fmt.Errorf("%w: column %s of %s.message is logged as type %d, not as a string", ErrColumnLayout, c.name, tm.Schema, tm.ColumnType[c.i])
 		}
