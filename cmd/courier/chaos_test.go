@@ -442,16 +442,17 @@ func (r *chaosRun) inject(f chaosFault, i int) {
 	defer cancel()
 	switch f {
 	case killRelay:
-		took := r.killLeader(ctx)
-		r.result.takeovers = append(r.result.takeovers, took)
-		r.t.Logf("fault %d: kill -9 of the leading relay; the standby published %v later", i+1, took.Round(time.Millisecond))
+		leads, publishes := r.killLeader(ctx)
+		r.result.takeovers = append(r.result.takeovers, publishes)
+		r.logf("fault %d: the standby took the lease %v after the kill, and published %v after it", i+1,
+			leads.Round(time.Millisecond), publishes.Round(time.Millisecond))
 	case killConsumer:
 		name := chaosConsumers[r.result.consumerKills%len(chaosConsumers)]
 		r.result.consumerKills++
 		if _, err := r.procs.Crash(name); err != nil {
 			r.t.Fatal(err)
 		}
-		r.t.Logf("fault %d: kill -9 of %s, started again", i+1, name)
+		r.logf("fault %d: kill -9 of %s, started again", i+1, name)
 	case restartBroker:
 		r.result.brokerRestart = r.restart(ctx, i, "broker", r.restartMQ)
 	case restartDatabase:
@@ -464,86 +465,117 @@ func (r *chaosRun) inject(f chaosFault, i int) {
 func (r *chaosRun) restart(ctx context.Context, i int, server string, restart testserver.Restart) time.Duration {
 	r.t.Helper()
 	start := time.Now()
+	r.logf("restarting the %s", server)
 	if err := restart(ctx); err != nil {
 		r.t.Fatalf("restarting the %s: %v", server, err)
 	}
 	took := time.Since(start)
-	r.t.Logf("fault %d: %s restarted in %v", i+1, server, took.Round(time.Millisecond))
+	r.logf("fault %d: %s restarted in %v", i+1, server, took.Round(time.Millisecond))
 	return took
 }
 
 // killLeader kills the relay that leads with SIGKILL and returns how long
-// after the kill the other one published; it then starts the killed one
-// again, as a standby.
-func (r *chaosRun) killLeader(ctx context.Context) time.Duration {
+// after the kill the other one held the lease, and published; it then
+// starts the killed one again, as a standby.
+func (r *chaosRun) killLeader(ctx context.Context) (leads, publishes time.Duration) {
 	r.t.Helper()
 	var leader, standby string
+	var before relayMetrics
 	r.waitFor("a leading relay", chaosTakeoverTimeout, func() bool {
-		leads := map[string]bool{}
+		m := map[string]relayMetrics{}
 		for _, name := range chaosRelays {
-			v, err := r.metric(ctx, name, "courier_relay_leader")
-			leads[name] = err == nil && v == 1
+			var err error
+			if m[name], err = r.relayMetrics(ctx, name); err != nil {
+				return false
+			}
 		}
-		switch {
-		case leads[chaosRelays[0]] && !leads[chaosRelays[1]]:
-			leader, standby = chaosRelays[0], chaosRelays[1]
-		case leads[chaosRelays[1]] && !leads[chaosRelays[0]]:
-			leader, standby = chaosRelays[1], chaosRelays[0]
+		switch a, b := chaosRelays[0], chaosRelays[1]; {
+		case m[a].leader && !m[b].leader:
+			leader, standby = a, b
+		case m[b].leader && !m[a].leader:
+			leader, standby = b, a
 		default:
 			return false
 		}
+		before = m[standby]
 		return true
 	})
-	published := func() float64 {
-		v, err := r.metric(ctx, standby, "courier_relay_published_total")
-		if err != nil {
-			return -1
-		}
-		return v
-	}
-	before := published()
 	// Kill it at a random moment of its work: polling, publishing or
 	// deleting what the broker confirmed.
 	time.Sleep(rand.N(200 * time.Millisecond))
 	r.procs.Get(leader).Stop(true)
 	killed := time.Now()
-	r.waitFor("the standby relay to publish after the leader's kill", chaosTakeoverTimeout, func() bool { return published() > before })
-	took := time.Since(killed)
+	r.logf("kill -9 of %s, the leading relay", leader)
+	r.waitFor("the standby relay to publish after the leader's kill", chaosTakeoverTimeout, func() bool {
+		m, err := r.relayMetrics(ctx, standby)
+		if err != nil {
+			return false
+		}
+		if m.leader && leads == 0 {
+			leads = time.Since(killed)
+		}
+		return m.published > before.published
+	})
+	publishes = time.Since(killed)
+	if leads == 0 {
+		leads = publishes
+	}
 	if _, err := r.procs.Start(leader, r.relayArgs, "relay starting"); err != nil {
 		r.t.Fatal(err)
 	}
-	return took
+	return leads, publishes
 }
 
 var relayAddr = regexp.MustCompile(`relay endpoints" addr=(\S+)`)
 
-// metric reads a metric of the relay name from its /metrics.
-func (r *chaosRun) metric(ctx context.Context, name, metric string) (float64, error) {
+// relayMetrics is what TestChaos reads from a relay's /metrics.
+type relayMetrics struct {
+	leader    bool    // courier_relay_leader
+	published float64 // courier_relay_published_total
+}
+
+// relayMetrics reads the metrics of the relay name.
+func (r *chaosRun) relayMetrics(ctx context.Context, name string) (relayMetrics, error) {
 	p := r.procs.Get(name)
 	m := relayAddr.FindStringSubmatch(p.Output())
 	if m == nil {
-		return 0, fmt.Errorf("%s logged no address", name)
+		return relayMetrics{}, fmt.Errorf("%s logged no address", name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m[1]+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return relayMetrics{}, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return relayMetrics{}, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return relayMetrics{}, err
 	}
-	v := regexp.MustCompile(`(?m)^` + metric + ` (\S+)$`).FindSubmatch(body)
-	if v == nil {
-		return 0, fmt.Errorf("%s: no metric %s", name, metric)
+	value := func(metric string) (float64, error) {
+		v := regexp.MustCompile(`(?m)^` + metric + ` (\S+)$`).FindSubmatch(body)
+		if v == nil {
+			return 0, fmt.Errorf("%s: no metric %s", name, metric)
+		}
+		return strconv.ParseFloat(string(v[1]), 64)
 	}
-	return strconv.ParseFloat(string(v[1]), 64)
+	leader, err := value("courier_relay_leader")
+	if err != nil {
+		return relayMetrics{}, err
+	}
+	published, err := value("courier_relay_published_total")
+	return relayMetrics{leader: leader == 1, published: published}, err
+}
+
+// logf logs what the run does, with the time of day, to compare with the
+// processes' logs.
+func (r *chaosRun) logf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Logf("%s "+format, append([]any{time.Now().UTC().Format("15:04:05.000")}, args...)...)
 }
 
 // drain waits until every committed message was applied and the outbox
