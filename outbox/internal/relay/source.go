@@ -12,7 +12,6 @@ package relay
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,8 +34,8 @@ type Row struct {
 // cannot be published: undecodable headers, an invalid destination, a
 // message over limits.
 func (rw Row) Message(limits message.Limits) (*message.Message, error) {
-	var headers message.Headers
-	if err := json.Unmarshal([]byte(rw.Headers), &headers); err != nil {
+	headers, err := decodeHeaders(rw.Headers)
+	if err != nil {
 		return nil, fmt.Errorf("undecodable headers: %w", err)
 	}
 	if err := message.ValidateChannel(rw.Destination); err != nil {
