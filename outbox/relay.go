@@ -160,11 +160,6 @@ func WithLogger(l *slog.Logger) RelayOption {
 	}
 }
 
-// WithRelayLogger is WithLogger.
-//
-// Deprecated: use WithLogger, the name every package's logger option has.
-func WithRelayLogger(l *slog.Logger) RelayOption { return WithLogger(l) }
-
 // WithSource makes the relay read its rows from s instead of polling the
 // outbox table: pgcdc.NewSource or mysqlcdc.NewSource. A source serves
 // one relay. The table poller's options (WithBatchSize, WithPollInterval,

@@ -153,7 +153,7 @@ func startNode(ctx context.Context, env *Env, name string, schema ...string) (*n
 	if !env.ExternalRelay {
 		relay, err := outbox.NewRelay(db, d, b, outbox.WithName(name), outbox.WithOwner(name),
 			outbox.WithPollInterval(10*time.Millisecond), outbox.WithLeaseTTL(2*time.Second),
-			outbox.WithRelayLogger(env.Logger))
+			outbox.WithLogger(env.Logger))
 		if err != nil {
 			n.kill()
 			return nil, fmt.Errorf("%s: %w", name, err)
