@@ -16,6 +16,7 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/internal/testdb"
+	"github.com/courier-go/courier/internal/testserver"
 	"github.com/courier-go/courier/internal/testsink"
 	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/sqldb"
@@ -237,10 +238,10 @@ func BrokerOutage(t *testing.T, db *testdb.DB, start func(p broker.Producer) (er
 
 // RestartMidStream is the database restart test of the log-tailing
 // relays. start runs a relay on db that publishes with p, and returns how
-// to read the relay's error count; restart restarts the database server.
-// The relay must publish, in order, every message committed before and
-// after the restart.
-func RestartMidStream(t *testing.T, db *testdb.DB, start func(p broker.Producer) (errors func() uint64), restart func()) {
+// to read the relay's error count; restart restarts the database server
+// (see internal/testserver). The relay must publish, in order, every
+// message committed before and after the restart.
+func RestartMidStream(t *testing.T, db *testdb.DB, start func(p broker.Producer) (errors func() uint64), restart testserver.Restart) {
 	t.Helper()
 	s := testsink.New(0)
 	srv := httptest.NewServer(s)
@@ -251,7 +252,12 @@ func RestartMidStream(t *testing.T, db *testdb.DB, start func(p broker.Producer)
 		writeOrderRetrying(t, db.DB, w, seq)
 	}
 	Eventually(t, "the first 50 messages", func() bool { return s.Unique() == 50 })
-	restart()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	err := restart(ctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("restarting the database: %v", err)
+	}
 	for seq := 50; seq < 100; seq++ {
 		writeOrderRetrying(t, db.DB, w, seq)
 	}
