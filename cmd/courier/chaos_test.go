@@ -293,18 +293,20 @@ func (r *chaosRun) startNATS() {
 // says which messages committed, and the consumers' chaos_key and
 // chaos_effect (see applyChaosEffect), with a row for each key.
 func (r *chaosRun) createTables() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for _, q := range []string{
 		"CREATE TABLE chaos_order (k VARCHAR(20) NOT NULL, seq INT NOT NULL, message_id VARCHAR(64) NOT NULL, PRIMARY KEY (k, seq))",
 		"CREATE TABLE chaos_key (k VARCHAR(20) NOT NULL PRIMARY KEY, last_seq INT NOT NULL)",
 		"CREATE TABLE chaos_effect (k VARCHAR(20) NOT NULL, seq INT NOT NULL, prev_seq INT NOT NULL, message_id VARCHAR(64) NOT NULL, consumer_pid INT NOT NULL)",
 	} {
-		if _, err := r.db.Exec(q); err != nil {
+		if _, err := r.db.ExecContext(ctx, q); err != nil {
 			r.t.Fatal(err)
 		}
 	}
 	for w := range chaosWriters {
 		for _, k := range chaosKeys(w) {
-			if _, err := r.db.Exec(r.db.Dialect.Rebind("INSERT INTO chaos_key (k, last_seq) VALUES (?, -1)"), k); err != nil {
+			if _, err := r.db.ExecContext(ctx, r.db.Dialect.Rebind("INSERT INTO chaos_key (k, last_seq) VALUES (?, -1)"), k); err != nil {
 				r.t.Fatal(err)
 			}
 		}
@@ -646,7 +648,9 @@ func (r *chaosRun) check() {
 	}
 
 	committed := map[string]bool{}
-	rows, err := r.db.Query("SELECT message_id FROM chaos_order")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := r.db.QueryContext(ctx, "SELECT message_id FROM chaos_order")
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -662,7 +666,7 @@ func (r *chaosRun) check() {
 	}
 	applied := map[string]int{}
 	var twice, unknown, misordered []string
-	rows, err = r.db.Query("SELECT k, seq, prev_seq, message_id FROM chaos_effect")
+	rows, err = r.db.QueryContext(ctx, "SELECT k, seq, prev_seq, message_id FROM chaos_effect")
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -112,13 +112,16 @@ func RabbitMQ(t testing.TB, u string) Restart {
 	}
 	requireLocal(t, "RabbitMQ", parsed.Hostname())
 	requireTool(t, "rabbitmqctl")
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if err := run(ctx, "rabbitmqctl", "-q", "status"); err != nil {
 		cannot(t, "cannot control the local RabbitMQ node: %v", err)
 	}
 	var stopped atomic.Bool
 	t.Cleanup(func() {
 		if stopped.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
 			_ = run(ctx, "rabbitmqctl", "-q", "start_app")
 		}
 	})
