@@ -418,10 +418,14 @@ func (r *chaosRun) effects() int {
 func (r *chaosRun) progress(what string) {
 	r.t.Helper()
 	from := -1
-	for from < 0 {
-		from = r.effects()
-	}
-	r.waitFor(what, chaosProgressTimeout, func() bool { return r.effects() >= from+300 })
+	r.waitFor(what, chaosProgressTimeout, func() bool {
+		n := r.effects()
+		if from < 0 {
+			from = n // -1 while the database does not answer
+			return false
+		}
+		return n >= from+300
+	})
 }
 
 // waitFor polls cond until it holds, and fails the test with the
