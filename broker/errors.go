@@ -41,3 +41,34 @@ func IsPermanent(err error) bool {
 	var p interface{ Permanent() bool }
 	return errors.As(err, &p) && p.Permanent()
 }
+
+// unavailableError marks an error caused by a dependency that cannot be
+// reached for now.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string     { return e.err.Error() }
+func (e unavailableError) Unwrap() error     { return e.err }
+func (e unavailableError) Unavailable() bool { return true }
+
+// Unavailable marks err as caused by a dependency of the handler that
+// cannot be reached for now (its database restarting or failing over, a
+// server refusing connections), not by the message: such a failure does
+// not count toward the subscription's attempts, and the message is tried
+// again with backoff for as long as WithMaxUnavailable allows, so that an
+// outage of a few seconds or minutes delays messages instead of
+// dead-lettering them. The inbox marks its database's connection errors
+// this way (sqldb.IsUnavailable). Unavailable(nil) is nil.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err}
+}
+
+// IsUnavailable reports whether err, or an error it wraps, has an
+// Unavailable() bool method that returns true, found with errors.As, as
+// IsPermanent finds Permanent.
+func IsUnavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}

@@ -14,6 +14,11 @@ const (
 	DefaultMaxAttempts  = 5
 	DefaultBackoffStart = 100 * time.Millisecond
 	DefaultBackoffMax   = 10 * time.Second
+	// DefaultMaxUnavailable bounds how long a handler's failures caused
+	// by an unavailable dependency (see Unavailable) are retried without
+	// counting toward its attempts: longer than a database's restart or
+	// failover.
+	DefaultMaxUnavailable = 5 * time.Minute
 	// DeadLetterSuffix is appended to the subscriber id to name its
 	// default dead-letter channel.
 	DeadLetterSuffix = ".dead-letter"
@@ -55,6 +60,9 @@ type SubscribeConfig struct {
 	DeadLetterChannel string
 	// HandlerTimeout bounds each call of the handler; 0 means no bound.
 	HandlerTimeout time.Duration
+	// MaxUnavailable bounds how long failures marked Unavailable are
+	// retried without counting toward MaxAttempts.
+	MaxUnavailable time.Duration
 	// Logger receives the subscription's events.
 	Logger *slog.Logger
 	// Ephemeral is set by WithEphemeral.
@@ -111,6 +119,21 @@ func WithHandlerTimeout(d time.Duration) SubscribeOption {
 			return fmt.Errorf("handler timeout must be positive, got %v", d)
 		}
 		c.HandlerTimeout = d
+		return nil
+	}
+}
+
+// WithMaxUnavailable sets how long a message whose handler fails because a
+// dependency is unavailable (an error marked with Unavailable) is retried,
+// with backoff, before such failures count toward WithMaxAttempts like
+// any other (default DefaultMaxUnavailable). Meanwhile the message's shard
+// waits, as it would for the broker. d must be positive.
+func WithMaxUnavailable(d time.Duration) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("max unavailable must be positive, got %v", d)
+		}
+		c.MaxUnavailable = d
 		return nil
 	}
 }

@@ -84,7 +84,11 @@ func (i *Inbox) Handler(h TxHandler) broker.Handler {
 
 // Handle runs h for msg in a transaction, unless msg was handled before. It
 // reports whether h ran through the error only: a skipped duplicate returns
-// nil.
+// nil. An error that says the database cannot be reached now, from the
+// inbox's own statements or from h's (sqldb.IsUnavailable), is marked
+// with broker.Unavailable: the subscription then retries the message
+// without spending its attempts, so that a database restart or failover
+// delays messages rather than dead-lettering them.
 func (i *Inbox) Handle(ctx context.Context, msg *message.Message, h TxHandler) error {
 	consumer := i.consumerID
 	if consumer == "" {
@@ -97,6 +101,17 @@ func (i *Inbox) Handle(ctx context.Context, msg *message.Message, h TxHandler) e
 	if msg.ID == "" {
 		return broker.Permanent(fmt.Errorf("inbox: %w", message.ErrMissingID))
 	}
+	err := i.handle(ctx, consumer, msg, h)
+	if sqldb.IsUnavailable(err) {
+		// The database is down or restarting, not the message at fault:
+		// the subscription waits for it without spending attempts.
+		err = broker.Unavailable(err)
+	}
+	return err
+}
+
+// handle is Handle's transaction.
+func (i *Inbox) handle(ctx context.Context, consumer string, msg *message.Message, h TxHandler) error {
 	tx, err := i.db.BeginTx(ctx, i.txOptions)
 	if err != nil {
 		return fmt.Errorf("inbox: begin: %w", err)

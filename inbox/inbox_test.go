@@ -13,7 +13,9 @@ import (
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/inbox"
 	"github.com/courier-go/courier/internal/testdb"
+	"github.com/courier-go/courier/internal/testnet"
 	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/sqldb"
 )
 
 // account is the business data of the tests: a balance credited once per
@@ -202,5 +204,43 @@ func TestPurgeRemovesOldRows(t *testing.T) {
 				t.Fatalf("Purge = %d, %v; want 1 row", n, err)
 			}
 		})
+	}
+}
+
+// TestUnreachableDatabaseIsUnavailable: with the real drivers, an inbox
+// whose database cannot be reached fails with an error marked
+// broker.Unavailable, which the subscription retries without spending
+// attempts; an error of the handler's own is not marked.
+func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	closed := testnet.ClosedPort(t)
+	for _, tc := range []struct {
+		dialect *sqldb.Dialect
+		driver  string
+		dsn     string
+	}{
+		{sqldb.Postgres, "pgx", "postgres://courier:courier@" + closed + "/courier?sslmode=disable&connect_timeout=2"},
+		{sqldb.MySQL, "mysql", "courier:courier@tcp(" + closed + ")/courier?timeout=2s"},
+	} {
+		t.Run(tc.dialect.Name(), func(t *testing.T) {
+			db, err := sql.Open(tc.driver, tc.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ib := inbox.New(db, tc.dialect, inbox.WithConsumerID("svc"))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = ib.Handle(ctx, message.New(nil), func(context.Context, *sql.Tx, *message.Message) error { return nil })
+			if !broker.IsUnavailable(err) {
+				t.Fatalf("Handle with the database down = %v, not marked unavailable", err)
+			}
+		})
+	}
+	db := testdb.Open(t, sqldb.SQLite)
+	ib := inbox.New(db.DB, db.Dialect, inbox.WithConsumerID("svc"))
+	refused := errors.New("insufficient credit")
+	err := ib.Handle(context.Background(), message.New(nil), func(context.Context, *sql.Tx, *message.Message) error { return refused })
+	if !errors.Is(err, refused) || broker.IsUnavailable(err) {
+		t.Fatalf("a handler's own error = %v, marked unavailable: %v", err, broker.IsUnavailable(err))
 	}
 }

@@ -31,6 +31,7 @@ func NewSubscribeConfig(subscriberID string, channels []string, h broker.Handler
 		MaxAttempts:       broker.DefaultMaxAttempts,
 		Backoff:           broker.ExponentialBackoff(broker.DefaultBackoffStart, broker.DefaultBackoffMax),
 		DeadLetterChannel: subscriberID + broker.DeadLetterSuffix,
+		MaxUnavailable:    broker.DefaultMaxUnavailable,
 	}
 	for _, ch := range channels {
 		if err := message.ValidateChannel(ch); err != nil {

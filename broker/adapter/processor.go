@@ -56,25 +56,59 @@ func (p *Processor) Process(ctx context.Context, stop <-chan struct{}, channel s
 		Shard:        shard,
 		Attempt:      priorAttempts,
 	})
-	var err error
+	var (
+		err      error
+		failures = priorAttempts // toward MaxAttempts
+		outage   time.Time       // first of the current run of Unavailable failures
+		outages  int             // failures in that run
+	)
 	for {
 		info.Attempt++
 		if err = p.call(dctx, msg); err == nil {
 			return nil
 		}
-		if broker.IsPermanent(err) || info.Attempt >= p.cfg.MaxAttempts {
-			break
+		var wait time.Duration
+		if p.unavailable(err, &outage) {
+			// The handler's dependency is down, not the message at
+			// fault: wait for it without spending an attempt.
+			outages++
+			wait = p.cfg.Backoff(outages)
+			p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "courier: a dependency of the handler is unavailable; will retry",
+				slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", channel),
+				slog.String("message_id", msg.ID), slog.Duration("unavailable_for", time.Since(outage)),
+				slog.Duration("backoff", wait), slog.Any("error", err))
+		} else {
+			outages = 0
+			failures++
+			if broker.IsPermanent(err) || failures >= p.cfg.MaxAttempts {
+				break
+			}
+			wait = p.cfg.Backoff(failures)
+			p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "courier: handler failed; will retry",
+				slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", channel),
+				slog.String("message_id", msg.ID), slog.Int("attempt", info.Attempt),
+				slog.Duration("backoff", wait), slog.Any("error", err))
 		}
-		wait := p.cfg.Backoff(info.Attempt)
-		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "courier: handler failed; will retry",
-			slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", channel),
-			slog.String("message_id", msg.ID), slog.Int("attempt", info.Attempt),
-			slog.Duration("backoff", wait), slog.Any("error", err))
 		if !sleep(ctx, stop, wait) {
 			return ErrAbandoned
 		}
 	}
 	return p.sendToDeadLetter(ctx, stop, *info, msg, err)
+}
+
+// unavailable reports whether err is a failure of an unavailable
+// dependency that is retried without counting as an attempt: marked
+// Unavailable, not Permanent, within MaxUnavailable of the first of its
+// run (*since, set here; reset by any other error).
+func (p *Processor) unavailable(err error, since *time.Time) bool {
+	if !broker.IsUnavailable(err) || broker.IsPermanent(err) {
+		*since = time.Time{}
+		return false
+	}
+	if since.IsZero() {
+		*since = time.Now()
+	}
+	return time.Since(*since) < p.cfg.MaxUnavailable
 }
 
 // call runs the handler once on a copy of msg, turning a panic into an

@@ -226,3 +226,58 @@ func TestPermanent(t *testing.T) {
 		t.Fatal("broker.Permanent does not mark and unwrap")
 	}
 }
+
+// TestUnavailableDoesNotSpendAttempts: failures caused by an unavailable
+// dependency (a database restarting) are retried without counting toward
+// the attempts, so the message is handled once the dependency is back
+// instead of being dead-lettered.
+func TestUnavailableDoesNotSpendAttempts(t *testing.T) {
+	dlq := &fakeProducer{}
+	calls := 0
+	var last broker.DeliveryInfo
+	p := newTestProcessor(t, func(ctx context.Context, m *message.Message) error {
+		calls++
+		last, _ = broker.Delivery(ctx)
+		if calls <= 10 {
+			return broker.Unavailable(fmt.Errorf("begin: %w", errors.New("connection refused")))
+		}
+		return nil
+	}, dlq, broker.WithMaxAttempts(2))
+	if err := p.Process(context.Background(), nil, "orders", 0, 0, message.New(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 11 || last.Attempt != 11 || len(dlq.sent) != 0 {
+		t.Fatalf("%d calls (last attempt %d), %d dead letters; want 11 calls and none", calls, last.Attempt, len(dlq.sent))
+	}
+}
+
+// TestUnavailableIsBounded: past WithMaxUnavailable, such failures count
+// like any other, and the message is dead-lettered after its attempts.
+func TestUnavailableIsBounded(t *testing.T) {
+	dlq := &fakeProducer{}
+	calls := 0
+	p := newTestProcessor(t, func(context.Context, *message.Message) error {
+		calls++
+		return broker.Unavailable(errors.New("connection refused"))
+	}, dlq, broker.WithMaxAttempts(2), broker.WithMaxUnavailable(20*time.Millisecond))
+	if err := p.Process(context.Background(), nil, "orders", 0, 0, message.New(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq.sent["svc.dead-letter"]) != 1 || calls < 3 {
+		t.Fatalf("%d calls, dead letters %v; want the message dead-lettered after the bound", calls, dlq.sent)
+	}
+	if err := broker.WithMaxUnavailable(0)(&broker.SubscribeConfig{}); err == nil {
+		t.Error("WithMaxUnavailable(0) accepted")
+	}
+}
+
+func TestUnavailableMarker(t *testing.T) {
+	base := errors.New("refused")
+	err := fmt.Errorf("wrapped: %w", broker.Unavailable(base))
+	if !broker.IsUnavailable(err) || !errors.Is(err, base) || broker.IsUnavailable(base) || broker.Unavailable(nil) != nil {
+		t.Fatal("Unavailable does not mark, wrap or recognise as documented")
+	}
+	if broker.IsUnavailable(broker.Permanent(errors.New("bad"))) {
+		t.Error("a permanent error is unavailable")
+	}
+}
