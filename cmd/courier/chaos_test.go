@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/courier-go/courier/broker/amqp"
 	"github.com/courier-go/courier/internal/testdb"
 	"github.com/courier-go/courier/internal/testenv"
 	"github.com/courier-go/courier/internal/testproc"
@@ -175,6 +176,7 @@ type chaosRun struct {
 	procs     *testproc.Group
 	relayArgs []string
 	brokerURL string
+	channel   string // the run's own
 	restartDB testserver.Restart
 	restartMQ testserver.Restart
 	result    *chaosResult
@@ -188,7 +190,7 @@ var chaosConsumers = []string{"consumer-1", "consumer-2"}
 
 func runChaos(t *testing.T, s chaosSetup) *chaosResult {
 	started := time.Now()
-	r := &chaosRun{t: t, setup: s, result: &chaosResult{setup: s}}
+	r := &chaosRun{t: t, setup: s, result: &chaosResult{setup: s}, channel: fmt.Sprintf("chaos.%06x", rand.Uint32()&0xffffff)}
 	var dbURL, name string
 	if s.dialect == sqldb.Postgres {
 		r.db = testdb.Postgres(t)
@@ -214,13 +216,16 @@ func runChaos(t *testing.T, s chaosSetup) *chaosResult {
 			t.Cleanup(func() { dropSlot(t, dbURL, name) })
 		}
 	}
-	// Created after the database, the children stop before it is dropped.
+	if !s.nats {
+		r.brokerURL = testserver.AMQPURL(t)
+		r.restartMQ = testserver.RabbitMQ(t, r.brokerURL)
+		t.Cleanup(r.removeFromRabbitMQ)
+	}
+	// Created after the database and the clean-up of RabbitMQ, the
+	// children stop before those run.
 	r.procs = testproc.NewGroup(t)
 	if s.nats {
 		r.startNATS()
-	} else {
-		r.brokerURL = testserver.AMQPURL(t)
-		r.restartMQ = testserver.RabbitMQ(t, r.brokerURL)
 	}
 	r.createTables()
 
@@ -228,7 +233,7 @@ func runChaos(t *testing.T, s chaosSetup) *chaosResult {
 	// drops what no queue is bound for.
 	r.parallel(chaosConsumers, func(name string) error {
 		_, err := r.procs.Start(name, []string{"chaos-consumer", "-dialect", s.dialect.Name(), "-driver", r.db.Driver,
-			"-dsn", r.db.DSN, "-broker", r.brokerURL}, chaosConsumerReady)
+			"-dsn", r.db.DSN, "-broker", r.brokerURL, "-channel", r.channel}, chaosConsumerReady)
 		return err
 	})
 	r.relayArgs = append(r.relayArgs, "-broker", r.brokerURL)
@@ -266,6 +271,21 @@ func runChaos(t *testing.T, s chaosSetup) *chaosResult {
 	}
 	r.result.total = time.Since(started)
 	return r.result
+}
+
+// removeFromRabbitMQ removes the run's queues and exchange from RabbitMQ.
+func (r *chaosRun) removeFromRabbitMQ() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := amqp.Open(ctx, r.brokerURL)
+	if err != nil {
+		r.t.Errorf("removing the run's queues: %v", err)
+		return
+	}
+	defer b.Close(ctx)
+	if err := errors.Join(b.RemoveSubscriber(ctx, chaosSubscriber, []string{r.channel}), b.RemoveChannel(ctx, r.channel)); err != nil {
+		r.t.Errorf("removing the run's queues and exchange: %v", err)
+	}
 }
 
 // startNATS runs the NATS server in a process of its own, and sets the
@@ -374,7 +394,7 @@ func (r *chaosRun) writeTx(ctx context.Context, ow *outbox.Writer, keys []string
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	for _, k := range keys {
 		m := message.NewBuilder(fmt.Appendf(nil, "%s/%d", k, seq)).WithPartitionKey(k).WithHeader("seq", strconv.Itoa(seq)).Build()
-		if err := ow.Send(ctx, tx, chaosChannel, m); err != nil {
+		if err := ow.Send(ctx, tx, r.channel, m); err != nil {
 			return err
 		}
 		if !commit {

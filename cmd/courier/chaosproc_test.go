@@ -33,11 +33,9 @@ const (
 	chaosDeadLetter = "chaos consumer: dead-lettered"
 )
 
-// The channel the outbox rows go to and the consumers' subscriber id.
-const (
-	chaosChannel    = "chaos.orders"
-	chaosSubscriber = "chaos-consumer"
-)
+// The consumers' subscriber id. Each run sends to a channel of its own,
+// so that nothing a run left in a broker reaches the next.
+const chaosSubscriber = "chaos-consumer"
 
 // runTestChild is what a child process of this package's tests runs: one
 // of the chaos test's programs, or a courier command.
@@ -51,8 +49,8 @@ func runTestChild(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return run(ctx, args, stdout, stderr)
 }
 
-// chaosConsumer is a service that consumes chaos.orders as the subscriber
-// id chaos-consumer, until ctx ends. Each message's effect is applied by
+// chaosConsumer is a service that consumes a channel as the subscriber id
+// chaos-consumer, until ctx ends. Each message's effect is applied by
 // applyChaosEffect in the transaction in which the inbox records the
 // message. Every handler error is retried, with a budget of about a
 // minute, so that a database restart delays messages but does not send
@@ -65,6 +63,7 @@ func chaosConsumer(ctx context.Context, args []string, stdout, stderr io.Writer)
 		driver    = fs.String("driver", "", "database/sql driver")
 		dsn       = fs.String("dsn", "", "database DSN")
 		brokerURL = fs.String("broker", "", "nats:// or amqp:// URL")
+		channel   = fs.String("channel", "", "the channel to consume")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -96,7 +95,7 @@ func chaosConsumer(ctx context.Context, args []string, stdout, stderr io.Writer)
 	h := in.Handler(func(ctx context.Context, tx *sql.Tx, m *message.Message) error {
 		return applyChaosEffect(ctx, tx, d, m)
 	})
-	sub, err := b.Subscribe(setup, chaosSubscriber, []string{chaosChannel}, h,
+	sub, err := b.Subscribe(setup, chaosSubscriber, []string{*channel}, h,
 		broker.WithMaxAttempts(40), broker.WithBackoff(broker.ExponentialBackoff(100*time.Millisecond, 2*time.Second)),
 		broker.WithHandlerTimeout(15*time.Second), broker.WithObserver(deadLetterPrinter{stdout}), broker.WithLogger(logger))
 	if err != nil {
