@@ -5,6 +5,7 @@
 //	courier registrar register other processes' instances (third-party registration)
 //	courier router    reverse proxy to registry-resolved instances (REST and gRPC)
 //	courier demo      run the example food-delivery system and its traced scenario
+//	courier api       compare API documents (AsyncAPI, OpenAPI, .proto) and check them against a baseline
 //	courier version   print the version
 //
 // Every flag can also come from an environment variable (COURIER_ and the
@@ -95,6 +96,7 @@ commands:
   registrar health-check targets and register them on their behalf
   router    reverse proxy routing to registry-resolved instances (REST, gRPC)
   demo      run the example food-delivery system (examples/fooddelivery)
+  api       compare API documents and check them against a baseline (diff, check)
   version   print the version
 
 Run 'courier <command> -h' for the flags of a command.
@@ -116,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return (&routerCommand{}).run(ctx, args[1:], stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "api":
+		return (&apiCommand{}).run(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "courier", buildVersion())
 		return nil
