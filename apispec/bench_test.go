@@ -133,3 +133,36 @@ func benchmarkDiff(b *testing.B, build func(*Spec) (*Document, error)) {
 func BenchmarkDiffAsyncAPI(b *testing.B) { benchmarkDiff(b, (*Spec).AsyncAPI) }
 
 func BenchmarkDiffOpenAPI(b *testing.B) { benchmarkDiff(b, (*Spec).OpenAPI) }
+
+// benchmarkParseDiff reads two documents from their text, as courier api
+// diff does, and compares them.
+func benchmarkParseDiff(b *testing.B, build func(*Spec) (*Document, error)) {
+	old, err := build(largeSpec(false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	new, err := build(largeSpec(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	oldText, newText := old.JSON(), new.JSON()
+	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
+	for range b.N {
+		o, err := Parse(old.Name(), oldText)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := Parse(new.Name(), newText)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Diff(o, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseDiffAsyncAPI(b *testing.B) { benchmarkParseDiff(b, (*Spec).AsyncAPI) }
+
+func BenchmarkParseDiffOpenAPI(b *testing.B) { benchmarkParseDiff(b, (*Spec).OpenAPI) }
