@@ -42,8 +42,8 @@ type asyncMessageW struct {
 	Summary       string         `json:"summary,omitempty"`
 	Description   string         `json:"description,omitempty"`
 	ContentType   string         `json:"contentType,omitempty"`
-	Headers       *Schema        `json:"headers,omitempty"`
-	Payload       *Schema        `json:"payload,omitempty"`
+	Headers       *jsonSchema    `json:"headers,omitempty"`
+	Payload       *jsonSchema    `json:"payload,omitempty"`
 	CorrelationID *correlationID `json:"correlationId,omitempty"`
 	// Courier records the message's kind (event, command, reply) and its Go
 	// type, for readers of the document; the rules do not read them.
@@ -77,6 +77,6 @@ type replyAddress struct {
 }
 
 type asyncComponents struct {
-	Schemas  map[string]*Schema        `json:"schemas,omitempty"`
+	Schemas  map[string]*jsonSchema    `json:"schemas,omitempty"`
 	Messages map[string]*asyncMessageW `json:"messages,omitempty"`
 }

@@ -39,9 +39,9 @@ type viewMessage struct {
 	ptr         string
 	name        string
 	contentType string
-	headers     *Schema
+	headers     *jsonSchema
 	headersPtr  string
-	payload     *Schema
+	payload     *jsonSchema
 	payloadPtr  string
 	opaque      string // the canonical JSON of a payload in a schema format the rules do not read
 }
@@ -69,7 +69,7 @@ func readAsyncAPI(root node) (*asyncView, error) {
 		messages: map[string]*viewMessage{},
 		root:     root,
 	}
-	v.schemas = &schemaResolver{root: root, cache: map[string]*Schema{}}
+	v.schemas = &schemaResolver{root: root, cache: map[string]*jsonSchema{}}
 	var err error
 	if v.version, err = infoVersion(root); err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func readAsyncAPI(root node) (*asyncView, error) {
 	for _, ptr := range sortedKeys(v.messages) {
 		m := v.messages[ptr]
 		for _, s := range []struct {
-			schema *Schema
+			schema *jsonSchema
 			ptr    string
 		}{{m.headers, m.headersPtr}, {m.payload, m.payloadPtr}} {
 			if err := v.schemas.check(s.schema, s.ptr); err != nil {
@@ -250,7 +250,7 @@ func (v *asyncView) message(n node) (*viewMessage, error) {
 // payload reads a message's payload: a schema, or a multi-format schema
 // object whose schema the rules read when it is JSON Schema or AsyncAPI
 // Schema, and compare as a whole otherwise.
-func (v *asyncView) payload(n node) (*Schema, string, string, error) {
+func (v *asyncView) payload(n node) (*jsonSchema, string, string, error) {
 	n, err := deref(v.root, n)
 	if err != nil {
 		return nil, "", "", err
@@ -280,7 +280,7 @@ func (v *asyncView) payload(n node) (*Schema, string, string, error) {
 	return s, ptr, "", err
 }
 
-func (v *asyncView) schemaAt(n node) (*Schema, string, error) {
+func (v *asyncView) schemaAt(n node) (*jsonSchema, string, error) {
 	n, err := deref(v.root, n)
 	if err != nil {
 		return nil, "", err
@@ -387,10 +387,10 @@ func (v *asyncView) reply(n node) (*viewReply, error) {
 // $refs, each target decoded once.
 type schemaResolver struct {
 	root  node
-	cache map[string]*Schema // by pointer
+	cache map[string]*jsonSchema // by pointer
 }
 
-func (r *schemaResolver) decode(n node) (*Schema, error) {
+func (r *schemaResolver) decode(n node) (*jsonSchema, error) {
 	if s, ok := r.cache[n.ptr]; ok {
 		return s, nil
 	}
@@ -404,7 +404,7 @@ func (r *schemaResolver) decode(n node) (*Schema, error) {
 
 // resolve follows s's $ref (s is at ptr) to the schema it names and that
 // schema's pointer; a schema without one is returned as it is.
-func (r *schemaResolver) resolve(s *Schema, ptr string) (*Schema, string, error) {
+func (r *schemaResolver) resolve(s *jsonSchema, ptr string) (*jsonSchema, string, error) {
 	for hops := 0; s != nil && s.Ref != ""; hops++ {
 		if hops == 32 {
 			return nil, "", &DocumentError{File: r.root.file, Pointer: ptr, Err: fmt.Errorf("%w: %q: a chain of more than 32 references (a cycle?)", ErrUnresolvedRef, s.Ref)}
@@ -424,16 +424,16 @@ func (r *schemaResolver) resolve(s *Schema, ptr string) (*Schema, string, error)
 
 // check resolves every $ref under s, which is at ptr, so that a document
 // with one that points nowhere fails when it is read.
-func (r *schemaResolver) check(s *Schema, ptr string) error {
+func (r *schemaResolver) check(s *jsonSchema, ptr string) error {
 	seen := map[string]bool{}
-	var visit func(s *Schema, ptr string) error
-	visit = func(s *Schema, ptr string) error {
+	var visit func(s *jsonSchema, ptr string) error
+	visit = func(s *jsonSchema, ptr string) error {
 		if s == nil || seen[ptr] {
 			return nil
 		}
 		seen[ptr] = true
 		var err error
-		s.walk(ptr, func(e *Schema, at string) {
+		s.walk(ptr, func(e *jsonSchema, at string) {
 			if err != nil || e.Ref == "" {
 				return
 			}

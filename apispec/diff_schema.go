@@ -62,11 +62,11 @@ func (d *schemaDiffer) emitE(rule, path, source, text string, e [2]Effect) {
 	d.emit(rule, path, source, text, e[0], e[1])
 }
 
-var anything = &Schema{}
+var anything = &jsonSchema{}
 
 // compare compares o (at optr) with n (at nptr); path is the place in the
 // message part, ".items[].price".
-func (d *schemaDiffer) compare(o *Schema, optr string, n *Schema, nptr string, path string) error {
+func (d *schemaDiffer) compare(o *jsonSchema, optr string, n *jsonSchema, nptr string, path string) error {
 	var err error
 	if o, optr, err = d.old.resolve(o, optr); err != nil {
 		return err
@@ -125,7 +125,7 @@ func (d *schemaDiffer) compare(o *Schema, optr string, n *Schema, nptr string, p
 	return d.compareComposition(o, optr, n, nptr, path)
 }
 
-func (d *schemaDiffer) compareFormat(o, n *Schema, path, nptr string) {
+func (d *schemaDiffer) compareFormat(o, n *jsonSchema, path, nptr string) {
 	switch {
 	case o.Format == n.Format:
 	case o.Format == "":
@@ -137,7 +137,7 @@ func (d *schemaDiffer) compareFormat(o, n *Schema, path, nptr string) {
 	}
 }
 
-func (d *schemaDiffer) compareConst(o, n *Schema, path, nptr string) {
+func (d *schemaDiffer) compareConst(o, n *jsonSchema, path, nptr string) {
 	oc, nc := canonical(o.Const), canonical(n.Const)
 	switch {
 	case o.HasConst == n.HasConst && oc == nc:
@@ -150,7 +150,7 @@ func (d *schemaDiffer) compareConst(o, n *Schema, path, nptr string) {
 	}
 }
 
-func (d *schemaDiffer) compareEnum(o, n *Schema, path, nptr string) {
+func (d *schemaDiffer) compareEnum(o, n *jsonSchema, path, nptr string) {
 	switch {
 	case o.Enum == nil && n.Enum == nil:
 		return
@@ -174,7 +174,7 @@ func (d *schemaDiffer) compareEnum(o, n *Schema, path, nptr string) {
 	}
 }
 
-func (d *schemaDiffer) compareObject(o *Schema, optr string, n *Schema, nptr string, path string) error {
+func (d *schemaDiffer) compareObject(o *jsonSchema, optr string, n *jsonSchema, nptr string, path string) error {
 	oreq, nreq := stringSet(o.Required), stringSet(n.Required)
 	refusesExtra := n.AdditionalProperties != nil && n.AdditionalProperties.Bool != nil && !*n.AdditionalProperties.Bool
 	removedNumbers := map[int]string{}
@@ -232,9 +232,9 @@ func (d *schemaDiffer) compareObject(o *Schema, optr string, n *Schema, nptr str
 	return nil
 }
 
-func (d *schemaDiffer) compareComposition(o *Schema, optr string, n *Schema, nptr string, path string) error {
+func (d *schemaDiffer) compareComposition(o *jsonSchema, optr string, n *jsonSchema, nptr string, path string) error {
 	for i, kw := range []string{"allOf", "anyOf", "oneOf"} {
-		ol, nl := [][]*Schema{o.AllOf, o.AnyOf, o.OneOf}[i], [][]*Schema{n.AllOf, n.AnyOf, n.OneOf}[i]
+		ol, nl := [][]*jsonSchema{o.AllOf, o.AnyOf, o.OneOf}[i], [][]*jsonSchema{n.AllOf, n.AnyOf, n.OneOf}[i]
 		if len(ol) != len(nl) {
 			d.emitE("composition-changed", path, nptr, fmt.Sprintf("%s of %d schemas became %d", kw, len(ol), len(nl)), both)
 			continue

@@ -164,7 +164,7 @@ func documentText(root node, data []byte) ([]byte, error) {
 	}
 	text, err := json.MarshalIndent(root.v, "", "  ")
 	if err != nil {
-		return nil, &DocumentError{File: root.file, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+		return nil, &DocumentError{File: root.file, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	return text, nil
 }
@@ -239,7 +239,7 @@ func loadOpenAPI(file string, text []byte) (t *openapi3.T, err error) {
 	}()
 	t = &openapi3.T{}
 	if err := json.Unmarshal(text, t); err != nil {
-		return nil, &DocumentError{File: file, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+		return nil, &DocumentError{File: file, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	if err := resolveOpenAPI(file, t); err != nil {
 		return nil, err
@@ -253,10 +253,10 @@ func resolveOpenAPI(file string, t *openapi3.T) error {
 	loader := openapi3.NewLoader()
 	loader.IsExternalRefsAllowed = false
 	if err := loader.ResolveRefsIn(t, nil); err != nil {
-		return &DocumentError{File: file, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+		return &DocumentError{File: file, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	if err := t.Validate(context.Background()); err != nil {
-		return &DocumentError{File: file, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+		return &DocumentError{File: file, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func reorder(data []byte, first ...string) ([]byte, error) {
 }
 
 // kinSchema converts a schema to kin-openapi's model, through its JSON.
-func kinSchema(s *Schema) (*openapi3.SchemaRef, error) {
+func kinSchema(s *jsonSchema) (*openapi3.SchemaRef, error) {
 	data, err := json.Marshal(s)
 	if err != nil {
 		return nil, err

@@ -8,16 +8,16 @@ import (
 // ones every broker sets (ID, DESTINATION, DATE), the content type, the
 // partition key, and those of its kind, with the type header fixed to
 // t's name. Other headers are allowed.
-func headerSchema(t messageType, contentType string) *Schema {
-	str := func(description string) *Schema {
-		return &Schema{Type: []string{"string"}, Description: description}
+func headerSchema(t messageType, contentType string) *jsonSchema {
+	str := func(description string) *jsonSchema {
+		return &jsonSchema{Type: []string{"string"}, Description: description}
 	}
-	fixed := func(value, description string) *Schema {
+	fixed := func(value, description string) *jsonSchema {
 		s := str(description)
 		s.Const, s.HasConst = value, true
 		return s
 	}
-	props := map[string]*Schema{
+	props := map[string]*jsonSchema{
 		message.HeaderID:          str("The message ID: two 16-digit hexadecimal numbers, time ordered."),
 		message.HeaderDestination: str("The channel the message was sent to."),
 		message.HeaderDate:        str("When the message was sent (RFC 1123, GMT)."),
@@ -40,11 +40,11 @@ func headerSchema(t messageType, contentType string) *Schema {
 		props[message.HeaderReplyToMessageID] = str("The ID of the command replied to.")
 		required = append(required, message.HeaderReplyOutcome, message.HeaderReplyToMessageID)
 	}
-	return &Schema{Type: []string{"object"}, Properties: props, Required: required}
+	return &jsonSchema{Type: []string{"object"}, Properties: props, Required: required}
 }
 
-func outcomeSchema(outcome string) *Schema {
-	s := &Schema{Type: []string{"string"}, Description: "SUCCESS or FAILURE."}
+func outcomeSchema(outcome string) *jsonSchema {
+	s := &jsonSchema{Type: []string{"string"}, Description: "SUCCESS or FAILURE."}
 	if outcome != "" {
 		s.Const, s.HasConst = outcome, true
 	} else {
@@ -55,7 +55,7 @@ func outcomeSchema(outcome string) *Schema {
 
 // widenOutcome lets a reply type declared as a success and as a failure
 // carry either outcome.
-func widenOutcome(headers *Schema, outcome string) {
+func widenOutcome(headers *jsonSchema, outcome string) {
 	p := headers.Properties[message.HeaderReplyOutcome]
 	if p.HasConst && p.Const != outcome {
 		*p = *outcomeSchema("")

@@ -174,6 +174,10 @@ func (s *Spec) Receives(kind Kind, channel string, r HandlerRegistry, opts ...De
 		s.fail(fmt.Errorf("apispec: Receives: unknown message kind %v", kind))
 		return
 	}
+	if r == nil {
+		s.fail(fmt.Errorf("apispec: Receives %ss on channel %q: nil HandlerRegistry", kind, channel))
+		return
+	}
 	r.HandledTypes(func(ch, typeName string, payload reflect.Type) {
 		if ch == "" {
 			ch = channel

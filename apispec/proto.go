@@ -52,7 +52,7 @@ func parseProto(name string, data []byte, fsys fs.FS) (doc *Document, err error)
 	}
 	files, err := compiler.Compile(context.Background(), name)
 	if err != nil {
-		return nil, &DocumentError{File: name, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+		return nil, &DocumentError{File: name, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	fd := files.FindFileByPath(name)
 	if fd == nil {

@@ -10,7 +10,7 @@ import (
 // JSON field names, 64-bit integers as strings, enums by value name, the
 // well-known types in their JSON forms; each property carries its field
 // number (x-protobuf-number), which the compatibility rules compare.
-func (ss *schemaSet) protoRef(md protoreflect.MessageDescriptor) *Schema {
+func (ss *schemaSet) protoRef(md protoreflect.MessageDescriptor) *jsonSchema {
 	name := componentName(string(md.FullName()))
 	if owner, ok := ss.owners[name]; ok && owner == md.FullName() {
 		return ss.ref(name)
@@ -19,7 +19,7 @@ func (ss *schemaSet) protoRef(md protoreflect.MessageDescriptor) *Schema {
 		name = componentName("proto." + string(md.FullName()))
 	}
 	ss.owners[name] = md.FullName()
-	s := &Schema{Type: []string{"object"}, Properties: map[string]*Schema{}}
+	s := &jsonSchema{Type: []string{"object"}, Properties: map[string]*jsonSchema{}}
 	ss.schemas[name] = s // before the fields, for recursive messages
 	fields := md.Fields()
 	for i := 0; i < fields.Len(); i++ {
@@ -37,18 +37,18 @@ func (ss *schemaSet) protoRef(md protoreflect.MessageDescriptor) *Schema {
 
 // protoField describes one field: repeated fields as arrays, maps as
 // objects.
-func (ss *schemaSet) protoField(fd protoreflect.FieldDescriptor) *Schema {
+func (ss *schemaSet) protoField(fd protoreflect.FieldDescriptor) *jsonSchema {
 	switch {
 	case fd.IsMap():
-		return &Schema{Type: []string{"object"}, AdditionalProperties: ss.protoValue(fd.MapValue())}
+		return &jsonSchema{Type: []string{"object"}, AdditionalProperties: ss.protoValue(fd.MapValue())}
 	case fd.IsList():
-		return &Schema{Type: []string{"array"}, Items: ss.protoValue(fd)}
+		return &jsonSchema{Type: []string{"array"}, Items: ss.protoValue(fd)}
 	}
 	return ss.protoValue(fd)
 }
 
 // protoValue describes one value of a field.
-func (ss *schemaSet) protoValue(fd protoreflect.FieldDescriptor) *Schema {
+func (ss *schemaSet) protoValue(fd protoreflect.FieldDescriptor) *jsonSchema {
 	switch fd.Kind() {
 	case protoreflect.BoolKind:
 		return typed("boolean", "")
@@ -88,11 +88,11 @@ func (ss *schemaSet) protoValue(fd protoreflect.FieldDescriptor) *Schema {
 		}
 		return ss.protoRef(fd.Message())
 	}
-	return &Schema{}
+	return &jsonSchema{}
 }
 
 // wellKnown returns the JSON form of a well-known type, or nil.
-func (ss *schemaSet) wellKnown(md protoreflect.MessageDescriptor) *Schema {
+func (ss *schemaSet) wellKnown(md protoreflect.MessageDescriptor) *jsonSchema {
 	switch md.FullName() {
 	case "google.protobuf.Timestamp":
 		return typed("string", "date-time")
@@ -107,10 +107,10 @@ func (ss *schemaSet) wellKnown(md protoreflect.MessageDescriptor) *Schema {
 	case "google.protobuf.ListValue":
 		return typed("array", "")
 	case "google.protobuf.Value":
-		return &Schema{}
+		return &jsonSchema{}
 	case "google.protobuf.Any":
-		return &Schema{Type: []string{"object"}, Required: []string{"@type"},
-			Properties: map[string]*Schema{"@type": typed("string", "")}}
+		return &jsonSchema{Type: []string{"object"}, Required: []string{"@type"},
+			Properties: map[string]*jsonSchema{"@type": typed("string", "")}}
 	case "google.protobuf.BoolValue", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
 		"google.protobuf.Int64Value", "google.protobuf.UInt64Value", "google.protobuf.FloatValue",
 		"google.protobuf.DoubleValue", "google.protobuf.StringValue", "google.protobuf.BytesValue":
@@ -121,4 +121,4 @@ func (ss *schemaSet) wellKnown(md protoreflect.MessageDescriptor) *Schema {
 }
 
 // typed returns a schema of one type and a format.
-func typed(t, format string) *Schema { return &Schema{Type: []string{t}, Format: format} }
+func typed(t, format string) *jsonSchema { return &jsonSchema{Type: []string{t}, Format: format} }

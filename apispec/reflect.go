@@ -25,12 +25,12 @@ import (
 // Protobuf messages are described from their descriptors, as protojson
 // writes them (protoschema.go).
 type schemaSet struct {
-	prefix  string             // where the components are: "#/components/schemas/"
-	schemas map[string]*Schema // by component name
+	prefix  string                 // where the components are: "#/components/schemas/"
+	schemas map[string]*jsonSchema // by component name
 	names   map[reflect.Type]string
-	roots   map[reflect.Type]*Schema // schemaFor's results
-	owners  map[string]any           // component name -> reflect.Type or protoreflect.FullName
-	err     error                    // the first error of a Namer or Mapper call
+	roots   map[reflect.Type]*jsonSchema // schemaFor's results
+	owners  map[string]any               // component name -> reflect.Type or protoreflect.FullName
+	err     error                        // the first error of a Namer or Mapper call
 }
 
 const componentSchemas = "#/components/schemas/"
@@ -38,16 +38,16 @@ const componentSchemas = "#/components/schemas/"
 func newSchemaSet() *schemaSet {
 	return &schemaSet{
 		prefix:  componentSchemas,
-		schemas: map[string]*Schema{},
+		schemas: map[string]*jsonSchema{},
 		names:   map[reflect.Type]string{},
-		roots:   map[reflect.Type]*Schema{},
+		roots:   map[reflect.Type]*jsonSchema{},
 		owners:  map[string]any{},
 	}
 }
 
 // ref returns a reference to the component named name.
-func (ss *schemaSet) ref(name string) *Schema {
-	return &Schema{Ref: ss.prefix + escapePointer(name)}
+func (ss *schemaSet) ref(name string) *jsonSchema {
+	return &jsonSchema{Ref: ss.prefix + escapePointer(name)}
 }
 
 // protoMessage returns the descriptor of t's protobuf message, if t (or a
@@ -65,7 +65,7 @@ func protoMessage(t reflect.Type) (protoreflect.MessageDescriptor, bool) {
 
 // schemaFor returns the schema of a payload of Go type t: a reference to
 // its component, or an inline schema for a type without a name.
-func (ss *schemaSet) schemaFor(t reflect.Type) (*Schema, error) {
+func (ss *schemaSet) schemaFor(t reflect.Type) (*jsonSchema, error) {
 	if s, ok := ss.roots[t]; ok {
 		return s, nil
 	}
@@ -76,7 +76,7 @@ func (ss *schemaSet) schemaFor(t reflect.Type) (*Schema, error) {
 	return s, err
 }
 
-func (ss *schemaSet) derive(t reflect.Type) (s *Schema, err error) {
+func (ss *schemaSet) derive(t reflect.Type) (s *jsonSchema, err error) {
 	if md, ok := protoMessage(t); ok {
 		return ss.protoRef(md), nil
 	}
@@ -132,8 +132,8 @@ func (ss *schemaSet) derive(t reflect.Type) (s *Schema, err error) {
 }
 
 // rewriteRefs points the $defs references invopop writes at components.
-func (ss *schemaSet) rewriteRefs(s *Schema) {
-	s.walk("", func(e *Schema, _ string) {
+func (ss *schemaSet) rewriteRefs(s *jsonSchema) {
+	s.walk("", func(e *jsonSchema, _ string) {
 		if name, ok := strings.CutPrefix(e.Ref, "#/$defs/"); ok {
 			e.Ref = ss.prefix + name
 		}

@@ -6,12 +6,12 @@ import (
 	"strconv"
 )
 
-// Schema is a JSON Schema as Courier's documents hold it: the keywords the
+// jsonSchema is a JSON Schema as Courier's documents hold it: the keywords the
 // compatibility rules read are fields; every other keyword is kept, as it
 // came, in Extra, so that a schema read and written again loses nothing.
 // The generated schemas use the keywords that JSON Schema draft 07 (the
 // base of AsyncAPI's schema format) and 2020-12 (OpenAPI 3.1's) share.
-type Schema struct {
+type jsonSchema struct {
 	// Bool is set for the boolean schemas true (anything) and false
 	// (nothing); the other fields are then empty.
 	Bool *bool
@@ -22,21 +22,21 @@ type Schema struct {
 	Title       string
 	Description string
 
-	Properties           map[string]*Schema
+	Properties           map[string]*jsonSchema
 	Required             []string
-	AdditionalProperties *Schema
-	Items                *Schema
+	AdditionalProperties *jsonSchema
+	Items                *jsonSchema
 
 	Enum     []any // values as decoded from JSON (json.Number for numbers)
 	Const    any
 	HasConst bool // Const is set (it may be null)
 
-	AllOf []*Schema
-	AnyOf []*Schema
-	OneOf []*Schema
+	AllOf []*jsonSchema
+	AnyOf []*jsonSchema
+	OneOf []*jsonSchema
 
-	Defs        map[string]*Schema // $defs
-	Definitions map[string]*Schema // definitions (draft 07)
+	Defs        map[string]*jsonSchema // $defs
+	Definitions map[string]*jsonSchema // definitions (draft 07)
 
 	// FieldNumber is the protobuf field number of a property of a schema
 	// derived from a protobuf message (the x-protobuf-number keyword), 0
@@ -50,7 +50,7 @@ type Schema struct {
 const keywordFieldNumber = "x-protobuf-number"
 
 // MarshalJSON writes the schema with its keywords in sorted order.
-func (s *Schema) MarshalJSON() ([]byte, error) {
+func (s *jsonSchema) MarshalJSON() ([]byte, error) {
 	if s == nil {
 		return []byte("null"), nil
 	}
@@ -93,15 +93,15 @@ func (s *Schema) MarshalJSON() ([]byte, error) {
 }
 
 // decodeSchema decodes the schema at n.
-func decodeSchema(n node) (*Schema, error) {
+func decodeSchema(n node) (*jsonSchema, error) {
 	if b, ok := n.v.(bool); ok {
-		return &Schema{Bool: &b}, nil
+		return &jsonSchema{Bool: &b}, nil
 	}
 	keys, err := n.keys()
 	if err != nil {
 		return nil, err
 	}
-	s := &Schema{}
+	s := &jsonSchema{}
 	for _, k := range keys {
 		c, _ := n.child(k)
 		switch k {
@@ -163,7 +163,7 @@ func decodeSchema(n node) (*Schema, error) {
 	return s, nil
 }
 
-func (s *Schema) setExtra(k string, v any) {
+func (s *jsonSchema) setExtra(k string, v any) {
 	if s.Extra == nil {
 		s.Extra = map[string]any{}
 	}
@@ -188,12 +188,12 @@ func decodeTypes(n node) ([]string, error) {
 	return nil, n.errorf("want a type name or an array of them, have %s", kindOf(n.v))
 }
 
-func decodeSchemaMap(n node) (map[string]*Schema, error) {
+func decodeSchemaMap(n node) (map[string]*jsonSchema, error) {
 	keys, err := n.keys()
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*Schema, len(keys))
+	out := make(map[string]*jsonSchema, len(keys))
 	for _, k := range keys {
 		c, _ := n.child(k)
 		if out[k], err = decodeSchema(c); err != nil {
@@ -203,12 +203,12 @@ func decodeSchemaMap(n node) (map[string]*Schema, error) {
 	return out, nil
 }
 
-func decodeSchemaList(n node) ([]*Schema, error) {
+func decodeSchemaList(n node) ([]*jsonSchema, error) {
 	items, err := n.list()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Schema, len(items))
+	out := make([]*jsonSchema, len(items))
 	for i, it := range items {
 		if out[i], err = decodeSchema(it); err != nil {
 			return nil, err
@@ -220,7 +220,7 @@ func decodeSchemaList(n node) ([]*Schema, error) {
 // walk calls f on s and on every schema under it (depth first) with its
 // JSON pointer, s's being ptr, through the keywords that hold schemas;
 // references are not followed.
-func (s *Schema) walk(ptr string, f func(s *Schema, ptr string)) {
+func (s *jsonSchema) walk(ptr string, f func(s *jsonSchema, ptr string)) {
 	if s == nil {
 		return
 	}
@@ -230,12 +230,12 @@ func (s *Schema) walk(ptr string, f func(s *Schema, ptr string)) {
 	}
 	s.AdditionalProperties.walk(ptr+"/additionalProperties", f)
 	s.Items.walk(ptr+"/items", f)
-	for i, list := range [][]*Schema{s.AllOf, s.AnyOf, s.OneOf} {
+	for i, list := range [][]*jsonSchema{s.AllOf, s.AnyOf, s.OneOf} {
 		for j, e := range list {
 			e.walk(ptr+"/"+[]string{"allOf", "anyOf", "oneOf"}[i]+"/"+strconv.Itoa(j), f)
 		}
 	}
-	for i, defs := range []map[string]*Schema{s.Defs, s.Definitions} {
+	for i, defs := range []map[string]*jsonSchema{s.Defs, s.Definitions} {
 		for _, k := range sortedKeys(defs) {
 			defs[k].walk(ptr+"/"+[]string{"$defs", "definitions"}[i]+"/"+escapePointer(k), f)
 		}

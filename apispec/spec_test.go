@@ -289,10 +289,14 @@ func TestReceivesFromARegistry(t *testing.T) {
 	if _, err := s.AsyncAPI(); err == nil || !strings.Contains(err.Error(), "two Go types") {
 		t.Errorf("conflict: %v", err)
 	}
-	if s := New("svc", "1.0.0"); true {
-		s.Receives(Kind(9), "x", dispatcher{})
-		if _, err := s.AsyncAPI(); err == nil {
-			t.Error("unknown kind accepted")
-		}
+	s = New("svc", "1.0.0")
+	s.Receives(Kind(9), "x", dispatcher{})
+	if _, err := s.AsyncAPI(); err == nil {
+		t.Error("unknown kind accepted")
+	}
+	s = New("svc", "1.0.0")
+	s.Receives(Event, "x", nil)
+	if _, err := s.AsyncAPI(); err == nil || !strings.Contains(err.Error(), "nil HandlerRegistry") {
+		t.Errorf("nil registry: %v", err)
 	}
 }

@@ -78,7 +78,7 @@ func parseTree(file string, data []byte) (any, error) {
 	}
 	var n yaml.Node
 	if err := yaml.Unmarshal(data, &n); err != nil {
-		return nil, &DocumentError{File: file, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+		return nil, &DocumentError{File: file, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	c := yamlConverter{budget: maxNodes}
 	v, err := c.convert(&n, 0)
