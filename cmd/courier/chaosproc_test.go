@@ -52,9 +52,9 @@ func runTestChild(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // chaosConsumer is a service that consumes a channel as the subscriber id
 // chaos-consumer, until ctx ends. Each message's effect is applied by
 // applyChaosEffect in the transaction in which the inbox records the
-// message. Every handler error is retried, with a budget of about a
-// minute, so that a database restart delays messages but does not send
-// them to the dead-letter channel.
+// message. The subscription keeps the default retries: the inbox marks
+// the failures of a database that restarts as unavailable, which the
+// subscription retries without spending attempts.
 func chaosConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("chaos-consumer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -96,7 +96,6 @@ func chaosConsumer(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return applyChaosEffect(ctx, tx, d, m)
 	})
 	sub, err := b.Subscribe(setup, chaosSubscriber, []string{*channel}, h,
-		broker.WithMaxAttempts(40), broker.WithBackoff(broker.ExponentialBackoff(100*time.Millisecond, 2*time.Second)),
 		broker.WithHandlerTimeout(15*time.Second), broker.WithObserver(deadLetterPrinter{stdout}), broker.WithLogger(logger))
 	if err != nil {
 		return err
