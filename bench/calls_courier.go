@@ -9,7 +9,7 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/memory"
-	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/commands"
 )
 
@@ -55,7 +55,7 @@ func newCourierEmbeddedNATS(ctx context.Context) (brokerCloser, error) {
 	if err != nil {
 		return brokerCloser{}, err
 	}
-	srv, err := natsjs.StartEmbedded(ctx, dir)
+	srv, err := embedded.Start(ctx, dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return brokerCloser{}, err

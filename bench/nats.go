@@ -19,11 +19,12 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 )
 
 // natsSuite is Courier's NATS JetStream broker beside Watermill's NATS
 // adapter in JetStream mode and raw nats.go, each on an embedded
-// nats-server started the same way (natsjs.StartEmbedded: JetStream file
+// nats-server started the same way (embedded.Start: JetStream file
 // storage in a fresh temporary directory, in-process connections), with
 // every message stored in a file-backed stream, published with a wait for
 // the server's acknowledgement and acknowledged by its consumer.
@@ -51,13 +52,13 @@ func natsSuite() Suite {
 
 // embeddedNATS starts a nats-server as Courier's embedded broker does, in
 // a fresh temporary directory, and registers its shutdown in c.
-func embeddedNATS(ctx context.Context, c *cleanup) (*natsjs.Embedded, error) {
+func embeddedNATS(ctx context.Context, c *cleanup) (*embedded.Server, error) {
 	dir, err := os.MkdirTemp("", "courier-bench-nats-")
 	if err != nil {
 		return nil, err
 	}
 	c.add(func(context.Context) error { return os.RemoveAll(dir) })
-	srv, err := natsjs.StartEmbedded(ctx, dir)
+	srv, err := embedded.Start(ctx, dir)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker"
-	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 )
 
 // newEmbeddedNATS starts an embedded NATS JetStream server in a fresh
@@ -15,7 +15,7 @@ func newEmbeddedNATS(t *testing.T) broker.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := natsjs.StartEmbedded(ctx, t.TempDir())
+	srv, err := embedded.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

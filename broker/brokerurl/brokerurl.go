@@ -49,6 +49,7 @@ import (
 	"github.com/courier-go/courier/broker/kafka"
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/internal/connurl"
 )
 
@@ -134,7 +135,7 @@ func openMemory(u *url.URL) (broker.Broker, error) {
 // shuts down after the Broker.
 type embeddedBroker struct {
 	*natsjs.Broker
-	srv *natsjs.Embedded
+	srv *embedded.Server
 }
 
 // Close closes the Broker, then shuts the embedded server down.
@@ -158,14 +159,14 @@ func openEmbedded(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	if p.has("shards") {
 		opts = append(opts, natsjs.WithShards(p.int("shards", 0, 1, 1024)))
 	}
-	var eopts []natsjs.EmbeddedOption
+	var eopts []embedded.Option
 	if p.has("listen") {
-		eopts = append(eopts, natsjs.WithListenPort(p.int("listen", 0, 0, 65535)))
+		eopts = append(eopts, embedded.WithListenPort(p.int("listen", 0, 0, 65535)))
 	}
 	if p.err != nil {
 		return nil, p.err
 	}
-	srv, err := natsjs.StartEmbedded(ctx, dir, eopts...)
+	srv, err := embedded.Start(ctx, dir, eopts...)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokerurl"
 	"github.com/courier-go/courier/broker/kafka"
-	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/internal/testnet"
 	"github.com/courier-go/courier/message"
 )
@@ -169,7 +169,7 @@ func TestEmbeddedNATS(t *testing.T) {
 
 func TestNATS(t *testing.T) {
 	ctx := ctxFor(t)
-	srv, err := natsjs.StartEmbedded(ctx, t.TempDir(), natsjs.WithListenPort(0))
+	srv, err := embedded.Start(ctx, t.TempDir(), embedded.WithListenPort(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,29 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Broker, error) {
 	return newBroker(ctx, nc, false, cfg)
 }
 
+// NewInProcess returns a Broker on a new in-process connection to srv (a
+// nats-server running in this process, such as package embedded's), which
+// the Broker closes when it is closed. Options given by WithNATSOptions
+// apply to the connection. The connection does not reconnect: once the
+// server shuts down, the Broker's calls fail.
+func NewInProcess(ctx context.Context, srv nats.InProcessConnProvider, opts ...Option) (*Broker, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	all := append([]nats.Option{nats.Name("courier-embedded"), nats.InProcessServer(srv), nats.NoReconnect()}, cfg.natsOpts...)
+	nc, err := nats.Connect("", all...)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: connect to the in-process server: %w", err)
+	}
+	b, err := newBroker(ctx, nc, true, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
 // Open connects to the NATS server at url (a comma-separated list of
 // servers is fine) and returns a Broker that owns the connection: Close
 // closes it. The connection reconnects for ever after a loss; its options

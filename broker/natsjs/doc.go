@@ -1,7 +1,10 @@
 // Package natsjs is Courier's broker on NATS JetStream, and its default
-// durable broker: StartEmbedded runs a nats-server inside the process with
-// JetStream file storage in a directory of the caller's choosing, so that a
-// service gets durable channels without running anything else.
+// durable broker: package embedded (broker/natsjs/embedded) runs a
+// nats-server inside the process with JetStream file storage in a
+// directory of the caller's choosing, so that a service gets durable
+// channels without running anything else. This package does not compile
+// the server: a program that reaches an external cluster with Open
+// links only the client.
 //
 // # Channels, streams and shards
 //

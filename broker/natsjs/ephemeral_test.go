@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/courier-go/courier/broker"
-	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 )
 
 // consumers lists the consumers of a channel's stream.
@@ -92,7 +92,7 @@ func TestEphemeralAfterServerRestart(t *testing.T) {
 	if err := e1.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	startEmbedded(t, dir, natsjs.WithListenPort(port))
+	startEmbedded(t, dir, embedded.WithListenPort(port))
 	ids = send(50)
 	waitFor(t, 30*time.Second, "the messages after the restart", func() bool { return len(rec.missing(ids)) == 0 })
 }
@@ -116,7 +116,7 @@ func TestEphemeralRestartBeforeFirstMessage(t *testing.T) {
 	}
 	// Another Broker sends as soon as the server is back, before the
 	// subscription's client has reconnected (it retries every 2s).
-	e2 := startEmbedded(t, dir, natsjs.WithListenPort(port))
+	e2 := startEmbedded(t, dir, embedded.WithListenPort(port))
 	other := newBroker(t, e2)
 	defer other.Close(context.Background())
 	ids := sender(t, other, "replies.c")(5)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/message"
 )
 
@@ -22,7 +23,7 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	srv, err := natsjs.StartEmbedded(ctx, dir)
+	srv, err := embedded.Start(ctx, dir)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -78,7 +79,7 @@ func Example_durable() {
 
 	// run starts the server on dir and calls f with a broker on it.
 	run := func(f func(b *natsjs.Broker) error) error {
-		srv, err := natsjs.StartEmbedded(ctx, dir)
+		srv, err := embedded.Start(ctx, dir)
 		if err != nil {
 			return err
 		}
@@ -143,7 +144,7 @@ func Example_ephemeral() {
 		return
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natsjs.StartEmbedded(ctx, dir)
+	srv, err := embedded.Start(ctx, dir)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -186,7 +187,7 @@ func ExampleBroker_RemoveChannel() {
 		return
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natsjs.StartEmbedded(ctx, dir)
+	srv, err := embedded.Start(ctx, dir)
 	if err != nil {
 		fmt.Println(err)
 		return

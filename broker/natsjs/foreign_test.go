@@ -12,13 +12,14 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/couriertest"
 	"github.com/courier-go/courier/message"
 )
 
 // publishBare publishes as a plain NATS client would: to the channel's
 // subject without a shard token, with no Courier header.
-func publishBare(t *testing.T, e *natsjs.Embedded, channel string, payloads ...string) {
+func publishBare(t *testing.T, e *embedded.Server, channel string, payloads ...string) {
 	t.Helper()
 	nc, err := e.Connect()
 	if err != nil {

@@ -19,16 +19,17 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokertest"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/message"
 )
 
 // startEmbedded starts an embedded server in dir and shuts it down when
 // the test ends.
-func startEmbedded(t *testing.T, dir string, opts ...natsjs.EmbeddedOption) *natsjs.Embedded {
+func startEmbedded(t *testing.T, dir string, opts ...embedded.Option) *embedded.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := natsjs.StartEmbedded(ctx, dir, opts...)
+	e, err := embedded.Start(ctx, dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func startEmbedded(t *testing.T, dir string, opts ...natsjs.EmbeddedOption) *nat
 	return e
 }
 
-func newBroker(t *testing.T, e *natsjs.Embedded, opts ...natsjs.Option) *natsjs.Broker {
+func newBroker(t *testing.T, e *embedded.Server, opts ...natsjs.Option) *natsjs.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -64,7 +65,7 @@ func TestConformance(t *testing.T) {
 
 // rawPublisher publishes as a plain nats.go client would, to the subject
 // of the key's shard, with the headers as they are.
-func rawPublisher(e *natsjs.Embedded) func(*testing.T, broker.Broker, string, string, message.Headers, []byte) error {
+func rawPublisher(e *embedded.Server) func(*testing.T, broker.Broker, string, string, message.Headers, []byte) error {
 	return func(t *testing.T, _ broker.Broker, channel, key string, headers message.Headers, payload []byte) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -264,7 +265,7 @@ func TestRestartKeepsEveryAcceptedMessage(t *testing.T) {
 	rec := newCollector()
 	ctx := t.Context()
 
-	e1, err := natsjs.StartEmbedded(ctx, dir)
+	e1, err := embedded.Start(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +429,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	if err := e1.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	startEmbedded(t, dir, natsjs.WithListenPort(port))
+	startEmbedded(t, dir, embedded.WithListenPort(port))
 	ids = send(50)
 	waitFor(t, 30*time.Second, "the messages after the restart", func() bool { return len(rec.missing(ids)) == 0 })
 
@@ -439,9 +440,9 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 // openOverTCP starts a server in dir listening on port, which the test
 // shuts down itself to restart it, and opens a Broker on it over TCP,
 // closed when the test ends.
-func openOverTCP(t *testing.T, dir string, port int, opts ...natsjs.Option) (*natsjs.Embedded, *natsjs.Broker) {
+func openOverTCP(t *testing.T, dir string, port int, opts ...natsjs.Option) (*embedded.Server, *natsjs.Broker) {
 	t.Helper()
-	e, err := natsjs.StartEmbedded(t.Context(), dir, natsjs.WithListenPort(port))
+	e, err := embedded.Start(t.Context(), dir, embedded.WithListenPort(port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +505,7 @@ func TestOpenFailsFastWhenNoServerAnswers(t *testing.T) {
 }
 
 func TestOpenRefusesWrongCredentials(t *testing.T) {
-	e := startEmbedded(t, t.TempDir(), natsjs.WithListenPort(0), natsjs.WithServerOptions(func(o *server.Options) {
+	e := startEmbedded(t, t.TempDir(), embedded.WithListenPort(0), embedded.WithServerOptions(func(o *server.Options) {
 		o.Username, o.Password = "courier", "secret"
 	}))
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
@@ -565,8 +566,8 @@ func TestOptionsAreValidated(t *testing.T) {
 			t.Error("an invalid option was accepted")
 		}
 	}
-	if _, err := natsjs.StartEmbedded(ctx, ""); err == nil {
-		t.Error("StartEmbedded without a directory succeeded")
+	if _, err := embedded.Start(ctx, ""); err == nil {
+		t.Error("embedded.Start without a directory succeeded")
 	}
 	if _, err := natsjs.New(ctx, nil); err == nil {
 		t.Error("New with a nil connection succeeded")

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/internal/testnet"
 )
 
 // throughProxy starts an embedded server on a port and opens a Broker on
 // it through a proxy that can lose what passes, closed when the test ends.
-func throughProxy(t *testing.T) (*natsjs.Embedded, *natsjs.Broker, *testnet.Proxy) {
+func throughProxy(t *testing.T) (*embedded.Server, *natsjs.Broker, *testnet.Proxy) {
 	t.Helper()
-	e := startEmbedded(t, t.TempDir(), natsjs.WithListenPort(0))
+	e := startEmbedded(t, t.TempDir(), embedded.WithListenPort(0))
 	u, err := url.Parse(e.ClientURL())
 	if err != nil {
 		t.Fatal(err)

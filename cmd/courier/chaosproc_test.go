@@ -16,6 +16,7 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/amqp"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/inbox"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/sqldb"
@@ -173,7 +174,7 @@ func chaosNATS(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	start, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	srv, err := natsjs.StartEmbedded(start, *dir, natsjs.WithListenPort(*port))
+	srv, err := embedded.Start(start, *dir, embedded.WithListenPort(*port))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokerurl"
 	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	dmemory "github.com/courier-go/courier/discovery/memory"
 	"github.com/courier-go/courier/discovery/registryurl"
 	"github.com/courier-go/courier/internal/connurl"
@@ -196,11 +197,11 @@ func EmbeddedEnv(ctx context.Context, dir string, natsPort int) (env *Env, close
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("fooddelivery: %w", err)
 	}
-	var opts []natsjs.EmbeddedOption
+	var opts []embedded.Option
 	if natsPort >= 0 {
-		opts = append(opts, natsjs.WithListenPort(natsPort))
+		opts = append(opts, embedded.WithListenPort(natsPort))
 	}
-	emb, err := natsjs.StartEmbedded(ctx, filepath.Join(dir, "nats"), opts...)
+	emb, err := embedded.Start(ctx, filepath.Join(dir, "nats"), opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -17,7 +17,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the pgx driver
 
-	"github.com/courier-go/courier/broker/natsjs"
+	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/discovery/etcd/etcdserver"
 	"github.com/courier-go/courier/examples/fooddelivery"
 	"github.com/courier-go/courier/internal/testdb"
@@ -59,7 +59,7 @@ func Start(t *testing.T) *Servers {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nats, err := natsjs.StartEmbedded(ctx, t.TempDir(), natsjs.WithListenPort(0))
+	nats, err := embedded.Start(ctx, t.TempDir(), embedded.WithListenPort(0))
 	if err != nil {
 		t.Fatal(err)
 	}

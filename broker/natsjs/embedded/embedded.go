@@ -1,4 +1,11 @@
-package natsjs
+// Package embedded runs a NATS server with JetStream inside the process,
+// Courier's default durable broker for single-process use: a service gets
+// durable channels (through package natsjs) without running anything else,
+// its streams kept as files in a directory of its choosing.
+//
+// It is a package of its own so that programs that use an external NATS
+// cluster through natsjs do not compile the server.
+package embedded
 
 import (
 	"context"
@@ -9,20 +16,22 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/courier-go/courier/broker/natsjs"
 )
 
-// EmbeddedMaxPayload is the embedded server's max_payload: room for a
+// MaxPayload is the embedded server's max_payload: room for a
 // payload of message.DefaultMaxPayloadBytes with its headers, and more.
-const EmbeddedMaxPayload = 8 << 20
+const MaxPayload = 8 << 20
 
-// defaultStartTimeout bounds StartEmbedded when its context has no
+// defaultStartTimeout bounds Start when its context has no
 // deadline.
 const defaultStartTimeout = 30 * time.Second
 
-// EmbeddedOption configures an embedded server.
-type EmbeddedOption func(*embeddedConfig) error
+// Option configures an embedded server.
+type Option func(*config) error
 
-type embeddedConfig struct {
+type config struct {
 	port   int // -1: no listener
 	logger *slog.Logger
 	tweak  []func(*server.Options)
@@ -30,10 +39,10 @@ type embeddedConfig struct {
 
 // WithListenPort makes the embedded server also accept connections from
 // other processes on 127.0.0.1:port; port 0 picks a free port (see
-// Embedded.ClientURL). Without it the server has no network listener and
+// Server.ClientURL). Without it the server has no network listener and
 // is reachable only from its own process.
-func WithListenPort(port int) EmbeddedOption {
-	return func(c *embeddedConfig) error {
+func WithListenPort(port int) Option {
+	return func(c *config) error {
 		if port < 0 || port > 65535 {
 			return fmt.Errorf("listen port must be between 0 and 65535, got %d", port)
 		}
@@ -42,10 +51,10 @@ func WithListenPort(port int) EmbeddedOption {
 	}
 }
 
-// WithServerLogger sends the embedded server's notices, warnings and
-// errors to l. Without it the server logs nothing.
-func WithServerLogger(l *slog.Logger) EmbeddedOption {
-	return func(c *embeddedConfig) error {
+// WithLogger sends the embedded server's notices, warnings and errors to
+// l. Without it the server logs nothing.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
 		if l == nil {
 			return errors.New("server logger must not be nil")
 		}
@@ -58,8 +67,8 @@ func WithServerLogger(l *slog.Logger) EmbeddedOption {
 // server starts, for settings this package does not cover (accounts,
 // JetStream limits, a cluster...). The store directory and JetStream must
 // stay enabled.
-func WithServerOptions(f func(*server.Options)) EmbeddedOption {
-	return func(c *embeddedConfig) error {
+func WithServerOptions(f func(*server.Options)) Option {
+	return func(c *config) error {
 		if f == nil {
 			return errors.New("server options function must not be nil")
 		}
@@ -68,40 +77,40 @@ func WithServerOptions(f func(*server.Options)) EmbeddedOption {
 	}
 }
 
-// Embedded is a nats-server with JetStream running inside the process.
+// Server is a nats-server with JetStream running inside the process.
 // Its streams, consumers and messages are files in its directory, so that
 // a server started again on the same directory carries on where the last
 // one stopped.
-type Embedded struct {
+type Server struct {
 	srv *server.Server
 	dir string
 }
 
-// StartEmbedded starts a nats-server in the process with JetStream file
+// Start starts a nats-server in the process with JetStream file
 // storage in dir, which it creates if needed, and returns once it accepts
 // connections. By default it listens on no network port; use Connect or
 // Broker to reach it. Two servers must not share a directory at once.
-func StartEmbedded(ctx context.Context, dir string, opts ...EmbeddedOption) (*Embedded, error) {
+func Start(ctx context.Context, dir string, opts ...Option) (*Server, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("natsjs: embedded server: %w", err)
+		return nil, fmt.Errorf("embedded: server: %w", err)
 	}
 	if dir == "" {
-		return nil, errors.New("natsjs: embedded server: no store directory")
+		return nil, errors.New("embedded: server: no store directory")
 	}
-	cfg := embeddedConfig{port: -1}
+	cfg := config{port: -1}
 	for _, opt := range opts {
 		if opt == nil {
 			continue
 		}
 		if err := opt(&cfg); err != nil {
-			return nil, fmt.Errorf("natsjs: embedded server: %w", err)
+			return nil, fmt.Errorf("embedded: server: %w", err)
 		}
 	}
 	sopts := &server.Options{
 		ServerName: "courier-embedded",
 		JetStream:  true,
 		StoreDir:   dir,
-		MaxPayload: EmbeddedMaxPayload,
+		MaxPayload: MaxPayload,
 		NoSigs:     true,
 		DontListen: true,
 	}
@@ -118,7 +127,7 @@ func StartEmbedded(ctx context.Context, dir string, opts ...EmbeddedOption) (*Em
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
-		return nil, fmt.Errorf("natsjs: embedded server in %s: %w", dir, err)
+		return nil, fmt.Errorf("embedded: server in %s: %w", dir, err)
 	}
 	if cfg.logger != nil {
 		srv.SetLogger(serverLogger{cfg.logger}, false, false)
@@ -131,20 +140,20 @@ func StartEmbedded(ctx context.Context, dir string, opts ...EmbeddedOption) (*Em
 	if !srv.ReadyForConnections(wait) || !srv.JetStreamEnabled() {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return nil, fmt.Errorf("natsjs: embedded server in %s did not start with JetStream within %v", dir, wait)
+		return nil, fmt.Errorf("embedded: server in %s did not start with JetStream within %v", dir, wait)
 	}
-	return &Embedded{srv: srv, dir: dir}, nil
+	return &Server{srv: srv, dir: dir}, nil
 }
 
 // Dir returns the server's store directory.
-func (e *Embedded) Dir() string { return e.dir }
+func (e *Server) Dir() string { return e.dir }
 
 // Server returns the nats-server, for monitoring and advanced uses.
-func (e *Embedded) Server() *server.Server { return e.srv }
+func (e *Server) Server() *server.Server { return e.srv }
 
 // ClientURL returns the URL at which other processes reach the server,
 // or "" if it listens on no port (see WithListenPort).
-func (e *Embedded) ClientURL() string {
+func (e *Server) ClientURL() string {
 	if e.srv.Addr() == nil {
 		return ""
 	}
@@ -154,7 +163,7 @@ func (e *Embedded) ClientURL() string {
 // Connect returns a new in-process connection to the server. It does not
 // try to reconnect: once the server shuts down, the connection is closed.
 // opts come after those defaults.
-func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
+func (e *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	all := append([]nats.Option{
 		nats.Name("courier-embedded"),
 		nats.InProcessServer(e.srv),
@@ -162,35 +171,22 @@ func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	}, opts...)
 	nc, err := nats.Connect("", all...)
 	if err != nil {
-		return nil, fmt.Errorf("natsjs: connect to the embedded server: %w", err)
+		return nil, fmt.Errorf("embedded: connect to the server: %w", err)
 	}
 	return nc, nil
 }
 
-// Broker returns a Broker on its own in-process connection to the server,
-// which the Broker closes when it is closed. Options given by
-// WithNATSOptions apply to the connection.
-func (e *Embedded) Broker(ctx context.Context, opts ...Option) (*Broker, error) {
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	nc, err := e.Connect(cfg.natsOpts...)
-	if err != nil {
-		return nil, err
-	}
-	b, err := newBroker(ctx, nc, true, cfg)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return b, nil
+// Broker returns a natsjs Broker on its own in-process connection to the
+// server, which the Broker closes when it is closed. Options given by
+// natsjs.WithNATSOptions apply to the connection.
+func (e *Server) Broker(ctx context.Context, opts ...natsjs.Option) (*natsjs.Broker, error) {
+	return natsjs.NewInProcess(ctx, e.srv, opts...)
 }
 
 // Shutdown stops the server, closing its connections, and waits until it
 // has written everything to its directory. If ctx ends first it returns
 // ctx's error; the server then finishes shutting down in the background.
-func (e *Embedded) Shutdown(ctx context.Context) error {
+func (e *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		e.srv.Shutdown()
@@ -201,7 +197,7 @@ func (e *Embedded) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("natsjs: embedded server shutdown: %w", ctx.Err())
+		return fmt.Errorf("embedded: server shutdown: %w", ctx.Err())
 	}
 }
 
