@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/internal/backoff"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox/internal/relay"
 	"github.com/courier-go/courier/sqldb"
@@ -383,7 +384,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if err != nil {
 			r.fail(err)
 		}
-		relay.Sleep(ctx, min(100*time.Millisecond<<min(failures, 6), 5*time.Second))
+		backoff.Sleep(ctx, backoff.Exponential(100*time.Millisecond, 5*time.Second, failures+1))
 	}
 	return nil
 }
@@ -399,7 +400,7 @@ func (r *Relay) acquire(ctx context.Context) bool {
 			r.fail(fmt.Errorf("acquiring the lease: %w", err))
 		}
 		if !ok {
-			relay.Sleep(ctx, relay.StandbyRetry(l.TTL()))
+			backoff.Sleep(ctx, relay.StandbyRetry(l.TTL()))
 			return false
 		}
 		r.cfg.logger.Info("courier: outbox relay is now the leader", slog.Int64("token", l.Token()))
@@ -412,7 +413,7 @@ func (r *Relay) acquire(ctx context.Context) bool {
 			if !errors.Is(err, sqldb.ErrLeaseLost) && ctx.Err() == nil {
 				r.fail(fmt.Errorf("renewing the lease: %w", err))
 			}
-			relay.Sleep(ctx, min(l.TTL()/4, time.Second))
+			backoff.Sleep(ctx, min(l.TTL()/4, time.Second))
 			return false
 		}
 	}
@@ -474,7 +475,7 @@ func (r *Relay) lead(ctx context.Context, k *relay.Keeper) (progressed bool, err
 			return progressed, sqldb.ErrLeaseLost
 		}
 		// The rows not confirmed come back at the next Read.
-		relay.Sleep(ctx, min(50*time.Millisecond<<min(failures, 6), 2*time.Second))
+		backoff.Sleep(ctx, backoff.Exponential(50*time.Millisecond, 2*time.Second, failures+1))
 		failures++
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/courier-go/courier/internal/backoff"
 	"github.com/courier-go/courier/sqldb"
 )
 
@@ -128,7 +129,7 @@ func (k *Keeper) Await(ctx context.Context) error {
 		case time.Now().After(giveUp):
 			return sqldb.ErrLeaseLost
 		}
-		Sleep(ctx, 5*time.Millisecond)
+		backoff.Sleep(ctx, 5*time.Millisecond)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -184,14 +185,4 @@ func (k *Keeper) Stop() {
 	k.cancel()
 	k.wg.Wait()
 	k.markLost()
-}
-
-// Sleep waits for d or until ctx ends.
-func Sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
