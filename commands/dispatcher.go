@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"reflect"
 	"runtime/debug"
+	"sort"
 	"sync"
 
 	"github.com/courier-go/courier/broker"
@@ -82,6 +85,7 @@ type Dispatcher struct {
 
 	mu       sync.RWMutex
 	handlers map[string]commandHandler
+	payloads map[string]reflect.Type // command type -> the Go type Handle decodes into
 }
 
 // commandHandler decodes and handles the commands of one type; tx is nil
@@ -94,7 +98,7 @@ type commandHandler func(ctx context.Context, tx *sql.Tx, m *message.Message) (R
 func NewDispatcher(replies broker.Producer, opts ...Option) *Dispatcher {
 	o := apply(opts)
 	return &Dispatcher{replies: replies, outbox: o.outbox, codecs: o.codecs, logger: o.logger,
-		handlers: map[string]commandHandler{}}
+		handlers: map[string]commandHandler{}, payloads: map[string]reflect.Type{}}
 }
 
 // ErrNoProducer means a Dispatcher had nowhere to send a reply: it was
@@ -120,6 +124,7 @@ func Handle[C any](d *Dispatcher, h func(ctx context.Context, cmd Command[C]) (R
 	commandType := TypeName[C]()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.payloads[commandType] = reflect.TypeFor[C]()
 	d.handlers[commandType] = func(ctx context.Context, tx *sql.Tx, m *message.Message) (Reply, error) {
 		payload, err := typename.Decode[C](func(target any) error {
 			return d.codecs.Decode(m.Header(message.HeaderContentType), m.Payload, target)
@@ -129,6 +134,32 @@ func Handle[C any](d *Dispatcher, h func(ctx context.Context, cmd Command[C]) (R
 		}
 		return h(ctx, Command[C]{ID: m.ID, Type: commandType, Resource: m.Header(message.HeaderCommandResource),
 			Payload: payload, Message: m, Tx: tx})
+	}
+}
+
+// HandledTypes calls yield once for each handler, sorted by command type,
+// with the command type name and the Go type Handle decodes the payload
+// into. The channel is "": a Dispatcher learns its channel only when it is
+// subscribed. It makes a Dispatcher an apispec.HandlerRegistry, so that a
+// service's AsyncAPI document lists the commands it handles from the
+// registrations themselves.
+func (d *Dispatcher) HandledTypes(yield func(channel, typeName string, payload reflect.Type)) {
+	d.mu.RLock()
+	payloads := maps.Clone(d.payloads)
+	d.mu.RUnlock()
+	yieldSorted(payloads, yield) // outside the lock: yield may call the dispatcher
+}
+
+// yieldSorted calls yield for each type name of payloads, in order, with
+// no channel.
+func yieldSorted(payloads map[string]reflect.Type, yield func(channel, typeName string, payload reflect.Type)) {
+	names := make([]string, 0, len(payloads))
+	for name := range payloads {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		yield("", name, payloads[name])
 	}
 }
 

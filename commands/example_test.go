@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 
 	_ "modernc.org/sqlite"
 
+	"github.com/courier-go/courier/apispec"
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/events"
@@ -194,4 +196,25 @@ func ExampleDispatcher_HandleTx() {
 	// reserved: 30
 	// outbox: Account
 	// outbox: order-service.replies
+}
+
+// A command dispatcher describes the commands it handles in the service's
+// AsyncAPI document; the replies are declared with the channel it is
+// subscribed to.
+func ExampleDispatcher_HandledTypes() {
+	d := commands.NewDispatcher(nil)
+	commands.Handle(d, func(_ context.Context, c commands.Command[ReserveCredit]) (commands.Reply, error) {
+		return commands.Success(CreditReserved{}), nil
+	})
+	d.HandledTypes(func(channel, typeName string, payload reflect.Type) {
+		fmt.Printf("%q %s %s\n", channel, typeName, payload)
+	})
+
+	s := apispec.New("accounting-service", "1.0.0")
+	s.Receives(apispec.Command, "accounting", d, apispec.Replies[CreditReserved](), apispec.Fails[InsufficientCredit]())
+	_, err := s.AsyncAPI()
+	fmt.Println("AsyncAPI document:", err == nil)
+	// Output:
+	// "" commands_test.ReserveCredit commands_test.ReserveCredit
+	// AsyncAPI document: true
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/courier-go/courier/broker"
@@ -189,17 +190,28 @@ func DecodeReply[R any](r ReplyMessage) (R, error) {
 type ReplyDispatcher struct {
 	codecs   codec.Set
 	handlers map[string]func(ctx context.Context, r ReplyMessage) error
+	payloads map[string]reflect.Type // reply type -> the Go type OnReply decodes into
 }
 
 // NewReplyDispatcher returns a ReplyDispatcher without handlers.
 func NewReplyDispatcher(opts ...Option) *ReplyDispatcher {
-	return &ReplyDispatcher{codecs: apply(opts).codecs, handlers: map[string]func(context.Context, ReplyMessage) error{}}
+	return &ReplyDispatcher{codecs: apply(opts).codecs, handlers: map[string]func(context.Context, ReplyMessage) error{},
+		payloads: map[string]reflect.Type{}}
+}
+
+// HandledTypes calls yield once for each handler, sorted by reply type,
+// with the reply type name and the Go type OnReply decodes the payload
+// into. The channel is "": the reply channel is the subscription's. It
+// makes a ReplyDispatcher an apispec.HandlerRegistry.
+func (d *ReplyDispatcher) HandledTypes(yield func(channel, typeName string, payload reflect.Type)) {
+	yieldSorted(d.payloads, yield)
 }
 
 // OnReply registers h for replies of type R, successes and failures alike
 // (register failure types such as HandlerFailure too). Register before
 // subscribing.
 func OnReply[R any](d *ReplyDispatcher, h func(ctx context.Context, r ReplyMessage, value R) error) {
+	d.payloads[ReplyTypeName[R]()] = reflect.TypeFor[R]()
 	d.handlers[ReplyTypeName[R]()] = func(ctx context.Context, r ReplyMessage) error {
 		v, err := typename.Decode[R](r.Decode)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,12 @@ type Event[T any] struct {
 // HandleTx.
 type handlerFunc func(ctx context.Context, tx *sql.Tx, m *message.Message) error
 
+// registration is one handler with the Go type its payloads decode into.
+type registration struct {
+	handle  handlerFunc
+	payload reflect.Type
+}
+
 // Dispatcher routes domain events to typed handlers by aggregate type and
 // event type. It is a broker.Handler and, through HandleTx, an inbox
 // handler; Subscribe subscribes it to the channels of its aggregate types.
@@ -47,7 +54,7 @@ type Dispatcher struct {
 	strict    bool
 	logger    *slog.Logger
 	mu        sync.RWMutex
-	handlers  map[string]map[string]handlerFunc // aggregate type -> event type -> handler
+	handlers  map[string]map[string]registration // aggregate type -> event type -> handler
 	handled   atomic.Uint64
 	unknown   atomic.Uint64
 	malformed atomic.Uint64
@@ -70,7 +77,7 @@ func WithLogger(l *slog.Logger) DispatcherOption {
 
 // NewDispatcher returns a Dispatcher with no handlers.
 func NewDispatcher(opts ...DispatcherOption) *Dispatcher {
-	d := &Dispatcher{handlers: map[string]map[string]handlerFunc{}}
+	d := &Dispatcher{handlers: map[string]map[string]registration{}}
 	for _, opt := range opts {
 		opt(d)
 	}
@@ -88,9 +95,9 @@ func On[T any](d *Dispatcher, aggregateType string, h func(ctx context.Context, 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.handlers[aggregateType] == nil {
-		d.handlers[aggregateType] = map[string]handlerFunc{}
+		d.handlers[aggregateType] = map[string]registration{}
 	}
-	d.handlers[aggregateType][eventType] = func(ctx context.Context, tx *sql.Tx, m *message.Message) error {
+	d.handlers[aggregateType][eventType] = registration{payload: reflect.TypeFor[T](), handle: func(ctx context.Context, tx *sql.Tx, m *message.Message) error {
 		payload, err := typename.Decode[T](func(target any) error {
 			return d.codecs.Decode(m.Header(message.HeaderContentType), m.Payload, target)
 		})
@@ -107,7 +114,7 @@ func On[T any](d *Dispatcher, aggregateType string, h func(ctx context.Context, 
 			Message:       m,
 			Tx:            tx,
 		})
-	}
+	}}
 }
 
 // AggregateTypes returns the aggregate types that have handlers: the
@@ -121,6 +128,36 @@ func (d *Dispatcher) AggregateTypes() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// HandledTypes calls yield once for each handler, sorted by aggregate
+// type and event type, with the channel it consumes (the aggregate type),
+// the event type name and the Go type On decodes the payload into. It
+// makes a Dispatcher an apispec.HandlerRegistry, so that a service's
+// AsyncAPI document lists the events it handles from the registrations
+// themselves.
+func (d *Dispatcher) HandledTypes(yield func(channel, typeName string, payload reflect.Type)) {
+	type handled struct {
+		channel, typeName string
+		payload           reflect.Type
+	}
+	d.mu.RLock()
+	var all []handled
+	for aggregateType, byType := range d.handlers {
+		for eventType, r := range byType {
+			all = append(all, handled{aggregateType, eventType, r.payload})
+		}
+	}
+	d.mu.RUnlock()
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].channel != all[j].channel {
+			return all[i].channel < all[j].channel
+		}
+		return all[i].typeName < all[j].typeName
+	})
+	for _, h := range all { // outside the lock: yield may call the dispatcher
+		yield(h.channel, h.typeName, h.payload)
+	}
 }
 
 // HandleMessage dispatches one message. Events of an unknown type are
@@ -149,7 +186,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, tx *sql.Tx, m *message.Messag
 	}
 	eventType := m.Header(message.HeaderEventType)
 	d.mu.RLock()
-	h := d.handlers[aggregateType][eventType]
+	h := d.handlers[aggregateType][eventType].handle
 	d.mu.RUnlock()
 	if h == nil {
 		d.unknown.Add(1)

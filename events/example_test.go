@@ -3,7 +3,9 @@ package events_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 
+	"github.com/courier-go/courier/apispec"
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/events"
 )
@@ -39,4 +41,24 @@ func Example() {
 	// Output:
 	// o-1 created, total 25
 	// o-1 cancelled: customer changed their mind
+}
+
+// A service's AsyncAPI document lists the events its dispatcher handles,
+// from the registrations themselves.
+func ExampleDispatcher_HandledTypes() {
+	d := events.NewDispatcher()
+	events.On(d, "Order", func(context.Context, events.Event[OrderCreated]) error { return nil })
+	events.On(d, "Order", func(context.Context, events.Event[OrderCancelled]) error { return nil })
+	d.HandledTypes(func(channel, typeName string, payload reflect.Type) {
+		fmt.Println(channel, typeName, payload)
+	})
+
+	s := apispec.New("kitchen-service", "1.0.0")
+	s.Receives(apispec.Event, "", d)
+	_, err := s.AsyncAPI()
+	fmt.Println("AsyncAPI document:", err == nil)
+	// Output:
+	// Order events_test.OrderCancelled events_test.OrderCancelled
+	// Order events_test.OrderCreated events_test.OrderCreated
+	// AsyncAPI document: true
 }
