@@ -120,11 +120,28 @@ func TestTailingPublishesCommittedTransactionsInOrder(t *testing.T) {
 }
 
 func TestHeartbeatAdvancesAnIdleSlot(t *testing.T) {
+	testIdleSlotAdvances(t, nil)
+}
+
+// TestKeepaliveAdvancesAnIdleSlot: without a heartbeat due, the server's
+// keepalives move the slot past other tables' WAL while the outbox is
+// idle, so that the slot holds no WAL it need not and a server shutting
+// down does not wait for the relay to confirm its end of WAL.
+func TestKeepaliveAdvancesAnIdleSlot(t *testing.T) {
+	if took := testIdleSlotAdvances(t, []pgcdc.Option{pgcdc.WithHeartbeat(time.Hour)}); took > 5*time.Second {
+		t.Fatalf("the slot took %v to move past the idle outbox's WAL: the keepalives did not move it", took)
+	}
+}
+
+// testIdleSlotAdvances checks that the slot's confirmed position moves
+// past writes to another table while the outbox stays idle, and returns
+// how long that took.
+func testIdleSlotAdvances(t *testing.T, srcOpts []pgcdc.Option) time.Duration {
 	db := testdb.Postgres(t)
 	name := names(t, db)
 	b, _ := memory.New()
 	defer b.Close(context.Background())
-	relay := newRelay(t, db, b, name, nil)
+	relay := newRelay(t, db, b, name, srcOpts)
 	run(t, relay)
 	if _, err := db.Exec("CREATE TABLE other (n BIGINT)"); err != nil {
 		t.Fatal(err)
@@ -142,10 +159,13 @@ func TestHeartbeatAdvancesAnIdleSlot(t *testing.T) {
 	}
 	var walNow string
 	db.QueryRow("SELECT pg_current_wal_lsn()::text").Scan(&walNow)
+	written := time.Now()
 	relaytest.Eventually(t, "the slot to move past the other table's writes", func() bool {
 		return lsnOf(t, slotLSN()) >= lsnOf(t, walNow)
 	})
-	t.Logf("slot moved from %s to %s while the outbox was idle", start, slotLSN())
+	took := time.Since(written)
+	t.Logf("slot moved from %s to %s in %v while the outbox was idle", start, slotLSN(), took.Round(time.Millisecond))
+	return took
 }
 
 func lsnOf(t *testing.T, s string) uint64 {

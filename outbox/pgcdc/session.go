@@ -174,6 +174,15 @@ func (s *reader) copyData(data []byte) error {
 		if err != nil {
 			return fmt.Errorf("pgcdc: keepalive: %w", err)
 		}
+		// Every transaction that committed before the server's end of
+		// WAL has been sent: outside a transaction, the position can
+		// move there once the rows before it are confirmed. Without
+		// this the slot would hold the WAL of other tables until the
+		// next heartbeat, and a server shutting down would wait for the
+		// relay to confirm it (seconds, with every restart).
+		if !s.inTx {
+			s.passed(pkm.ServerWALEnd)
+		}
 		if pkm.ReplyRequested {
 			s.nextStatus = time.Time{}
 		}
