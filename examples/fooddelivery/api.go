@@ -211,12 +211,9 @@ type (
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
-	// MenuRequest asks the restaurant service's gRPC method
-	// Restaurants/GetMenu for a menu.
-	MenuRequest struct {
-		RestaurantID string `json:"restaurantId"`
-	}
-	// MenuResponse is GetMenu's answer.
+	// MenuResponse is a restaurant with its menu: what the restaurant
+	// service's gRPC method Restaurants/GetMenu answers (as a
+	// restaurantpb.Menu) and what its events carry.
 	MenuResponse struct {
 		RestaurantID string     `json:"restaurantId"`
 		Name         string     `json:"name"`

@@ -12,13 +12,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/courier-go/courier/events"
+	"github.com/courier-go/courier/examples/fooddelivery/restaurantpb"
 )
 
 // The restaurant service owns restaurants and menus. It publishes
 // RestaurantCreated and MenuRevised events through its outbox — the
 // kitchen keeps a replica from them — and serves the gRPC method
-// fooddelivery.Restaurants/GetMenu, registered as restaurant-service, which
-// the order service calls to price an order.
+// fooddelivery.restaurant.v1.Restaurants/GetMenu, registered as
+// restaurant-service, which the order service calls to price an order. The
+// gRPC service is generated from its IDL, restaurantpb/restaurant.proto.
 
 var restaurantSchema = []string{
 	`CREATE TABLE IF NOT EXISTS fd_restaurants (id VARCHAR(64) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, menu TEXT NOT NULL)`,
@@ -41,7 +43,9 @@ func startRestaurant(ctx context.Context, env *Env) (*node, error) {
 			return nil, err
 		}
 	}
-	api, err := serveGRPC(ctx, env.Registry, RestaurantService, &restaurantsDesc, menuServer{n})
+	api, err := serveGRPC(ctx, env.Registry, RestaurantService, func(s *grpc.Server) {
+		restaurantpb.RegisterRestaurantsServer(s, menuServer{n: n})
+	})
 	if err != nil {
 		n.kill()
 		return nil, err
@@ -106,47 +110,42 @@ func reviseMenu(ctx context.Context, n *node, restaurantID string, menu []MenuIt
 }
 
 // menuServer implements the gRPC service.
-type menuServer struct{ n *node }
-
-func (s menuServer) GetMenu(ctx context.Context, req *MenuRequest) (*MenuResponse, error) {
-	var name, menu string
-	err := s.n.db.QueryRowContext(ctx, s.n.d.Rebind("SELECT name, menu FROM fd_restaurants WHERE id = ?"), req.RestaurantID).Scan(&name, &menu)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, status.Errorf(codes.NotFound, "no restaurant %s", req.RestaurantID)
-	}
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "reading restaurant %s: %v", req.RestaurantID, err)
-	}
-	resp := &MenuResponse{RestaurantID: req.RestaurantID, Name: name}
-	if err := json.Unmarshal([]byte(menu), &resp.Menu); err != nil {
-		return nil, status.Errorf(codes.Internal, "menu of %s: %v", req.RestaurantID, err)
-	}
-	return resp, nil
+type menuServer struct {
+	restaurantpb.UnimplementedRestaurantsServer
+	n *node
 }
 
-// getMenuMethod is the full gRPC method name.
-const getMenuMethod = "/fooddelivery.Restaurants/GetMenu"
+func (s menuServer) GetMenu(ctx context.Context, req *restaurantpb.GetMenuRequest) (*restaurantpb.Menu, error) {
+	id := req.GetRestaurantId()
+	var name, menu string
+	err := s.n.db.QueryRowContext(ctx, s.n.d.Rebind("SELECT name, menu FROM fd_restaurants WHERE id = ?"), id).Scan(&name, &menu)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, status.Errorf(codes.NotFound, "no restaurant %s", id)
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "reading restaurant %s: %v", id, err)
+	}
+	var items []MenuItem
+	if err := json.Unmarshal([]byte(menu), &items); err != nil {
+		return nil, status.Errorf(codes.Internal, "menu of %s: %v", id, err)
+	}
+	return menuMessage(MenuResponse{RestaurantID: id, Name: name, Menu: items}), nil
+}
 
-// restaurantsDesc describes the gRPC service, as generated code would.
-var restaurantsDesc = grpc.ServiceDesc{
-	ServiceName: "fooddelivery.Restaurants",
-	HandlerType: (*interface {
-		GetMenu(context.Context, *MenuRequest) (*MenuResponse, error)
-	})(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "GetMenu",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-			in := new(MenuRequest)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			call := func(ctx context.Context, req any) (any, error) {
-				return srv.(menuServer).GetMenu(ctx, req.(*MenuRequest))
-			}
-			if interceptor == nil {
-				return call(ctx, in)
-			}
-			return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: getMenuMethod}, call)
-		},
-	}},
+// menuMessage and menuFromMessage convert between the service's menus and
+// the gRPC API's messages.
+func menuMessage(m MenuResponse) *restaurantpb.Menu {
+	out := &restaurantpb.Menu{RestaurantId: m.RestaurantID, Name: m.Name, Items: make([]*restaurantpb.MenuItem, 0, len(m.Menu))}
+	for _, it := range m.Menu {
+		out.Items = append(out.Items, &restaurantpb.MenuItem{Id: it.ID, Name: it.Name, Price: int64(it.Price)})
+	}
+	return out
+}
+
+func menuFromMessage(m *restaurantpb.Menu) MenuResponse {
+	out := MenuResponse{RestaurantID: m.GetRestaurantId(), Name: m.GetName(), Menu: make([]MenuItem, 0, len(m.GetItems()))}
+	for _, it := range m.GetItems() {
+		out.Menu = append(out.Menu, MenuItem{ID: it.GetId(), Name: it.GetName(), Price: int(it.GetPrice())})
+	}
+	return out
 }

@@ -101,14 +101,15 @@ func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h ht
 	return e, nil
 }
 
-// serveGRPC serves desc's methods on impl and registers them as service.
-func serveGRPC(ctx context.Context, reg discovery.Registry, service string, desc *grpc.ServiceDesc, impl any) (*endpoint, error) {
+// serveGRPC serves the gRPC services that add registers on a new server,
+// and registers the server as service.
+func serveGRPC(ctx context.Context, reg discovery.Registry, service string, add func(*grpc.Server)) (*endpoint, error) {
 	l, err := listen()
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer(grpc.ForceServerCodec(jsonCodec{}))
-	srv.RegisterService(desc, impl)
+	srv := grpc.NewServer()
+	add(srv)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -164,16 +165,6 @@ func (e *endpoint) stopServing(context.Context) error {
 	cancel()
 	return e.stopF(dead) // at once, as a crash
 }
-
-// jsonCodec lets the gRPC services of the example exchange JSON instead of
-// protobuf, so that the example needs no generated code. gRPC's framing,
-// HTTP/2 transport, status codes, deadlines, resolvers and balancers are
-// unchanged.
-type jsonCodec struct{}
-
-func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
-func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
-func (jsonCodec) Name() string                       { return "json" }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

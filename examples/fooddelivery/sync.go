@@ -17,6 +17,7 @@ import (
 	"github.com/courier-go/courier/discovery"
 	"github.com/courier-go/courier/discovery/grpcresolver"
 	"github.com/courier-go/courier/discovery/httplb"
+	"github.com/courier-go/courier/examples/fooddelivery/restaurantpb"
 	"github.com/courier-go/courier/resilience"
 )
 
@@ -120,12 +121,14 @@ func (f consumerFallback) Consumer(ctx context.Context, id string) ConsumerInfo 
 	return info
 }
 
-// grpcMenus calls fooddelivery.Restaurants/GetMenu at
+// grpcMenus calls fooddelivery.restaurant.v1.Restaurants/GetMenu, with
+// the client generated from restaurantpb/restaurant.proto, at
 // courier:///restaurant-service, resolved through the registry and guarded
 // by a circuit breaker.
 type grpcMenus struct {
-	conn *grpc.ClientConn
-	call resilience.Endpoint[string, MenuResponse]
+	conn   *grpc.ClientConn
+	client restaurantpb.RestaurantsClient
+	call   resilience.Endpoint[string, MenuResponse]
 }
 
 func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger) (*grpcMenus, error) {
@@ -139,12 +142,11 @@ func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger) (*grpcMenus, error
 	}
 	conn, err := grpc.NewClient("courier:///"+RestaurantService, grpc.WithResolvers(b),
 		grpc.WithDefaultServiceConfig(grpcresolver.RoundRobin),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(jsonCodec{})))
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, fmt.Errorf("gRPC client for %s: %w", RestaurantService, err)
 	}
-	g := &grpcMenus{conn: conn}
+	g := &grpcMenus{conn: conn, client: restaurantpb.NewRestaurantsClient(conn)}
 	g.call = resilience.Wrap(chain, resilience.Spec[string, MenuResponse]{
 		Key: func(string) string { return RestaurantService },
 	}, g.do)
@@ -154,11 +156,11 @@ func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger) (*grpcMenus, error
 func (g *grpcMenus) get(ctx context.Context, id string) (MenuResponse, error) { return g.call(ctx, id) }
 
 func (g *grpcMenus) do(ctx context.Context, id string) (MenuResponse, error) {
-	var resp MenuResponse
-	if err := g.conn.Invoke(ctx, getMenuMethod, &MenuRequest{RestaurantID: id}, &resp); err != nil {
+	resp, err := g.client.GetMenu(ctx, &restaurantpb.GetMenuRequest{RestaurantId: id})
+	if err != nil {
 		return MenuResponse{}, err
 	}
-	return resp, nil
+	return menuFromMessage(resp), nil
 }
 
 func (g *grpcMenus) Close() error { return g.conn.Close() }
