@@ -219,15 +219,15 @@ type (
 		Name         string     `json:"name"`
 		Menu         []MenuItem `json:"menu"`
 	}
-	// CreateOrderRequest is the body of POST /orders.
+	// CreateOrderRequest is the body of POST /v1/orders.
 	CreateOrderRequest struct {
 		ID           string     `json:"id,omitempty"` // idempotency key; generated when empty
 		ConsumerID   string     `json:"consumerId"`
 		RestaurantID string     `json:"restaurantId"`
 		Items        []LineItem `json:"items"`
 	}
-	// OrderView is the order service's answer to POST /orders and
-	// GET /orders/{id}.
+	// OrderView is the order service's answer to POST /v1/orders and
+	// GET /v1/orders/{id}.
 	OrderView struct {
 		ID           string `json:"id"`
 		State        string `json:"state"`
@@ -241,5 +241,10 @@ type (
 		// PricedBy says where the prices came from: "restaurant-service"
 		// (gRPC) or "cached menu" (the fallback).
 		PricedBy string `json:"pricedBy,omitempty"`
+		// Consumer and Restaurant are the related resources, included
+		// when GET /v1/orders/{id}?expand=consumer,restaurant asks for
+		// them.
+		Consumer   *ConsumerInfo `json:"consumer,omitempty"`
+		Restaurant *MenuResponse `json:"restaurant,omitempty"`
 	}
 )

@@ -87,7 +87,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		brokerURL  = fs.String("broker", "", "broker: nats://host:port or another broker URL")
 		registry   = fs.String("registry", "", "registry: etcd://[user:pass@]host:port[,host:port...], or memory:// for services all in this process")
 		extRelay   = fs.Bool("external-relay", false, "with -service: leave the outboxes to courier relay processes, one per service database, instead of an in-process relay per service")
-		orderURL   = fs.String("order-url", "", "with -scenario: reach the order service's REST API at this `URL` (http://host:port, e.g. a courier router routing /orders to order-service) instead of resolving it in the registry")
+		orderURL   = fs.String("order-url", "", "with -scenario: reach the order service's REST API at this `URL` (http://host:port, e.g. a courier router routing /v1/orders to order-service) instead of resolving it in the registry")
 		logLevel   = fs.String("log-level", "", "log the services' own logs at this level (debug, info, warn, error) to stderr")
 		runTimeout = fs.Duration("timeout", 2*time.Minute, "give up a scenario after this long")
 		connect    = fs.Duration("connect-timeout", DefaultConnectTimeout, "with -service or -scenario: how long the database, the broker and the registry may take to answer when connecting, and the registry each request")

@@ -55,9 +55,9 @@ func startConsumer(ctx context.Context, env *Env) (*node, error) {
 		err := n.db.QueryRowContext(r.Context(), n.d.Rebind("SELECT id, name FROM fd_consumers WHERE id = ?"), r.PathValue("id")).Scan(&c.ID, &c.Name)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such consumer"})
+			writeProblem(w, r, &apiError{http.StatusNotFound, "no consumer " + r.PathValue("id")})
 		case err != nil:
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			writeProblem(w, r, err)
 		default:
 			writeJSON(w, http.StatusOK, c)
 		}

@@ -10,7 +10,7 @@
 // Where each pattern lives:
 //
 //   - respond first, finish later; saga orchestration with commands and
-//     asynchronous replies; poll or be notified: order.go (POST /orders
+//     asynchronous replies; poll or be notified: order.go (POST /v1/orders
 //     answers 202 APPROVAL_PENDING; replies advance the saga);
 //   - transactional outbox: every state change writes its events, commands
 //     and replies in the same transaction (order.go, restaurant.go; the
@@ -63,7 +63,7 @@
 //	for s in kitchen notification consumer accounting delivery restaurant order; do
 //	    ./courier relay -db "$DB&search_path=fd_$s" -broker 'nats://127.0.0.1:4222?shards=4' -listen '' &
 //	done
-//	./courier router -routes /orders=order-service -listen 127.0.0.1:8080 &
+//	./courier router -routes /v1/orders=order-service -listen 127.0.0.1:8080 &
 //	./courier demo -scenario -order-url http://127.0.0.1:8080 -db "$DB" $S
 //
 // The relays start once the services run: the services' subscriptions

@@ -66,7 +66,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("o-5: ticket %+v, card %+v; want both at the order's %d", tk, a, o5.Total)
 	}
 	for _, want := range []string{
-		"POST /orders o-1 → 202 APPROVAL_PENDING",
+		"POST /v1/orders o-1 → 202 APPROVAL_PENDING",
 		"replica updated",
 		"fallback: cached menu",
 		"TicketCreated t-o-5 ($12.50 as ordered; the replica prices curry at $13.50, the order at $12.50)",

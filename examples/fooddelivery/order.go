@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,7 +14,7 @@ import (
 	"github.com/courier-go/courier/message"
 )
 
-// The order service owns orders. POST /orders answers at once with an
+// The order service owns orders. POST /v1/orders answers at once with an
 // order in APPROVAL_PENDING ("respond first, finish later") and starts a
 // saga that it orchestrates through commands and asynchronous replies:
 //
@@ -24,7 +23,7 @@ import (
 //
 // Every state change, the events it publishes and the next command are
 // written in one transaction through the outbox; every reply is handled
-// once through the inbox. The client polls GET /orders/{id} or is told by
+// once through the inbox. The client polls GET /v1/orders/{id} or is told by
 // the notification service. Pricing calls the restaurant service over
 // gRPC and the name of the consumer comes from the consumer service over
 // REST, both found through the registry, each with a fallback.
@@ -130,18 +129,7 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /orders", s.create)
-	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
-		o, err := loadOrder(r.Context(), n.db, n.d, r.PathValue("id"))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such order"})
-		case err != nil:
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-		default:
-			writeJSON(w, http.StatusOK, o.view())
-		}
-	})
+	s.routesV1(mux)
 	if err := n.health(mux); err != nil {
 		return fail(err)
 	}
@@ -154,33 +142,29 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 	return n, nil
 }
 
-// create handles POST /orders: it prices the order, stores it as pending
-// with its OrderCreated event and the saga's first command, and answers
-// 202 Accepted without waiting for the saga.
-func (s *orderService) create(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	var req CreateOrderRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ConsumerID == "" || req.RestaurantID == "" || !validItems(req.Items) {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want consumerId, restaurantId and items, each with a quantity of at least 1"})
-		return
+// place handles a request to place an order: it prices the order, stores
+// it as pending with its OrderCreated event and the saga's first command,
+// and returns it without waiting for the saga. An order placed before
+// under the same id is returned as it is now (a retried POST). Errors are
+// *apiError for what the client should know.
+func (s *orderService) place(ctx context.Context, route string, req CreateOrderRequest) (*orderRow, error) {
+	if req.ConsumerID == "" || req.RestaurantID == "" || !validItems(req.Items) {
+		return nil, &apiError{http.StatusBadRequest, "want consumerId, restaurantId and items, each with a quantity of at least 1"}
 	}
 	if req.ID == "" {
 		req.ID = message.NewID()
 	}
 	if o, err := loadOrder(ctx, s.n.db, s.n.d, req.ID); err == nil {
-		writeJSON(w, http.StatusOK, o.view()) // a retried POST: the same order
-		return
+		return o, nil // a retried POST: the same order
 	}
 	consumer := s.consumers.Consumer(ctx, req.ConsumerID)
 	menu, pricedBy, err := s.menus.Menu(ctx, req.RestaurantID)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-		return
+		return nil, &apiError{http.StatusServiceUnavailable, err.Error()}
 	}
 	lines, missing := priceItems(menu.Menu, req.Items)
 	if missing != "" {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": missing + " is not on the menu"})
-		return
+		return nil, &apiError{http.StatusUnprocessableEntity, missing + " is not on the menu"}
 	}
 	o := &orderRow{ID: req.ID, ConsumerID: req.ConsumerID, ConsumerName: consumer.Name, RestaurantID: req.RestaurantID,
 		Items: lines, Total: LinesTotal(lines), State: ApprovalPending, Step: stepVerifyConsumer, Seq: 1, PricedBy: pricedBy}
@@ -195,11 +179,10 @@ func (s *orderService) create(w http.ResponseWriter, r *http.Request) {
 		return s.send(ctx, tx, o, VerifyConsumer{ConsumerID: o.ConsumerID, OrderID: o.ID})
 	})
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-		return
+		return nil, fmt.Errorf("order %s: %w", o.ID, err)
 	}
-	s.n.trace.Printf(s.n.name, "POST /orders %s → 202 %s %s; outbox: OrderCreated, VerifyConsumer", o.ID, o.State, cents(o.Total))
-	writeJSON(w, http.StatusAccepted, o.view())
+	s.n.trace.Printf(s.n.name, "%s %s → 202 %s %s; outbox: OrderCreated, VerifyConsumer", route, o.ID, o.State, cents(o.Total))
+	return o, nil
 }
 
 func (s *orderService) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
@@ -378,11 +361,6 @@ func (o *orderRow) reject(reason string) error {
 	o.State, o.Step, o.Reason, o.Seq = Rejected, stepDone, reason, o.Seq+1
 	o.pending = append(o.pending, OrderRejected{Seq: o.Seq, Reason: reason})
 	return nil
-}
-
-func (o *orderRow) view() OrderView {
-	return OrderView{ID: o.ID, State: o.State, ConsumerID: o.ConsumerID, ConsumerName: o.ConsumerName,
-		RestaurantID: o.RestaurantID, Items: o.Items, Total: o.Total, Reason: o.Reason, PricedBy: o.PricedBy}
 }
 
 type querier interface {

@@ -17,6 +17,7 @@ import (
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/discovery"
 	"github.com/courier-go/courier/discovery/httplb"
+	"github.com/courier-go/courier/rpc/httpx"
 )
 
 // Client is a client of the order service's REST API, which it finds
@@ -43,7 +44,7 @@ func NewClient(reg discovery.Registry) (*Client, error) {
 
 // NewClientURL returns a client of the order service's REST API at
 // baseURL, http://host:port with an optional path prefix: a reverse proxy
-// such as `courier router` that routes /orders to order-service.
+// such as `courier router` that routes /v1/orders to order-service.
 func NewClientURL(baseURL string) (*Client, error) {
 	base, err := orderBaseURL(baseURL)
 	if err != nil {
@@ -92,8 +93,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (OrderVi
 	defer resp.Body.Close()
 	var v OrderView
 	if resp.StatusCode >= 300 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return v, resp.StatusCode, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
+		return v, resp.StatusCode, responseError(method, path, resp)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 		return v, resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
@@ -101,15 +101,36 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (OrderVi
 	return v, resp.StatusCode, nil
 }
 
-// CreateOrder posts an order; the answer comes before the saga ends.
+// responseError describes a failed call: the problem's detail, when the
+// body is an RFC 9457 problem, or the start of the body.
+func responseError(method, path string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var p httpx.Problem
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") && json.Unmarshal(body, &p) == nil && p.Detail != "" {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, p.Detail)
+	}
+	if len(body) > 512 {
+		body = body[:512]
+	}
+	return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
+}
+
+// CreateOrder posts an order (POST /v1/orders); the answer comes before
+// the saga ends.
 func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (OrderView, error) {
-	v, _, err := c.do(ctx, http.MethodPost, "/orders", req)
+	v, _, err := c.do(ctx, http.MethodPost, "/v1/orders", req)
 	return v, err
 }
 
-// Order gets an order's current state.
-func (c *Client) Order(ctx context.Context, id string) (OrderView, error) {
-	v, _, err := c.do(ctx, http.MethodGet, "/orders/"+id, nil)
+// Order gets an order's current state (GET /v1/orders/{id}), with the
+// related resources expand names (ExpandConsumer, ExpandRestaurant)
+// fetched in the same request.
+func (c *Client) Order(ctx context.Context, id string, expand ...string) (OrderView, error) {
+	path := "/v1/orders/" + url.PathEscape(id)
+	if len(expand) > 0 {
+		path += "?expand=" + url.QueryEscape(strings.Join(expand, ","))
+	}
+	v, _, err := c.do(ctx, http.MethodGet, path, nil)
 	return v, err
 }
 
@@ -195,11 +216,20 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 		if err := awaitNotification(ctx, sc.System, "o-1"); err != nil {
 			return nil, err
 		}
-		tr.Printf("scenario", "client of o-1 notified; the others poll GET /orders/{id}")
+		tr.Printf("scenario", "client of o-1 notified; the others poll GET /v1/orders/{id}")
 	}
 	if err := awaitAll(ctx, client, reqs); err != nil {
 		return nil, err
 	}
+	o1, err := client.Order(ctx, "o-1", ExpandConsumer, ExpandRestaurant)
+	if err != nil {
+		return nil, err
+	}
+	if o1.Consumer == nil || o1.Restaurant == nil {
+		return nil, fmt.Errorf("GET /v1/orders/o-1?expand=consumer,restaurant: %+v lacks the consumer or the restaurant", o1)
+	}
+	tr.Printf("scenario", "GET /v1/orders/o-1?expand=consumer,restaurant → %s, ordered by %s from %s (%d menu items): three resources in one request",
+		o1.State, o1.Consumer.Name, o1.Restaurant.Name, len(o1.Restaurant.Menu))
 
 	caller, closeCaller, err := newCaller(ctx, sc.Env)
 	if err != nil {
