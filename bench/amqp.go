@@ -17,6 +17,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/courier-go/courier/broker/amqp"
+	"github.com/courier-go/courier/internal/connurl"
 )
 
 // AMQPURLEnv names the RabbitMQ server of the AMQP suite.
@@ -37,7 +38,7 @@ func probeAMQP(context.Context) error {
 	conn, err := amqp091.Dial(amqpURL())
 	if err != nil {
 		return fmt.Errorf("%w: RabbitMQ at %s: %v; start it with scripts/services/rabbitmq.sh (or set %s)",
-			ErrUnavailable, redactURL(amqpURL()), err, AMQPURLEnv)
+			ErrUnavailable, connurl.Redacted(amqpURL()), err, AMQPURLEnv)
 	}
 	return conn.Close()
 }

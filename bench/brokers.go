@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/message"
@@ -129,13 +128,4 @@ func (c cleanup) run(ctx context.Context) error {
 // fail runs the cleanup and returns err joined with its errors.
 func (c cleanup) fail(ctx context.Context, err error) error {
 	return errors.Join(err, c.run(context.WithoutCancel(ctx)))
-}
-
-// redactURL drops the password from a URL for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -22,6 +22,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the pgx driver
 
 	"github.com/courier-go/courier/broker/memory"
+	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/pgcdc"
@@ -68,7 +69,7 @@ func probePostgres(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%w: PostgreSQL at %s: %v; start it with scripts/services/postgres.sh (or set %s)",
-			ErrUnavailable, redactURL(postgresURL()), err, PostgresURLEnv)
+			ErrUnavailable, connurl.Redacted(postgresURL()), err, PostgresURLEnv)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package amqp
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/adapter"
+	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/message"
 )
 
@@ -48,31 +48,22 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Broker, error) {
 			return nil, fmt.Errorf("amqp broker: %w", err)
 		}
 	}
-	redacted := redactURL(rawURL)
+	redacted := connurl.Redacted(rawURL)
 	if _, err := amqp091.ParseURI(rawURL); err != nil {
-		return nil, fmt.Errorf("amqp broker: invalid URL %s: %w", redacted, err)
+		return nil, fmt.Errorf("amqp broker: invalid URL %s: %w", redacted, connurl.Redact(err, rawURL))
 	}
 	b := &Broker{cfg: cfg, redacted: redacted}
 	var err error
 	if b.pubConn, err = openConnection(ctx, "publisher", rawURL, redacted, &b.cfg); err != nil {
-		return nil, fmt.Errorf("amqp broker: connect to %s: %w", redacted, err)
+		return nil, fmt.Errorf("amqp broker: connect to %s: %w", redacted, connurl.Redact(err, rawURL))
 	}
 	if b.subConn, err = openConnection(ctx, "consumer", rawURL, redacted, &b.cfg); err != nil {
 		b.pubConn.close()
-		return nil, fmt.Errorf("amqp broker: connect to %s: %w", redacted, err)
+		return nil, fmt.Errorf("amqp broker: connect to %s: %w", redacted, connurl.Redact(err, rawURL))
 	}
 	b.frameSize = b.pubConn.frameSize
 	b.pub = newPublisher(b, b.pubConn)
 	return b, nil
-}
-
-// redactURL returns rawURL without its password.
-func redactURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // RemoveChannel deletes the channel's exchange. The shard queues of the

@@ -117,8 +117,8 @@ func (p *params) int(name string, def, lo, hi int) int {
 func (p *params) has(name string) bool { return p.q.Has(name) }
 
 func openMemory(u *url.URL) (broker.Broker, error) {
-	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
-		return nil, errors.New("memory:// takes no host or path")
+	if u.Host != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
+		return nil, errors.New("memory:// takes no user, host or path")
 	}
 	p := newParams(u, "shards")
 	var opts []memory.Option

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,5 +251,43 @@ func TestAMQP(t *testing.T) {
 	roundTrip(t, open(t, raw+sep+"shards=4"))
 	if _, err := brokerurl.Open(ctx, strings.Replace(raw, "amqp://", "amqps://", 1)); err == nil {
 		t.Error("amqps:// to a server without TLS succeeded")
+	}
+}
+
+// TestSecretsNeverShow opens URLs that fail, each holding a secret in
+// another form (percent-encoded otherwise than net/url would, a NATS
+// token, unencoded reserved characters, a malformed URL, a list of
+// servers), and checks that no error shows the secret, however encoded.
+func TestSecretsNeverShow(t *testing.T) {
+	closed := testnet.ClosedPort(t)
+	for _, tc := range []struct{ raw, secret string }{
+		{"nats://courier:s3cr%65t@" + closed, "s3cret"},
+		{"nats://courier:p%40ssw0rd@" + closed, "p@ssw0rd"},
+		{"nats://t0ken-s3cret@" + closed, "t0ken-s3cret"},
+		{"nats://a:s3cret@" + closed + ",nats://b:0ther-s3cret@" + closed, "0ther-s3cret"},
+		{"nats://courier:s3cret@" + closed + "?shardz=2", "s3cret"},
+		{"nats://courier:s3cret@h:bad:port", "s3cret"},
+		{"nats://courier:s3/cr?et@" + closed, "s3/cr?et"},
+		{"kafka://courier:s3cr%65t@" + closed + "?sasl=bogus", "s3cret"},
+		{"kafka://courier:s3cret@[::1", "s3cret"},
+		{"amqp://courier:s3cr%65t@" + closed + "/", "s3cret"},
+		{"amqps://courier:s3cret@" + closed + "/?cacertfile=/nonexistent", "s3cret"},
+		{"amqp://courier:s3#cret@" + closed + "/", "s3#cret"},
+		{"memory://courier:s3cret@", "s3cret"},
+		{"redis://courier:s3cret@h", "s3cret"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		b, err := brokerurl.Open(ctx, tc.raw)
+		cancel()
+		if err == nil {
+			b.Close(context.Background())
+			t.Errorf("Open(%q) succeeded", tc.raw)
+			continue
+		}
+		for _, form := range []string{tc.secret, url.QueryEscape(tc.secret), url.PathEscape(tc.secret)} {
+			if strings.Contains(err.Error(), form) {
+				t.Errorf("Open(%q) = %v: shows %q", tc.raw, err, form)
+			}
+		}
 	}
 }

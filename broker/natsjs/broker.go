@@ -15,6 +15,7 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/adapter"
+	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/message"
 )
 
@@ -101,9 +102,11 @@ func NewInProcess(ctx context.Context, srv nats.InProcessConnProvider, opts ...O
 // closes it. The connection reconnects for ever after a loss; its options
 // can be changed with WithNATSOptions. Open fails, within ctx, when no
 // server answers, the credentials are refused or JetStream is not enabled.
+// Its errors never show a password or token of the URL.
 func Open(ctx context.Context, url string, opts ...Option) (*Broker, error) {
+	where := connurl.Redacted(url)
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("natsjs: connect to %s: %w", url, err)
+		return nil, fmt.Errorf("natsjs: connect to %s: %w", where, err)
 	}
 	cfg, err := newConfig(opts)
 	if err != nil {
@@ -113,7 +116,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Broker, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		dial = min(dial, time.Until(dl))
 		if dial <= 0 {
-			return nil, fmt.Errorf("natsjs: connect to %s: %w", url, context.DeadlineExceeded)
+			return nil, fmt.Errorf("natsjs: connect to %s: %w", where, context.DeadlineExceeded)
 		}
 	}
 	natsOpts := append([]nats.Option{
@@ -124,7 +127,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Broker, error) {
 	}, cfg.natsOpts...)
 	nc, err := nats.Connect(url, natsOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("natsjs: connect to %s: %w", url, err)
+		return nil, fmt.Errorf("natsjs: connect to %s: %w", where, connurl.Redact(err, url))
 	}
 	b, err := newBroker(ctx, nc, true, cfg)
 	if err != nil {

@@ -504,6 +504,30 @@ func TestOpenFailsFastWhenNoServerAnswers(t *testing.T) {
 	t.Log(err)
 }
 
+// TestOpenHidesSecrets checks that Open's errors show neither a password
+// (percent-encoded or not) nor a token of the URL, for a server that does
+// not answer and one that refuses the credentials.
+func TestOpenHidesSecrets(t *testing.T) {
+	e := startEmbedded(t, t.TempDir(), embedded.WithListenPort(0), embedded.WithServerOptions(func(o *server.Options) {
+		o.Username, o.Password = "courier", "secret"
+	}))
+	served := strings.TrimPrefix(e.ClientURL(), "nats://")
+	for _, raw := range []string{"nats://courier:s3cret@127.0.0.1:1", "nats://courier:s3cr%65t@127.0.0.1:1", "nats://s3cret@127.0.0.1:1",
+		"nats://courier:s3cret@" + served, "nats://courier:s3cr%65t@" + served, "nats://s3cret@" + served} {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		b, err := natsjs.Open(ctx, raw)
+		cancel()
+		if err == nil {
+			b.Close(t.Context())
+			t.Errorf("Open(%q) succeeded", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "s3cr%65t") {
+			t.Errorf("Open(%q) = %v", raw, err)
+		}
+	}
+}
+
 func TestOpenRefusesWrongCredentials(t *testing.T) {
 	e := startEmbedded(t, t.TempDir(), embedded.WithListenPort(0), embedded.WithServerOptions(func(o *server.Options) {
 		o.Username, o.Password = "courier", "secret"

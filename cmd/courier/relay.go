@@ -22,6 +22,7 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokerurl"
+	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/mysqlcdc"
 	"github.com/courier-go/courier/outbox/pgcdc"
@@ -62,7 +63,7 @@ and publishing not failing), /metrics (Prometheus). -log-format and
 flags:
 `
 
-func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer) error {
+func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, relayUsage); fs.PrintDefaults() }
@@ -92,6 +93,11 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	// Neither the relay's errors nor any line it or its libraries log
+	// show the secrets of the database and broker URLs.
+	secrets := connurl.NewRedactor(*dbURL, *brokerURL)
+	defer func() { err = secrets.Error(err) }()
+	logger = slog.New(secrets.Handler(logger.Handler()))
 	defer routeLogs(logger)()
 	if *dbURL == "" || *brokerURL == "" {
 		fs.Usage()
@@ -165,7 +171,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 
 	var running atomic.Bool
 	if *listen != "" {
-		srv, addr, err := serveRelayHTTP(*listen, db, relay.Stats, lag, &running, logger)
+		srv, addr, err := serveRelayHTTP(*listen, db, relay.Stats, lag, &running, secrets, logger)
 		if err != nil {
 			return err
 		}
@@ -229,7 +235,7 @@ func relayLag(r *outbox.Relay) outbox.Lag {
 // serveRelayHTTP serves the relay's health, readiness and metrics on
 // addr; the server logs its own errors to logger.
 func serveRelayHTTP(addr string, db *sql.DB, stats func() outbox.Stats, lag prometheus.Collector, running *atomic.Bool,
-	logger *slog.Logger) (*http.Server, string, error) {
+	secrets *connurl.Redactor, logger *slog.Logger) (*http.Server, string, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), lag,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_published_total", Help: "Messages published."},
@@ -260,13 +266,13 @@ func serveRelayHTTP(addr string, db *sql.DB, stats func() outbox.Stats, lag prom
 			return
 		}
 		if err := db.PingContext(ctx); err != nil {
-			http.Error(w, "database unreachable: "+err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, "database unreachable: "+secrets.Error(err).Error(), http.StatusServiceUnavailable)
 			return
 		}
 		s := stats()
 		if !s.PublishFailingSince.IsZero() {
 			http.Error(w, fmt.Sprintf("publishing fails since %s (%s): %v", s.PublishFailingSince.UTC().Format(time.RFC3339),
-				time.Since(s.PublishFailingSince).Round(time.Second), s.LastPublishError), http.StatusServiceUnavailable)
+				time.Since(s.PublishFailingSince).Round(time.Second), secrets.Error(s.LastPublishError)), http.StatusServiceUnavailable)
 			return
 		}
 		role := "standby"

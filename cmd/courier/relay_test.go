@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/internal/testdb"
+	"github.com/courier-go/courier/internal/testlog"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/pgnotify"
@@ -224,22 +224,7 @@ func waitFor(t *testing.T, addr, path, want string) {
 }
 
 // syncBuffer is a bytes.Buffer safe for the relay's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 func get(t *testing.T, url string) string {
 	t.Helper()

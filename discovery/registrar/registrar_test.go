@@ -18,6 +18,8 @@ import (
 	"github.com/courier-go/courier/discovery"
 	"github.com/courier-go/courier/discovery/memory"
 	"github.com/courier-go/courier/discovery/registrar"
+	"github.com/courier-go/courier/internal/testlog"
+	"github.com/courier-go/courier/internal/testnet"
 )
 
 func writeTargets(t *testing.T, path string, ts []registrar.Target) {
@@ -89,5 +91,49 @@ func TestRegistersChecksAndDeregisters(t *testing.T) {
 	}
 	if _, err := registrar.New(reg, nil); err == nil {
 		t.Fatal("nil source accepted")
+	}
+}
+
+// TestLogShowsNoPassword registers targets whose health-check URLs hold a
+// password (plain, percent-encoded otherwise than net/url would, in a
+// malformed URL) and fail, and checks that the registrar's log, at debug
+// level, names the failures without the password.
+func TestLogShowsNoPassword(t *testing.T) {
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer failing.Close()
+	closed := testnet.ClosedPort(t)
+	addr := strings.TrimPrefix(failing.URL, "http://")
+	path := filepath.Join(t.TempDir(), "targets.json")
+	writeTargets(t, path, []registrar.Target{
+		{Instance: discovery.Instance{Service: "legacy", ID: "failing", Address: addr}, Check: "http://courier:s3cret@" + addr + "/health"},
+		{Instance: discovery.Instance{Service: "legacy", ID: "closed", Address: closed}, Check: "http://courier:s3cr%65t@" + closed + "/health"},
+		{Instance: discovery.Instance{Service: "legacy", ID: "malformed", Address: addr}, Check: "http://courier:s3cret@" + addr + ":bad/health"},
+	})
+	var log testlog.Buffer
+	reg := memory.New()
+	defer reg.Close()
+	r, err := registrar.New(reg, registrar.FileSource(path), registrar.WithInterval(20*time.Millisecond),
+		registrar.WithLogger(slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, reg, "every target unhealthy", func(m map[string]discovery.Instance) bool {
+		return len(m) == 3 && m["failing"].Unhealthy && m["closed"].Unhealthy && m["malformed"].Unhealthy
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	if !strings.Contains(out, "health check") {
+		t.Fatalf("the log names no failed check:\n%s", out)
+	}
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "s3cr%65t") {
+		t.Errorf("the log shows the password:\n%s", out)
 	}
 }

@@ -39,6 +39,8 @@ func TestRedact(t *testing.T) {
 		// A short password is hidden in URLs and DSNs only.
 		{"amqp://u:p@h", "dial amqp://u:p@h: tcp refused", "dial amqp://u:xxxxx@h: tcp refused"},
 		{"mysql://u:p@h/", "u:p@tcp(h:3306)/", "u:xxxxx@tcp(h:3306)/"},
+		// A password that repeats the user name is hidden after it only.
+		{"postgres://courier:courier@h/courier", "courier: dial postgres://courier:courier@h/courier", "courier: dial postgres://courier:xxxxx@h/courier"},
 		// Unparseable: the user information goes.
 		{"amqp://u:s3cret@h:bad:port", "amqp://u:s3cret@h:bad:port", "amqp://xxxxx@h:bad:port"},
 		{"amqp://h", "dial amqp://h", "dial amqp://h"},
@@ -54,6 +56,17 @@ func TestRedact(t *testing.T) {
 		"etcd://u:s3cret@h:2379?a=b":  "etcd://u:xxxxx@h:2379?a=b",
 		"amqp://u:p%40ss@h/":          "amqp://u:xxxxx@h/",
 		"amqp://u:s3cret@h:bad:port/": "amqp://xxxxx@h:bad:port/",
+		// A percent-encoding other than net/url's, a NATS token, a list.
+		"nats://u:s3cr%65t@h:4222":             "nats://u:xxxxx@h:4222",
+		"nats://t0ken@h:4222":                  "nats://xxxxx@h:4222",
+		"nats://a:s3cret@h1,nats://b:0ther@h2": "nats://a:xxxxx@h1,nats://b:xxxxx@h2",
+		// A malformed PostgreSQL URL; a password in the query.
+		"postgres://u:s3cret@h:bad/db":                       "postgres://xxxxx@h:bad/db",
+		"postgres://h/db?user=u&password=s3cret&x=y":         "postgres://h/db?user=u&password=xxxxx&x=y",
+		"postgres://u:pa/ss@h/db":                            "postgres://xxxxx@h/db",
+		"host=h user=u password='it\\'s a secret' port=5432": "host=h user=u password=xxxxx port=5432",
+		// A MySQL DSN.
+		"u:s3cret@tcp(h:3306)/db": "u:xxxxx@tcp(h:3306)/db",
 	} {
 		if got := connurl.Redacted(raw); got != want {
 			t.Errorf("Redacted(%q) = %q, want %q", raw, got, want)

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the pgx driver
 	_ "modernc.org/sqlite"             // registers the sqlite driver
 
+	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/sqldb"
 )
 
@@ -98,7 +98,7 @@ func uniqueName() string {
 func Postgres(t testing.TB) *DB {
 	t.Helper()
 	base := envOr(PostgresEnv, PostgresDefault)
-	schema := own(t, "pgx", base, "PostgreSQL at "+redact(base), "scripts/services/postgres.sh (or set "+PostgresEnv+")",
+	schema := own(t, "pgx", base, "PostgreSQL at "+connurl.Redacted(base), "scripts/services/postgres.sh (or set "+PostgresEnv+")",
 		"CREATE SCHEMA %s", "DROP SCHEMA %s CASCADE")
 	u, _ := url.Parse(base)
 	q := u.Query()
@@ -166,12 +166,4 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
-}
-
-func redact(u string) string {
-	if p, err := url.Parse(u); err == nil && p.User != nil {
-		p.User = url.User(p.User.Username())
-		return p.String()
-	}
-	return strings.SplitN(u, "@", 2)[len(strings.SplitN(u, "@", 2))-1]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/resilience"
 )
 
@@ -25,7 +27,8 @@ type clientConfig struct {
 }
 
 // WithKey selects the circuit breaker of a call (default: the connection's
-// target).
+// target, any password in it hidden). The key names the breaker in logs
+// and metric labels: it must hold no secret.
 func WithKey(f func(ctx context.Context, method string, cc *grpc.ClientConn) string) ClientOption {
 	return func(c *clientConfig) error {
 		if f == nil {
@@ -63,12 +66,24 @@ func WithFallback(f func(ctx context.Context, method string, req, reply any, err
 	}
 }
 
+// targetKey is the default key of a call's circuit breaker: the
+// connection's target, without the secrets a target may hold
+// (dns://user:pass@resolver/host), since keys become log fields and
+// metric labels.
+func targetKey(_ context.Context, _ string, cc *grpc.ClientConn) string {
+	t := cc.Target()
+	if strings.Contains(t, "@") {
+		return connurl.Redacted(t)
+	}
+	return t
+}
+
 func newClientConfig(chain *resilience.Chain, opts []ClientOption) (*clientConfig, error) {
 	if chain == nil {
 		return nil, errors.New("grpcx: nil chain")
 	}
 	cfg := &clientConfig{
-		key:        func(_ context.Context, _ string, cc *grpc.ClientConn) string { return cc.Target() },
+		key:        targetKey,
 		idempotent: map[string]bool{},
 	}
 	for _, o := range opts {

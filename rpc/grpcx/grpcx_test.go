@@ -5,7 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,6 +129,22 @@ func chain(t testing.TB, opts ...resilience.Option) *resilience.Chain {
 }
 
 const unaryMethod = "/grpc.testing.TestService/UnaryCall"
+
+// TestBreakerKeyHidesTargetPassword calls through a connection whose
+// target holds a password: the breaker's key, which logs and metric
+// labels show, hides it.
+func TestBreakerKeyHidesTargetPassword(t *testing.T) {
+	srv := startServer(t)
+	c := chain(t, resilience.WithCircuitBreaker(resilience.FailureCount(3, 3)))
+	client := dial(t, "passthrough://courier:s3cret@/"+srv.addr, c)
+	if _, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	keys := slices.Collect(maps.Keys(c.Breakers().Snapshot()))
+	if len(keys) != 1 || strings.Contains(keys[0], "s3cret") || !strings.Contains(keys[0], srv.addr) {
+		t.Fatalf("breaker keys %q, want the target without its password", keys)
+	}
+}
 
 func TestBreakerAgainstFailingServer(t *testing.T) {
 	srv := startServer(t)

@@ -40,7 +40,7 @@ var ErrUnsupported = errors.New("sqlurl: unsupported database URL")
 func Parse(raw string) (Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return Target{}, fmt.Errorf("sqlurl: %w", err)
+		return Target{}, fmt.Errorf("sqlurl: %w", connurl.Redact(err, raw))
 	}
 	switch u.Scheme {
 	case "postgres", "postgresql":
@@ -66,23 +66,27 @@ func Parse(raw string) (Target, error) {
 		// servers refuse unknown ones when they connect; SQLite takes
 		// none here, so one would be silently ignored.
 		if _, err := connurl.Query(u); err != nil {
-			return Target{}, fmt.Errorf("sqlurl: %q: %w", redact(u), err)
+			return Target{}, fmt.Errorf("sqlurl: %q: %w", connurl.Redacted(raw), err)
+		}
+		if u.User != nil {
+			return Target{}, fmt.Errorf("sqlurl: %q: a SQLite file takes no user or password", connurl.Redacted(raw))
 		}
 		path := u.Host + u.Path
 		if u.Opaque != "" {
 			path = u.Opaque
 		}
 		if path == "" {
-			return Target{}, fmt.Errorf("%w: %q names no file", ErrUnsupported, raw)
+			return Target{}, fmt.Errorf("%w: %q names no file", ErrUnsupported, connurl.Redacted(raw))
 		}
 		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		return Target{Dialect: sqldb.SQLite, Driver: "sqlite", DSN: dsn}, nil
 	}
-	return Target{}, fmt.Errorf("%w: %q (use postgres://, mysql:// or sqlite://)", ErrUnsupported, redact(u))
+	return Target{}, fmt.Errorf("%w: %q (use postgres://, mysql:// or sqlite://)", ErrUnsupported, connurl.Redacted(raw))
 }
 
 // Open parses raw and opens the database. It does not connect: use
-// PingContext to check the server is reachable.
+// PingContext to check the server is reachable. Its errors, as Parse's,
+// never show the URL's password.
 func Open(raw string) (*sql.DB, Target, error) {
 	t, err := Parse(raw)
 	if err != nil {
@@ -93,13 +97,4 @@ func Open(raw string) (*sql.DB, Target, error) {
 		return nil, t, fmt.Errorf("sqlurl: %w", err)
 	}
 	return db, t, nil
-}
-
-func redact(u *url.URL) string {
-	if u.User != nil {
-		c := *u
-		c.User = url.User(u.User.Username())
-		return c.String()
-	}
-	return u.String()
 }
