@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +34,53 @@ func TestDemoRefusesBadFlags(t *testing.T) {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, &out, &errOut); err == nil {
 			t.Errorf("courier %v: no error", args)
+		}
+	}
+}
+
+// TestDemoContractsFollowTheBaseline is the food-delivery example's API
+// check, as CI runs it: the documents its services generate, compared
+// with the released ones committed under examples/fooddelivery/api, follow
+// semantic versioning; and a change that breaks a client without a new
+// major version fails the check.
+func TestDemoContractsFollowTheBaseline(t *testing.T) {
+	const baseline = "../../examples/fooddelivery/api"
+	current := t.TempDir()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"demo", "-write-contracts", current}, &out, &errOut); err != nil {
+		t.Fatalf("courier demo -write-contracts: %v\n%s", err, errOut.String())
+	}
+	check := func() (string, error) {
+		out.Reset()
+		errOut.Reset()
+		err := run(context.Background(), []string{"api", "check", "-baseline", baseline, current}, &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	if report, err := check(); err != nil {
+		t.Fatalf("courier api check -baseline %s: %v\n%s", baseline, err, report)
+	}
+
+	// The restaurant service renames a field of its gRPC API: protojson
+	// and the generated code name it differently, which breaks clients.
+	proto := filepath.Join(current, "restaurant-service", "restaurant.proto")
+	idl, err := os.ReadFile(proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := strings.Replace(string(idl), "int64 price = 3;", "int64 price_cents = 3;", 1)
+	if renamed == string(idl) {
+		t.Fatal("restaurant.proto has no field price = 3")
+	}
+	if err := os.WriteFile(proto, []byte(renamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report, err := check()
+	if err == nil {
+		t.Fatalf("courier api check passed a renamed field without a new major version:\n%s", report)
+	}
+	for _, want := range []string{"restaurant-service/restaurant.proto", "field-renamed", "a breaking change needs a new major version"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q:\n%s", want, report)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/courier-go/courier/commands"
 )
@@ -33,6 +34,21 @@ func startAccounting(ctx context.Context, env *Env) (*node, error) {
 			return nil, err
 		}
 	}
+	h := newAccountingHandlers(n)
+	if err := n.subscribe(ctx, AccountingService, []string{AccountingCommands}, h.cmds.HandleTx); err != nil {
+		n.kill()
+		return nil, err
+	}
+	if _, err := n.serveAPI(ctx, http.NewServeMux(), accountingAPI(h)); err != nil {
+		n.kill()
+		return nil, err
+	}
+	return n, nil
+}
+
+// newAccountingHandlers registers the accounting service's handlers; n is
+// nil to describe them.
+func newAccountingHandlers(n *node) handlers {
 	d := n.commandDispatcher()
 	commands.Handle(d, func(ctx context.Context, c commands.Command[AuthorizeCard]) (commands.Reply, error) {
 		r, err := authorize(ctx, n, c.Tx, c.Payload)
@@ -41,11 +57,7 @@ func startAccounting(ctx context.Context, env *Env) (*node, error) {
 		}
 		return r, nil
 	})
-	if err := n.subscribe(ctx, AccountingService, []string{AccountingCommands}, d.HandleTx); err != nil {
-		n.kill()
-		return nil, err
-	}
-	return n, nil
+	return handlers{cmds: d}
 }
 
 // authorize reserves the order's amount on the consumer's account in tx,

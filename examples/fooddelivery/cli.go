@@ -26,6 +26,10 @@ Runs the food-delivery example in one of three ways:
       the scenario as a client of services running in other processes;
       with -order-url it reaches the order service through a reverse proxy
       such as courier router
+  -write-contracts DIR
+      write every service's API documents (AsyncAPI, OpenAPI, .proto) into
+      DIR, to compare them with the released ones:
+      courier api check -baseline examples/fooddelivery/api DIR
 
 Services:%s
 
@@ -91,6 +95,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logLevel   = fs.String("log-level", "", "log the services' own logs at this level (debug, info, warn, error) to stderr")
 		runTimeout = fs.Duration("timeout", 2*time.Minute, "give up a scenario after this long")
 		connect    = fs.Duration("connect-timeout", DefaultConnectTimeout, "with -service or -scenario: how long the database, the broker and the registry may take to answer when connecting, and the registry each request")
+		contracts  = fs.String("write-contracts", "", "write every service's API documents into this `directory` and exit")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -100,6 +105,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return UsageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if *contracts != "" {
+		if *services != "" || *scenario {
+			return errors.New("-write-contracts goes alone")
+		}
+		return WriteContracts(*contracts)
 	}
 	if *bulk < 1 || *bulk > 1000 {
 		return fmt.Errorf("-bulk must be between 1 and 1000, got %d", *bulk)

@@ -31,21 +31,8 @@ func startConsumer(ctx context.Context, env *Env) (*node, error) {
 			return fail(err)
 		}
 	}
-	d := n.commandDispatcher()
-	commands.Handle(d, func(ctx context.Context, c commands.Command[VerifyConsumer]) (commands.Reply, error) {
-		var name string
-		err := c.Tx.QueryRowContext(ctx, n.d.Rebind("SELECT name FROM fd_consumers WHERE id = ?"), c.Payload.ConsumerID).Scan(&name)
-		if errors.Is(err, sql.ErrNoRows) {
-			n.trace.Printf(n.name, "VerifyConsumer %s → ConsumerNotValid (%s unknown)", c.Payload.OrderID, c.Payload.ConsumerID)
-			return commands.Failure(ConsumerNotValid{Reason: "unknown consumer " + c.Payload.ConsumerID}), nil
-		}
-		if err != nil {
-			return commands.Reply{}, commands.Retryable(err)
-		}
-		n.trace.Printf(n.name, "VerifyConsumer %s → ConsumerVerified (%s)", c.Payload.OrderID, name)
-		return commands.Success(ConsumerVerified{Name: name}), nil
-	})
-	if err := n.subscribe(ctx, ConsumerService, []string{ConsumerCommands}, d.HandleTx); err != nil {
+	h := newConsumerHandlers(n)
+	if err := n.subscribe(ctx, ConsumerService, []string{ConsumerCommands}, h.cmds.HandleTx); err != nil {
 		return fail(err)
 	}
 
@@ -62,14 +49,28 @@ func startConsumer(ctx context.Context, env *Env) (*node, error) {
 			writeJSON(w, http.StatusOK, c)
 		}
 	})
-	if err := n.health(mux); err != nil {
+	if n.api, err = n.serveAPI(ctx, mux, consumerAPI(h)); err != nil {
 		return fail(err)
 	}
-	api, err := serveHTTP(ctx, env.Registry, ConsumerService, mux)
-	if err != nil {
-		return fail(err)
-	}
-	n.api = api
-	n.onStop(api.stop)
 	return n, nil
+}
+
+// newConsumerHandlers registers the consumer service's handlers; n is nil
+// to describe them.
+func newConsumerHandlers(n *node) handlers {
+	d := n.commandDispatcher()
+	commands.Handle(d, func(ctx context.Context, c commands.Command[VerifyConsumer]) (commands.Reply, error) {
+		var name string
+		err := c.Tx.QueryRowContext(ctx, n.d.Rebind("SELECT name FROM fd_consumers WHERE id = ?"), c.Payload.ConsumerID).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			n.trace.Printf(n.name, "VerifyConsumer %s → ConsumerNotValid (%s unknown)", c.Payload.OrderID, c.Payload.ConsumerID)
+			return commands.Failure(ConsumerNotValid{Reason: "unknown consumer " + c.Payload.ConsumerID}), nil
+		}
+		if err != nil {
+			return commands.Reply{}, commands.Retryable(err)
+		}
+		n.trace.Printf(n.name, "VerifyConsumer %s → ConsumerVerified (%s)", c.Payload.OrderID, name)
+		return commands.Success(ConsumerVerified{Name: name}), nil
+	})
+	return handlers{cmds: d}
 }

@@ -3,6 +3,7 @@ package fooddelivery
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"time"
 
@@ -34,19 +35,13 @@ func startDelivery(ctx context.Context, env *Env) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range fleets {
-		d := commands.NewDispatcher(n.b, commands.WithLogger(env.Logger))
-		commands.Handle(d, func(ctx context.Context, c commands.Command[RequestQuote]) (commands.Reply, error) {
-			select {
-			case <-time.After(f.delay):
-			case <-ctx.Done():
-				return commands.Reply{}, commands.Retryable(ctx.Err())
-			}
-			q := Quote{Fleet: f.name, Price: f.base + f.perKM*c.Payload.DistanceKM, ETA: f.etaMin + 2*c.Payload.DistanceKM}
-			n.trace.Printf(n.name, "fleet %-8s quotes %s for %s (%d min)", f.name, cents(q.Price), c.Payload.OrderID, q.ETA)
-			return commands.Success(q), nil
-		})
-		sub, err := n.b.Subscribe(ctx, "courier-fleet-"+f.name, []string{CourierQuotes}, d, broker.WithLogger(env.Logger))
+	var fleet0 handlers
+	for i, f := range fleets {
+		h := newFleetHandlers(n, f)
+		if i == 0 {
+			fleet0 = h
+		}
+		sub, err := n.b.Subscribe(ctx, "courier-fleet-"+f.name, []string{CourierQuotes}, h.cmds, broker.WithLogger(env.Logger))
 		if err != nil {
 			n.kill()
 			return nil, fmt.Errorf("%s: fleet %s: %w", n.name, f.name, err)
@@ -55,7 +50,32 @@ func startDelivery(ctx context.Context, env *Env) (*node, error) {
 		n.subs = append(n.subs, sub)
 		n.mu.Unlock()
 	}
+	if _, err := n.serveAPI(ctx, http.NewServeMux(), deliveryAPI(fleet0)); err != nil {
+		n.kill()
+		return nil, err
+	}
 	return n, nil
+}
+
+// newFleetHandlers returns the dispatcher of fleet f, which replies
+// directly through the broker; n is nil to describe it. Every fleet
+// handles the same commands.
+func newFleetHandlers(n *node, f fleet) handlers {
+	d := commands.NewDispatcher(nil)
+	if n != nil {
+		d = commands.NewDispatcher(n.b, commands.WithLogger(n.env.Logger))
+	}
+	commands.Handle(d, func(ctx context.Context, c commands.Command[RequestQuote]) (commands.Reply, error) {
+		select {
+		case <-time.After(f.delay):
+		case <-ctx.Done():
+			return commands.Reply{}, commands.Retryable(ctx.Err())
+		}
+		q := Quote{Fleet: f.name, Price: f.base + f.perKM*c.Payload.DistanceKM, ETA: f.etaMin + 2*c.Payload.DistanceKM}
+		n.trace.Printf(n.name, "fleet %-8s quotes %s for %s (%d min)", f.name, cents(q.Price), c.Payload.OrderID, q.ETA)
+		return commands.Success(q), nil
+	})
+	return handlers{cmds: d}
 }
 
 // QuoteDelivery publishes one quote request and gathers the fleets'

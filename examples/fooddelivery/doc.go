@@ -39,6 +39,15 @@
 //     an order carries its id as partition key; the kitchen runs two
 //     competing instances; notification.go checks each order's event
 //     sequence;
+//   - REST by the book: orderapi.go (a version prefix, related resources
+//     in one request with ?expand=, RFC 9457 problems); gRPC from its IDL,
+//     restaurantpb/restaurant.proto, with generated code;
+//   - published contracts: contracts.go declares every service's AsyncAPI
+//     document (from its dispatchers' registrations and what it publishes
+//     and sends) and OpenAPI documents; each service serves them under
+//     /api/ beside /healthz and /readyz, and the released ones are
+//     committed under api/, which `courier api check` compares them with
+//     (go run ./cmd/courier demo -write-contracts DIR writes them);
 //   - the scripted scenario: scenario.go; its cross-service check, which
 //     compares every value a service keeps of another's data with its
 //     source and fails the run on any difference: report.go;

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/courier-go/courier/broker"
@@ -48,7 +49,28 @@ func startKitchen(ctx context.Context, env *Env) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	evs := events.NewDispatcher(events.WithLogger(env.Logger))
+	h := newKitchenHandlers(n)
+
+	// One subscription per instance, on both channels: events go to the
+	// event dispatcher, commands to the command dispatcher.
+	route := eventsAndCommands(h.events, h.cmds)
+	for range kitchenInstances {
+		if err := n.subscribe(ctx, KitchenService, []string{KitchenCommands, RestaurantAggregate}, route); err != nil {
+			n.kill()
+			return nil, err
+		}
+	}
+	if _, err := n.serveAPI(ctx, http.NewServeMux(), kitchenAPI(h)); err != nil {
+		n.kill()
+		return nil, err
+	}
+	return n, nil
+}
+
+// newKitchenHandlers registers the kitchen's handlers; n is nil to
+// describe them.
+func newKitchenHandlers(n *node) handlers {
+	evs := n.eventDispatcher()
 	events.On(evs, RestaurantAggregate, func(ctx context.Context, e events.Event[RestaurantCreated]) error {
 		return replicate(ctx, n, e.Tx, e.AggregateID, e.Payload.Name, e.Payload.Menu, "RestaurantCreated")
 	})
@@ -66,17 +88,7 @@ func startKitchen(ctx context.Context, env *Env) (*node, error) {
 	commands.Handle(cmds, func(ctx context.Context, c commands.Command[CancelTicket]) (commands.Reply, error) {
 		return moveTicket(ctx, n, c.Tx, c.Payload.OrderID, TicketStateCancelled, TicketCancelled{TicketID: "t-" + c.Payload.OrderID})
 	})
-
-	// One subscription per instance, on both channels: events go to the
-	// event dispatcher, commands to the command dispatcher.
-	route := eventsAndCommands(evs, cmds)
-	for range kitchenInstances {
-		if err := n.subscribe(ctx, KitchenService, []string{KitchenCommands, RestaurantAggregate}, route); err != nil {
-			n.kill()
-			return nil, err
-		}
-	}
-	return n, nil
+	return handlers{events: evs, cmds: cmds}
 }
 
 // replicate upserts the kitchen's copy of a restaurant in tx, the event's

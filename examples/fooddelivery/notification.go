@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/events"
@@ -26,6 +27,21 @@ func startNotification(ctx context.Context, env *Env, notify func(NotifyConsumer
 	if err != nil {
 		return nil, err
 	}
+	h := newNotificationHandlers(n, notify)
+	if err := n.subscribe(ctx, NotificationService, []string{NotificationCommands, OrderAggregate}, eventsAndCommands(h.events, h.cmds)); err != nil {
+		n.kill()
+		return nil, err
+	}
+	if _, err := n.serveAPI(ctx, http.NewServeMux(), notificationAPI(h)); err != nil {
+		n.kill()
+		return nil, err
+	}
+	return n, nil
+}
+
+// newNotificationHandlers registers the notification service's handlers,
+// which call notify for each notification; n is nil to describe them.
+func newNotificationHandlers(n *node, notify func(NotifyConsumer)) handlers {
 	cmds := n.commandDispatcher()
 	commands.Handle(cmds, func(ctx context.Context, c commands.Command[NotifyConsumer]) (commands.Reply, error) {
 		p := c.Payload
@@ -39,7 +55,7 @@ func startNotification(ctx context.Context, env *Env, notify func(NotifyConsumer
 		}
 		return commands.Success(nil), nil // ignored: a notification has no reply channel
 	})
-	evs := events.NewDispatcher(events.WithLogger(env.Logger))
+	evs := n.eventDispatcher()
 	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderCreated]) error {
 		return recordHistory(ctx, n, e.Tx, e.AggregateID, e.Payload.Seq, ApprovalPending)
 	})
@@ -49,11 +65,7 @@ func startNotification(ctx context.Context, env *Env, notify func(NotifyConsumer
 	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderRejected]) error {
 		return recordHistory(ctx, n, e.Tx, e.AggregateID, e.Payload.Seq, Rejected)
 	})
-	if err := n.subscribe(ctx, NotificationService, []string{NotificationCommands, OrderAggregate}, eventsAndCommands(evs, cmds)); err != nil {
-		n.kill()
-		return nil, err
-	}
-	return n, nil
+	return handlers{events: evs, cmds: cmds}
 }
 
 // recordHistory applies one order event to the history in tx, the event's

@@ -84,6 +84,30 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 		consumers: consumerFallback{next: rest, trace: n.trace},
 		menus:     &menuFallback{next: menus, trace: n.trace, cache: map[string]MenuResponse{}}}
 
+	h := s.handlers()
+	if err := n.subscribe(ctx, OrderService, []string{OrderReplies}, h.replies.HandleTx); err != nil {
+		return fail(err)
+	}
+
+	mux := http.NewServeMux()
+	s.routesV1(mux)
+	if n.api, err = n.serveAPI(ctx, mux, orderAPI(h)); err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// newOrderHandlers registers the handlers of the saga's replies; s.n may
+// be nil to describe them (describe).
+func newOrderHandlers(s *orderService) handlers {
+	if s == nil {
+		s = &orderService{}
+	}
+	return s.handlers()
+}
+
+// handlers registers the handlers of the saga's replies.
+func (s *orderService) handlers() handlers {
 	rd := commands.NewReplyDispatcher()
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v ConsumerVerified) error {
 		return s.advance(ctx, r, stepVerifyConsumer, func(o *orderRow) (any, error) {
@@ -124,22 +148,7 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v commands.HandlerFailure) error {
 		return s.advance(ctx, r, "", func(o *orderRow) (any, error) { return nil, o.reject("step failed: " + v.Error) })
 	})
-	if err := n.subscribe(ctx, OrderService, []string{OrderReplies}, rd.HandleTx); err != nil {
-		return fail(err)
-	}
-
-	mux := http.NewServeMux()
-	s.routesV1(mux)
-	if err := n.health(mux); err != nil {
-		return fail(err)
-	}
-	api, err := serveHTTP(ctx, env.Registry, OrderService, mux)
-	if err != nil {
-		return fail(err)
-	}
-	n.api = api
-	n.onStop(api.stop)
-	return n, nil
+	return handlers{replies: rd}
 }
 
 // place handles a request to place an order: it prices the order, stores
@@ -197,15 +206,8 @@ func (s *orderService) inTx(ctx context.Context, f func(tx *sql.Tx) error) error
 	return tx.Commit()
 }
 
-// commandChannels says where each saga command goes.
-var commandChannels = map[string]string{
-	commands.TypeName[VerifyConsumer](): ConsumerCommands,
-	commands.TypeName[CreateTicket]():   KitchenCommands,
-	commands.TypeName[ApproveTicket]():  KitchenCommands,
-	commands.TypeName[CancelTicket]():   KitchenCommands,
-	commands.TypeName[AuthorizeCard]():  AccountingCommands,
-	commands.TypeName[NotifyConsumer](): NotificationCommands,
-}
+// orderSends are the commands the order service sends.
+var orderSends = []commandContract{verifyConsumerCmd, createTicketCmd, approveTicketCmd, cancelTicketCmd, authorizeCardCmd, notifyConsumerCmd}
 
 // send writes a saga command into the outbox through tx. Commands of one
 // order share its partition key: they are handled in order.
@@ -214,14 +216,14 @@ func (s *orderService) send(ctx context.Context, tx *sql.Tx, o *orderRow, cmd an
 	if err != nil {
 		return err
 	}
-	channel := commandChannels[m.Header(message.HeaderCommandType)]
-	if channel == "" {
+	c, ok := commandContracts[m.Header(message.HeaderCommandType)]
+	if !ok {
 		return fmt.Errorf("order: no channel for %T", cmd)
 	}
-	if channel != NotificationCommands { // a notification is one-way
+	if len(c.replies) > 0 { // a notification is one-way
 		m.Headers[message.HeaderCommandReplyTo] = OrderReplies
 	}
-	return s.n.w.Send(ctx, tx, channel, m)
+	return s.n.w.Send(ctx, tx, c.channel, m)
 }
 
 // advance applies one saga reply: in the reply's inbox transaction it

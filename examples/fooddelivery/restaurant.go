@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -52,6 +53,10 @@ func startRestaurant(ctx context.Context, env *Env) (*node, error) {
 	}
 	n.api = api
 	n.onStop(api.stop)
+	if _, err := n.serveAPI(ctx, http.NewServeMux(), restaurantAPI()); err != nil {
+		n.kill()
+		return nil, err
+	}
 	return n, nil
 }
 

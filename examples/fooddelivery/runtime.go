@@ -113,6 +113,9 @@ type node struct {
 	trace *Trace
 	// api is the service's REST or gRPC endpoint, if it has one.
 	api *endpoint
+	// web serves the service's health, its API documents and its REST
+	// API.
+	web *endpoint
 
 	ctx    context.Context // ends when the node stops
 	cancel context.CancelFunc
@@ -188,9 +191,23 @@ func (n *node) subscribe(ctx context.Context, subscriberID string, channels []st
 
 // commandDispatcher returns a command dispatcher for the node's
 // subscriptions: its handlers run in the inbox's transaction (HandleTx),
-// and it writes their replies through the outbox in that transaction.
+// and it writes their replies through the outbox in that transaction. A
+// nil node, which describes a service without running it (describe),
+// gets a dispatcher that only lists its handlers.
 func (n *node) commandDispatcher() *commands.Dispatcher {
+	if n == nil {
+		return commands.NewDispatcher(nil)
+	}
 	return commands.NewDispatcher(nil, commands.WithOutbox(n.w.Producer), commands.WithLogger(n.env.Logger))
+}
+
+// eventDispatcher returns an event dispatcher logging to the node's
+// logger (any, for a nil node).
+func (n *node) eventDispatcher() *events.Dispatcher {
+	if n == nil {
+		return events.NewDispatcher()
+	}
+	return events.NewDispatcher(events.WithLogger(n.env.Logger))
 }
 
 // eventsAndCommands routes the messages of a subscription that carries

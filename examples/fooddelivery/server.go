@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -38,10 +39,14 @@ func listen() (net.Listener, error) {
 }
 
 // register self-registers the endpoint: a lease with a short TTL, so that
-// a crashed instance leaves the registry within seconds.
-func register(ctx context.Context, reg discovery.Registry, service, protocol, addr string) (discovery.Lease, error) {
+// a crashed instance leaves the registry within seconds. Its metadata says
+// which protocol it speaks ("protocol": "http" or "grpc"), and what else
+// metadata adds.
+func register(ctx context.Context, reg discovery.Registry, service, protocol, addr string, metadata map[string]string) (discovery.Lease, error) {
+	md := map[string]string{metaProtocol: protocol}
+	maps.Copy(md, metadata)
 	inst := discovery.Instance{Service: service, ID: strings.NewReplacer(":", "-", ".", "-").Replace(addr), Address: addr,
-		Metadata: map[string]string{"protocol": protocol}}
+		Metadata: md}
 	lease, err := reg.Register(ctx, inst, discovery.WithTTL(3*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", inst, err)
@@ -70,8 +75,35 @@ func (n *node) health(mux *http.ServeMux) error {
 	return nil
 }
 
+// metaProtocol is the registry metadata that says which protocol an
+// endpoint speaks: a service may register a gRPC and an HTTP endpoint
+// under its name, and its clients pick those they speak.
+const metaProtocol = "protocol"
+
+// speaks selects the instances that speak protocol.
+func speaks(protocol string) discovery.Health {
+	return discovery.HealthFunc(func(i discovery.Instance) bool { return i.Metadata[metaProtocol] == protocol })
+}
+
+// serveAPI adds the node's health checks and its API documents to mux,
+// which holds its REST routes if it has any, serves it and registers it as
+// the service, with the API's metadata.
+func (n *node) serveAPI(ctx context.Context, mux *http.ServeMux, api *serviceAPI) (*endpoint, error) {
+	if err := n.health(mux); err != nil {
+		return nil, err
+	}
+	api.register(mux)
+	e, err := serveHTTP(ctx, n.env.Registry, n.name, mux, api.metadata())
+	if err != nil {
+		return nil, err
+	}
+	n.web = e
+	n.onStop(e.stop)
+	return e, nil
+}
+
 // serveHTTP serves h and registers it as service.
-func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h http.Handler) (*endpoint, error) {
+func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h http.Handler, metadata map[string]string) (*endpoint, error) {
 	l, err := listen()
 	if err != nil {
 		return nil, err
@@ -94,7 +126,7 @@ func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h ht
 		<-done
 		return nil
 	}
-	if e.lease, err = register(ctx, reg, service, "http", e.addr); err != nil {
+	if e.lease, err = register(ctx, reg, service, "http", e.addr, metadata); err != nil {
 		_ = e.stop(ctx)
 		return nil, err
 	}
@@ -128,7 +160,7 @@ func serveGRPC(ctx context.Context, reg discovery.Registry, service string, add 
 		<-done
 		return nil
 	}
-	if e.lease, err = register(ctx, reg, service, "grpc", e.addr); err != nil {
+	if e.lease, err = register(ctx, reg, service, "grpc", e.addr, nil); err != nil {
 		_ = e.stop(ctx)
 		return nil, err
 	}

@@ -60,7 +60,7 @@ type restConsumers struct {
 }
 
 func newRESTConsumers(r *discovery.Resolver, logger *slog.Logger) (*restConsumers, error) {
-	t, err := httplb.New(r)
+	t, err := httplb.New(r, httplb.WithHealth(speaks("http")))
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger) (*grpcMenus, error
 	if err != nil {
 		return nil, err
 	}
-	b, err := grpcresolver.NewBuilder(r)
+	b, err := grpcresolver.NewBuilder(r, speaks("grpc")) // not its HTTP endpoint
 	if err != nil {
 		return nil, err
 	}
