@@ -3,7 +3,10 @@
 // service through the registry, balances among its available instances and
 // ejects instances whose connections fail. It proxies REST (HTTP/1.1 and
 // HTTP/2) and gRPC (HTTP/2, cleartext or TLS, streaming included); clients
-// need to know only the router's address.
+// need to know only the router's address. A route may narrow its service
+// to the instances whose registry metadata says they serve it
+// (Route.Metadata): two major versions of an API side by side, each path
+// prefix sent to the instances that serve its version.
 package router
 
 import (
@@ -11,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -50,10 +54,36 @@ type Route struct {
 	Protocol string `json:"protocol,omitempty"`
 	// StripPrefix removes Prefix from the path before proxying.
 	StripPrefix bool `json:"strip_prefix,omitempty"`
+	// Metadata, when set, narrows the route to the instances of Service
+	// whose registry metadata has each key, with the value given, or with
+	// any value where the value given is empty: the instances that serve
+	// /v2/ of an API beside those that serve only /v1/, say
+	// ({"api.v2": ""}).
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 func (r Route) String() string {
-	return fmt.Sprintf("%s%s -> %s (%s)", r.Host, r.Prefix, r.Service, r.Protocol)
+	s := fmt.Sprintf("%s%s -> %s (%s)", r.Host, r.Prefix, r.Service, r.Protocol)
+	if len(r.Metadata) > 0 {
+		keys := slices.Sorted(maps.Keys(r.Metadata))
+		for i, k := range keys {
+			if r.Metadata[k] != "" {
+				keys[i] = k + "=" + r.Metadata[k]
+			}
+		}
+		s += " [" + strings.Join(keys, ",") + "]"
+	}
+	return s
+}
+
+// serves reports whether inst has the route's metadata.
+func (r Route) serves(inst discovery.Instance) bool {
+	for k, want := range r.Metadata {
+		if v, ok := inst.Metadata[k]; !ok || want != "" && v != want {
+			return false
+		}
+	}
+	return true
 }
 
 // Router is an http.Handler proxying to registry-resolved instances. It is
@@ -173,6 +203,9 @@ func New(res *discovery.Resolver, routes []Route, opts ...Option) (*Router, erro
 		opts := []httplb.Option{httplb.WithBase(bases[r.Protocol]), httplb.WithBalancer(rt.newBalancer()), httplb.WithEjector(rt.ejector)}
 		for _, h := range rt.health {
 			opts = append(opts, httplb.WithHealth(h))
+		}
+		if len(r.Metadata) > 0 {
+			opts = append(opts, httplb.WithHealth(discovery.HealthFunc(r.serves)))
 		}
 		lb, err := httplb.New(res, opts...)
 		if err != nil {

@@ -146,6 +146,55 @@ func TestRESTRoutesByPrefixAndHost(t *testing.T) {
 	}
 }
 
+// TestRoutesByInstanceMetadata: two versions of an API side by side; the
+// instances say in the registry which versions they serve, and each
+// version's route reaches only those that serve it.
+func TestRoutesByInstanceMetadata(t *testing.T) {
+	reg := memory.New()
+	defer reg.Close()
+	for id, md := range map[string]map[string]string{
+		"old": {"api.v1": "1.4.0"},
+		"new": {"api.v1": "1.4.0", "api.v2": "2.0.0"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s %s", id, r.URL.Path)
+		}))
+		t.Cleanup(srv.Close)
+		inst := discovery.Instance{Service: "orders", ID: id, Address: strings.TrimPrefix(srv.URL, "http://"), Metadata: md}
+		if _, err := reg.Register(context.Background(), inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	routes := []router.Route{
+		{Prefix: "/v1/", Service: "orders", Metadata: map[string]string{"api.v1": ""}},
+		{Prefix: "/v2/", Service: "orders", Metadata: map[string]string{"api.v2": ""}},
+		{Prefix: "/v2.1/", Service: "orders", Metadata: map[string]string{"api.v2": "2.1.0"}},
+	}
+	rt := newRouter(t, reg, routes)
+	if got := rt.Routes()[2].String(); got != "/v2/ -> orders (http) [api.v2]" {
+		t.Errorf("route %q", got)
+	}
+	addr := serve(t, rt)
+	c := &http.Client{Timeout: 5 * time.Second}
+	seen := map[string]bool{}
+	for range 8 {
+		code, body := get(t, c, "http://"+addr+"/v1/orders/1", "")
+		if code != 200 {
+			t.Fatalf("/v1/: %d %q", code, body)
+		}
+		seen[strings.Fields(body)[0]] = true
+		if code, body := get(t, c, "http://"+addr+"/v2/orders/1", ""); code != 200 || body != "new /v2/orders/1" {
+			t.Fatalf("/v2/: %d %q, want the instance that serves v2", code, body)
+		}
+	}
+	if !seen["old"] || !seen["new"] {
+		t.Errorf("/v1/ reached %v, want both instances", seen)
+	}
+	if code, body := get(t, c, "http://"+addr+"/v2.1/orders/1", ""); code != 503 || !strings.Contains(body, "no available instance") {
+		t.Errorf("/v2.1/, which no instance serves: %d %q", code, body)
+	}
+}
+
 // TestStreamsResponses checks that the parts of a streamed response (of
 // unknown length, or server-sent events) reach the client as the instance
 // flushes them, not when the response ends.
