@@ -3,15 +3,17 @@
 //
 //	memory://[?shards=N]
 //	    the in-process broker (package memory)
-//	nats+embedded:///abs/dir[?shards=N&listen=PORT]
-//	nats+embedded:rel/dir[?shards=N&listen=PORT]
+//	nats+embedded:///abs/dir[?shards=N&listen=PORT[&certfile=F&keyfile=K[&cacertfile=C]]]
+//	nats+embedded:rel/dir[?shards=N&listen=PORT...]
 //	    the default durable broker: a NATS JetStream server started inside
 //	    the process with its storage in the directory, shut down when the
-//	    broker is closed (package natsjs); listen=PORT also serves other
-//	    processes on 127.0.0.1:PORT (0 picks a free port)
-//	nats://[user:pass@]host:port[,host:port...][?shards=N&replicas=N]
+//	    broker is closed (package natsjs/embedded); listen=PORT also serves
+//	    other processes on 127.0.0.1:PORT (0 picks a free port), over TLS
+//	    with the server certificate in F and its key in K, and only to
+//	    clients with a certificate signed by a CA in C when it is given
+//	nats://[user:pass@|token@]host:port[,host:port...][?shards=N&replicas=N&TLS]
 //	    an existing NATS server or cluster with JetStream (package natsjs)
-//	kafka://[user:pass@]host:port[,host:port...][?partitions=N&replication=N&sasl=MECH&tls=true]
+//	kafka://[user:pass@]host:port[,host:port...][?partitions=N&replication=N&sasl=MECH&TLS]
 //	    a Kafka cluster, given the addresses of some of its brokers (package
 //	    kafka); with a user, SASL with MECH = scram-sha-512 (the default),
 //	    scram-sha-256 or plain
@@ -20,6 +22,16 @@
 //	    a RabbitMQ server (package amqp); connection_timeout, in
 //	    milliseconds, bounds Open as ctx does; the other parameters are
 //	    RabbitMQ's URI query parameters, which the AMQP client applies
+//
+// TLS stands for the TLS parameters nats:// and kafka:// take:
+//
+//	tls=true                  TLS, verifying the server with the system's roots
+//	cacertfile=F              verify the server with the CA certificates in F (PEM)
+//	certfile=F&keyfile=K      present the client certificate in F, its key in K (PEM)
+//	server_name_indication=H  verify the server's certificate for H, not the host
+//
+// Any of the files turns TLS on. amqps:// takes the same files (RabbitMQ's
+// own names); amqp:// and memory:// refuse them.
 //
 // Reserved characters in user names and passwords must be percent-encoded.
 // Unknown and repeated parameters are refused with an error naming the
@@ -31,7 +43,6 @@ package brokerurl
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -39,6 +50,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -51,6 +63,7 @@ import (
 	"github.com/courier-go/courier/broker/natsjs"
 	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/internal/connurl"
+	"github.com/courier-go/courier/internal/tlsconfig"
 )
 
 // ErrUnsupported means the URL's scheme names no known broker.
@@ -154,7 +167,7 @@ func openEmbedded(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	if dir == "" || dir == "/" {
 		return nil, errors.New("nats+embedded needs a storage directory: nats+embedded:///absolute/dir or nats+embedded:relative/dir")
 	}
-	p := newParams(u, "shards", "listen")
+	p := newParams(u, "shards", "listen", "certfile", "keyfile", "cacertfile")
 	var opts []natsjs.Option
 	if p.has("shards") {
 		opts = append(opts, natsjs.WithShards(p.int("shards", 0, 1, 1024)))
@@ -165,6 +178,16 @@ func openEmbedded(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	}
 	if p.err != nil {
 		return nil, p.err
+	}
+	if cert, key, ca := p.q.Get("certfile"), p.q.Get("keyfile"), p.q.Get("cacertfile"); cert != "" || key != "" || ca != "" {
+		if !p.has("listen") {
+			return nil, errors.New("parameters certfile, keyfile and cacertfile are for the listener: add listen=PORT")
+		}
+		tc, err := tlsconfig.Server(cert, key, ca)
+		if err != nil {
+			return nil, err
+		}
+		eopts = append(eopts, embedded.WithTLS(tc))
 	}
 	srv, err := embedded.Start(ctx, dir, eopts...)
 	if err != nil {
@@ -184,7 +207,7 @@ func openNATS(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("nats:// takes no path, got %q", u.Path)
 	}
-	p := newParams(u, "shards", "replicas")
+	p := newParams(u, append([]string{"shards", "replicas"}, connurl.TLSParams...)...)
 	var opts []natsjs.Option
 	if p.has("shards") {
 		opts = append(opts, natsjs.WithShards(p.int("shards", 0, 1, 1024)))
@@ -194,6 +217,13 @@ func openNATS(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	}
 	if p.err != nil {
 		return nil, p.err
+	}
+	tc, err := connurl.TLS(p.q)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, natsjs.WithNATSOptions(nats.Secure(tc)))
 	}
 	servers := strings.Split(u.Host, ",")
 	for i, s := range servers {
@@ -210,7 +240,7 @@ func openKafka(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("kafka:// takes no path, got %q", u.Path)
 	}
-	p := newParams(u, "partitions", "replication", "sasl", "tls")
+	p := newParams(u, append([]string{"partitions", "replication", "sasl"}, connurl.TLSParams...)...)
 	var opts []kafka.Option
 	if p.has("partitions") {
 		opts = append(opts, kafka.WithPartitions(p.int("partitions", 0, 1, 10000)))
@@ -222,12 +252,12 @@ func openKafka(ctx context.Context, u *url.URL) (broker.Broker, error) {
 		return nil, p.err
 	}
 	var kopts []kgo.Opt
-	switch v := p.q.Get("tls"); v {
-	case "", "false":
-	case "true":
-		kopts = append(kopts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
-	default:
-		return nil, fmt.Errorf("parameter tls=%q: want true or false", v)
+	tc, err := connurl.TLS(p.q)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		kopts = append(kopts, kgo.DialTLSConfig(tc))
 	}
 	mech := p.q.Get("sasl")
 	if u.User == nil && mech != "" {

@@ -80,7 +80,7 @@ func TestBadURLs(t *testing.T) {
 		"memory://?shards=0":                  "shards",
 		"memory://?shards=x":                  "shards",
 		"memory://?shard=2":                   `unknown parameter "shard"`,
-		"memory://host":                       "no host",
+		"memory://host":                       "no user, host",
 		"nats+embedded://":                    "storage directory",
 		"nats+embedded://dir/x":               "not a host",
 		"nats+embedded:///tmp/x?shards=-1":    "shards",
@@ -101,9 +101,9 @@ func TestBadURLs(t *testing.T) {
 		// Unknown parameters are refused for every scheme, naming the
 		// known ones; so are repeated ones.
 		"memory://?shardz=4":                               `unknown parameter "shardz" (known: shards)`,
-		"nats+embedded:///tmp/x?shardz=4":                  `unknown parameter "shardz" (known: shards, listen)`,
-		"nats://127.0.0.1:4222?shardz=4":                   `unknown parameter "shardz" (known: shards, replicas)`,
-		"kafka://127.0.0.1:9092?shardz=4":                  `unknown parameter "shardz" (known: partitions, replication, sasl, tls)`,
+		"nats+embedded:///tmp/x?shardz=4":                  `unknown parameter "shardz" (known: shards, listen, certfile, keyfile, cacertfile)`,
+		"nats://127.0.0.1:4222?shardz=4":                   `unknown parameter "shardz" (known: shards, replicas, tls, cacertfile, certfile, keyfile, server_name_indication)`,
+		"kafka://127.0.0.1:9092?shardz=4":                  `unknown parameter "shardz" (known: partitions, replication, sasl, tls, cacertfile, certfile, keyfile, server_name_indication)`,
 		"amqp://u:p@127.0.0.1:5672/?shardz=4":              `unknown parameter "shardz" (known: shards, connection_timeout, heartbeat, channel_max, auth_mechanism)`,
 		"amqps://u:p@127.0.0.1:5671/?shardz=4":             `unknown parameter "shardz" (known: shards, connection_timeout, heartbeat, channel_max, auth_mechanism, certfile, keyfile, cacertfile, server_name_indication)`,
 		"memory://?shards=2&shards=4":                      `parameter "shards" given 2 times`,
@@ -113,6 +113,16 @@ func TestBadURLs(t *testing.T) {
 		"amqp://u:p@127.0.0.1:5672/?channel_max=70000":     "channel_max",
 		"amqp://u:p@127.0.0.1:5672/?connection_timeout=0":  "connection_timeout",
 		"amqps://u:p@127.0.0.1:5671/?connection_timeout=x": "connection_timeout",
+
+		// TLS files are read at once, and refused where they cannot be
+		// used.
+		"nats://127.0.0.1:4222?cacertfile=/nonexistent":          "CA file",
+		"nats://127.0.0.1:4222?certfile=c.pem":                   "key file",
+		"kafka://127.0.0.1:9092?tls=false&cacertfile=ca.pem":     "tls=false",
+		"kafka://127.0.0.1:9092?certfile=/nonexistent&keyfile=k": "client certificate",
+		"nats+embedded:///tmp/x?certfile=c.pem&keyfile=k.pem":    "add listen=PORT",
+		"memory://?cacertfile=ca.pem":                            `unknown parameter "cacertfile"`,
+		"amqp://u:p@127.0.0.1:5672/?cacertfile=ca.pem":           "write amqps://",
 	} {
 		_, err := brokerurl.Open(context.Background(), raw)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -20,7 +20,7 @@ type discoveryFlags struct {
 
 func (f *discoveryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.registry, "registry", "etcd://127.0.0.1:2379",
-		"registry URL: etcd://[user:pass@]host:port[,host:port...][?prefix=/courier/services/] or dns://[server:port][?domain=svc.cluster.local&interval=1s]")
+		"registry URL: etcd://[user:pass@]host:port[,host:port...][?prefix=/courier/services/&cacertfile=F&certfile=F&keyfile=F] or dns://[server:port][?domain=svc.cluster.local&interval=1s]")
 	fs.DurationVar(&f.timeout, "registry-timeout", registryurl.DefaultTimeout,
 		"how long a request to the registry may take; a registry that does not answer within it at start stops the command")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")

@@ -100,8 +100,13 @@ func TestDiscoveryCommandsRefuseBadFlags(t *testing.T) {
 		{"router", "-routes", "/orders/=orders", "-registry", "zk://x"},
 		{"router", "-routes", "/orders/=orders", "-tls-cert", "c.pem"},
 		{"router", "-routes", "/orders/=orders", "-balancer", "fastest", "-registry", "dns://"},
+		{"router", "-routes", "/orders/=orders", "-tls-client-ca", "ca.pem"},
+		{"router", "-routes", "/orders/=orders", "-upstream-cert", "c.pem"},
 		{"registrar"},
 		{"registrar", "-targets", "a.json", "-dns-services", "a"},
+		{"registry", "-tls-client-ca", "ca.pem"},
+		{"registry", "-tls-cert", "/nonexistent.pem", "-tls-key", "/nonexistent.pem"},
+		{"registry", "-users", "/nonexistent.json"},
 	} {
 		if err := run(ctx, args, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: accepted", args)

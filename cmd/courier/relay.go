@@ -10,7 +10,6 @@ import (
 	"log"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -57,7 +56,10 @@ stand by and take over within the lease TTL when it dies, and at once
 when it stops.
 
 HTTP endpoints on -listen: /healthz (alive), /readyz (database reachable
-and publishing not failing), /metrics (Prometheus). -log-format and
+and publishing not failing), /metrics (Prometheus); over TLS with
+-tls-cert and -tls-key, to clients with a certificate -tls-client-ca
+signed, with a bearer token (-auth-token-file) or a password
+(-auth-basic-file) when asked. -log-format and
 -log-level apply to every line the relay prints, its libraries' included.
 
 flags:
@@ -85,7 +87,9 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		listen      = fs.String("listen", "127.0.0.1:9464", "address of the health and metrics endpoint; empty for none")
 		logFormat   = fs.String("log-format", "text", "text or json")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		endpoint    endpointFlags
 	)
+	endpoint.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -171,7 +175,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 
 	var running atomic.Bool
 	if *listen != "" {
-		srv, addr, err := serveRelayHTTP(*listen, db, relay.Stats, lag, &running, secrets, logger)
+		srv, addr, err := serveRelayHTTP(*listen, &endpoint, db, relay.Stats, lag, &running, secrets, logger)
 		if err != nil {
 			return err
 		}
@@ -233,8 +237,8 @@ func relayLag(r *outbox.Relay) outbox.Lag {
 }
 
 // serveRelayHTTP serves the relay's health, readiness and metrics on
-// addr; the server logs its own errors to logger.
-func serveRelayHTTP(addr string, db *sql.DB, stats func() outbox.Stats, lag prometheus.Collector, running *atomic.Bool,
+// addr, secured as ef asks; the server logs its own errors to logger.
+func serveRelayHTTP(addr string, ef *endpointFlags, db *sql.DB, stats func() outbox.Stats, lag prometheus.Collector, running *atomic.Bool,
 	secrets *connurl.Redactor, logger *slog.Logger) (*http.Server, string, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), lag,
@@ -281,11 +285,15 @@ func serveRelayHTTP(addr string, db *sql.DB, stats func() outbox.Stats, lag prom
 		}
 		fmt.Fprintln(w, "ready,", role)
 	})
-	ln, err := net.Listen("tcp", addr)
+	h, err := ef.guard(mux)
+	if err != nil {
+		return nil, "", fmt.Errorf("relay: %w", err)
+	}
+	ln, err := ef.listen(addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("relay: listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
 	return srv, ln.Addr().String(), nil
 }

@@ -6,13 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/courier-go/courier/discovery"
 	"github.com/courier-go/courier/discovery/router"
+	"github.com/courier-go/courier/internal/tlsconfig"
 )
 
 // routerCommand runs the discovery-aware reverse proxy (server-side
@@ -32,6 +33,13 @@ A reverse proxy routing requests by host or path prefix to the instances of
 a service resolved in the registry, for REST and gRPC clients (HTTP/1.1,
 HTTP/2 over TLS with -tls-cert/-tls-key, and HTTP/2 cleartext).
 
+It sends traffic to whatever the registry lists: give registrations to
+authenticated writers only (courier registry -users, etcd users), open the
+registry as a read-only user, and with https routes and -upstream-ca have
+the router accept only instances whose certificate your CA signed for
+their address. -tls-client-ca, -auth-token-file and -auth-basic-file make
+the router itself require client certificates, a token or a password.
+
 -routes is a comma-separated list of MATCH=SERVICE[:PROTOCOL][:strip]:
   MATCH     /path/prefix/, host, or host/path/prefix/
   PROTOCOL  http (default, REST), h2c (gRPC without TLS), https (TLS upstream)
@@ -48,8 +56,11 @@ e.g. -routes '/orders/=orders,/orders.v1.Orders/=orders-grpc:h2c,kitchen.example
 	bal := fs.String("balancer", "least-outstanding", "balancer: round-robin, random or least-outstanding")
 	ejectAfter := fs.Int("eject-after", 1, "consecutive connection failures that eject an instance")
 	ejectFor := fs.Duration("eject-for", 10*time.Second, "how long an ejected instance gets no traffic")
-	certFile := fs.String("tls-cert", "", "TLS certificate file (with -tls-key: serve TLS)")
-	keyFile := fs.String("tls-key", "", "TLS key file")
+	var ef endpointFlags
+	ef.register(fs)
+	upCA := fs.String("upstream-ca", "", "CA file (PEM) that verifies the instances of https routes (default: the system's roots)")
+	upCert := fs.String("upstream-cert", "", "client certificate file (PEM) the router presents to the instances of https routes")
+	upKey := fs.String("upstream-key", "", "key file (PEM) of -upstream-cert")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -61,8 +72,16 @@ e.g. -routes '/orders/=orders,/orders.v1.Orders/=orders-grpc:h2c,kitchen.example
 	if err != nil {
 		return err
 	}
-	if (*certFile == "") != (*keyFile == "") {
-		return errors.New("router: give both -tls-cert and -tls-key, or neither")
+	ropts := []router.Option{router.WithBalancer(*bal), router.WithEjection(*ejectAfter, *ejectFor), router.WithLogger(log)}
+	if *upCA != "" || *upCert != "" || *upKey != "" {
+		tc, err := tlsconfig.Client(*upCA, *upCert, *upKey, "")
+		if err != nil {
+			return fmt.Errorf("router: -upstream-*: %w", err)
+		}
+		ropts = append(ropts, router.WithUpstreamTLS(tc))
+	}
+	if err := ef.check(); err != nil {
+		return fmt.Errorf("router: %w", err)
 	}
 	reg, err := df.open(ctx, df.registry, log)
 	if err != nil {
@@ -74,29 +93,28 @@ e.g. -routes '/orders/=orders,/orders.v1.Orders/=orders-grpc:h2c,kitchen.example
 		return err
 	}
 	defer res.Close()
-	rt, err := router.New(res, routes, router.WithBalancer(*bal), router.WithEjection(*ejectAfter, *ejectFor), router.WithLogger(log))
+	rt, err := router.New(res, routes, ropts...)
 	if err != nil {
 		return err
+	}
+	h, err := ef.guard(rt)
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
 	}
 	// A router whose registry cannot be reached would answer every request
 	// with an error; it had better not start.
 	if err := reg.Ping(ctx); err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	l, err := net.Listen("tcp", *listen)
+	l, err := ef.listen(*listen)
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	srv := router.NewServer(*listen, rt)
+	srv := router.NewServer(*listen, h)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	errc := make(chan error, 1)
-	go func() {
-		if *certFile != "" {
-			errc <- srv.ServeTLS(l, *certFile, *keyFile)
-		} else {
-			errc <- srv.Serve(l)
-		}
-	}()
-	log.Info("router: serving", "address", l.Addr().String(), "routes", len(routes), "tls", *certFile != "", "registry", reg.String())
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("router: serving", "address", l.Addr().String(), "routes", len(routes), "tls", ef.tls(), "registry", reg.String())
 	if c.ready != nil {
 		c.ready <- l.Addr().String()
 	}

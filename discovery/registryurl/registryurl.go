@@ -1,9 +1,16 @@
 // Package registryurl opens a service registry from a URL, for commands
 // and configuration that name the registry:
 //
-//	etcd://[user:pass@]host:port[,host:port...][?prefix=/courier/services/]
+//	etcd://[user:pass@]host:port[,host:port...][?prefix=/courier/services/&TLS]
 //	    an etcd cluster (package discovery/etcd); with a user and
-//	    password, etcd's password authentication
+//	    password, etcd's password authentication; TLS stands for the TLS
+//	    parameters:
+//	      tls=true                  TLS (https), verifying etcd with the system's roots
+//	      cacertfile=F              verify etcd with the CA certificates in F (PEM)
+//	      certfile=F&keyfile=K      present the client certificate in F, its key in K (PEM);
+//	                                etcd takes its common name as the user when the URL has none
+//	      server_name_indication=H  verify etcd's certificate for H, not the host
+//	    any of the files turns TLS on
 //	dns://[server:port][?domain=svc.cluster.local&interval=1s]
 //	    DNS SRV records maintained by the platform (package
 //	    discovery/dnssrv), from the DNS server given or else the system's
@@ -155,20 +162,28 @@ func openEtcd(ctx context.Context, u *url.URL, cfg config) (*registry, error) {
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("etcd:// takes no path, got %q (the key prefix is the prefix parameter)", u.Path)
 	}
-	q, err := connurl.Query(u, "prefix")
+	q, err := connurl.Query(u, append([]string{"prefix"}, connurl.TLSParams...)...)
 	if err != nil {
 		return nil, err
+	}
+	tc, err := connurl.TLS(q)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http://"
+	if tc != nil {
+		scheme = "https://"
 	}
 	opts := []etcd.Option{etcd.WithLogger(cfg.log), etcd.WithTimeout(cfg.timeout)}
 	if q.Has("prefix") {
 		opts = append(opts, etcd.WithPrefix(q.Get("prefix")))
 	}
-	ccfg := clientv3.Config{DialTimeout: cfg.timeout, Logger: zap.NewNop()}
+	ccfg := clientv3.Config{DialTimeout: cfg.timeout, Logger: zap.NewNop(), TLS: tc}
 	for _, h := range strings.Split(u.Host, ",") {
 		if h == "" {
 			return nil, errors.New("empty etcd endpoint")
 		}
-		ccfg.Endpoints = append(ccfg.Endpoints, "http://"+h)
+		ccfg.Endpoints = append(ccfg.Endpoints, scheme+h)
 	}
 	if u.User != nil {
 		pass, ok := u.User.Password()

@@ -9,6 +9,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ type Option func(*config) error
 
 type config struct {
 	port   int // -1: no listener
+	tls    *tls.Config
 	logger *slog.Logger
 	tweak  []func(*server.Options)
 }
@@ -47,6 +49,22 @@ func WithListenPort(port int) Option {
 			return fmt.Errorf("listen port must be between 0 and 65535, got %d", port)
 		}
 		c.port = port
+		return nil
+	}
+}
+
+// WithTLS makes the server's network listener (WithListenPort) speak TLS
+// only, with c, a server configuration: its certificate, and, when
+// c.ClientAuth requires and verifies client certificates (ClientCAs, as
+// nats-server's verify option), only clients that present one the CAs
+// signed may connect. In-process connections (Connect, Broker) do not use
+// the network and need no TLS.
+func WithTLS(c *tls.Config) Option {
+	return func(cfg *config) error {
+		if c == nil || (len(c.Certificates) == 0 && c.GetCertificate == nil) {
+			return errors.New("TLS configuration needs a server certificate")
+		}
+		cfg.tls = c
 		return nil
 	}
 }
@@ -121,6 +139,15 @@ func Start(ctx context.Context, dir string, opts ...Option) (*Server, error) {
 		if cfg.port == 0 {
 			sopts.Port = server.RANDOM_PORT
 		}
+	}
+	if cfg.tls != nil {
+		if cfg.port < 0 {
+			return nil, errors.New("embedded: server: TLS needs a network listener (WithListenPort)")
+		}
+		sopts.TLS = true
+		sopts.TLSConfig = cfg.tls
+		sopts.TLSVerify = cfg.tls.ClientAuth == tls.RequireAndVerifyClientCert
+		sopts.TLSTimeout = 2
 	}
 	for _, f := range cfg.tweak {
 		f(sopts)

@@ -2,6 +2,8 @@ package embedded_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log"
 	"os"
@@ -31,4 +33,33 @@ func ExampleStart() {
 	defer b.Close(ctx)
 	fmt.Println(srv.Dir() == dir, srv.ClientURL() != "", b.Ping(ctx))
 	// Output: true true <nil>
+}
+
+// A server that other processes reach over TLS only, and only with a
+// client certificate its CA signed (nats-server's verify); clients open
+// it with nats://host:port?cacertfile=ca.pem&certfile=client.pem&keyfile=client-key.pem
+// (package brokerurl), or natsjs.Open with nats.Secure.
+func ExampleWithTLS() {
+	ctx := context.Background()
+	cert, err := tls.LoadX509KeyPair("/etc/courier/nats.pem", "/etc/courier/nats-key.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	caPEM, err := os.ReadFile("/etc/courier/ca.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	clients := x509.NewCertPool()
+	clients.AppendCertsFromPEM(caPEM)
+	srv, err := embedded.Start(ctx, "/var/lib/courier/nats", embedded.WithListenPort(4222), embedded.WithTLS(&tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientCAs:    clients,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS12,
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	fmt.Println(srv.ClientURL())
 }
