@@ -13,6 +13,9 @@ type interaction struct {
 	channel *viewChannel
 	msg     *viewMessage
 	ptr     string
+	// commands are, for a reply, the messages of the operations it
+	// answers.
+	commands []string
 }
 
 // interactions lists what a document's operations do, by a key that
@@ -35,9 +38,14 @@ func (v *asyncView) interactions() (ops, replies map[string]interaction, replyAd
 		}
 		for _, m := range op.reply.messages {
 			k := op.action + " " + op.channel.id() + " " + m.name
-			if _, ok := replies[k]; !ok {
-				replies[k] = interaction{action: op.action, channel: op.channel, msg: m, ptr: op.reply.ptr}
+			in, ok := replies[k]
+			if !ok {
+				in = interaction{action: op.action, channel: op.channel, msg: m, ptr: op.reply.ptr}
 			}
+			for _, c := range op.messages {
+				in.commands = append(in.commands, c.name)
+			}
+			replies[k] = in
 		}
 	}
 	return ops, replies, replyAddr
@@ -165,6 +173,9 @@ func diffAsyncAPI(old, new *asyncView) ([]Change, error) {
 		text := "the service now accepts the reply " + in.msg.name
 		if in.action == actionReceive { // callers meet a reply type they may not decode
 			e, text = widened, "the service now may answer with "+in.msg.name
+			if allNew(oldOps, in) { // only commands that are new: nobody calls them yet
+				e, text = neither, "the service answers the commands it now handles with "+in.msg.name
+			}
 		}
 		add("reply-added", "replies to "+in.action+" "+in.channel.id(), in.ptr, text, e)
 	}
@@ -215,6 +226,17 @@ func diffAsyncAPI(old, new *asyncView) ([]Change, error) {
 	}
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Breaking && !changes[j].Breaking })
 	return changes, nil
+}
+
+// allNew reports whether every command a reply answers is new: none of
+// them is an operation of old.
+func allNew(old map[string]interaction, reply interaction) bool {
+	for _, c := range reply.commands {
+		if _, ok := old[reply.action+" "+reply.channel.id()+" "+c]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 // messagesByName returns the messages the operations use, by name; of two

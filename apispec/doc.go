@@ -76,7 +76,7 @@
 //	operation-removed              asyncapi  depends     depends     a message type no longer sent (breaks consumers) or received (publishers) on a channel
 //	operation-added                asyncapi  compatible  compatible  a message type newly sent or received; consumers skip event types they do not know
 //	reply-removed                  asyncapi  depends     depends     a reply type the service answered with (consumers) or accepted (publishers) is gone
-//	reply-added                    asyncapi  depends     compatible  a reply type the service now answers with breaks callers; one it now accepts does not
+//	reply-added                    asyncapi  depends     compatible  a reply type the service now answers an existing command with breaks callers; one it now accepts does not
 //	reply-address-changed          asyncapi  depends     depends     the header naming the reply channel changed
 //	content-type-changed           asyncapi  breaking    breaking    a message's content type changed
 //	payload-changed                asyncapi  breaking    breaking    a payload in a schema format the rules do not read changed

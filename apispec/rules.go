@@ -27,7 +27,7 @@ func Rules() []Rule {
 		{"operation-removed", a, depends, depends, "the service no longer sends a message type on a channel (breaks consumers) or no longer receives it (breaks publishers)"},
 		{"operation-added", a, c, c, "a message type newly sent or received on a channel; consumers skip event types they do not know"},
 		{"reply-removed", a, depends, depends, "a command's reply type is gone: breaks the callers when the service answered with it, the answering service when the service accepted it"},
-		{"reply-added", a, depends, c, "a new reply type: breaks the callers when the service now answers with it (a Call cannot decode it), compatible when it now accepts it"},
+		{"reply-added", a, depends, c, "a new reply type: breaks the callers when the service now answers a command it handled before with it (a Call cannot decode it), compatible when it answers only new commands with it or now accepts it"},
 		{"reply-address-changed", a, depends, depends, "the header that names the reply channel changed"},
 		{"content-type-changed", a, b, b, "a message's content type changed"},
 		{"payload-changed", a, b, b, "a payload schema in a format the rules do not read (Avro, protobuf text) changed"},

@@ -159,6 +159,14 @@ type replyNo struct{}
 
 func (replyNo) ReplyType() string { return "test.No" }
 
+type cmdD struct{}
+
+func (cmdD) CommandType() string { return "test.D" }
+
+type replyD struct{}
+
+func (replyD) ReplyType() string { return "test.DDone" }
+
 type operationRuleCase struct {
 	rule                  string
 	old, new              func(*Spec)
@@ -194,6 +202,12 @@ var operationRuleCases = []operationRuleCase{
 	{rule: "reply-added",
 		old: func(s *Spec) { Handles[cmdC](s, "commands", Replies[replyOK]()) },
 		new: func(s *Spec) { Handles[cmdC](s, "commands", Replies[replyOK](), Fails[replyNo]()) }, breaking: true, consumers: Breaking, publishers: Compatible},
+	{rule: "reply-added", // the reply of a command the service did not handle before
+		old: func(s *Spec) { Handles[cmdC](s, "commands", Replies[replyOK]()) },
+		new: func(s *Spec) {
+			Handles[cmdC](s, "commands", Replies[replyOK]())
+			Handles[cmdD](s, "commands", Replies[replyD]())
+		}, consumers: Compatible, publishers: Compatible},
 	{rule: "reply-added",
 		old: func(s *Spec) { Sends[cmdC](s, "commands", Replies[replyOK]()) },
 		new: func(s *Spec) { Sends[cmdC](s, "commands", Replies[replyOK](), Fails[replyNo]()) }, consumers: Compatible, publishers: Compatible},
