@@ -9,9 +9,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokerurl"
 	"github.com/courier-go/courier/internal/testcert"
 	"github.com/courier-go/courier/internal/testnet"
+	"github.com/courier-go/courier/internal/testserver"
 )
 
 // tlsQuery is the query of the TLS parameters: the CA's file, and a
@@ -82,4 +84,31 @@ func TestKafkaOverTLS(t *testing.T) {
 	refused(t, addr+"?"+tlsQuery(ca, nil), "without a client certificate")
 	refused(t, addr+"?certfile="+client.CertFile+"&keyfile="+client.KeyFile, "without the CA")
 	refused(t, addr, "without TLS")
+}
+
+// TestAMQPOverTLS installs certificates the test makes on the local
+// RabbitMQ, which scripts/services/rabbitmq.sh configures to serve AMQP
+// over TLS on port 5671 to clients with a certificate its CA signed, and
+// reaches it through amqps:// with the CA and a client certificate:
+// messages go round. Without a client certificate, with another CA's,
+// and without the CA, RabbitMQ is not reached.
+func TestAMQPOverTLS(t *testing.T) {
+	testserver.AMQPURL(t)
+	ca := testserver.InstallTLS(t, testserver.RabbitMQTLS)
+	client := ca.Client(t, "client", "guest")
+	addr := "amqps://guest:guest@127.0.0.1:5671/"
+	b := open(t, addr+"?"+tlsQuery(ca, &client))
+	roundTrip(t, b)
+	// What roundTrip made stays on RabbitMQ unless removed.
+	if rm, ok := b.(broker.SubscriberRemover); ok {
+		rm.RemoveSubscriber(ctxFor(t), "brokerurl-test", []string{"brokerurl.ch"})
+	}
+	if rm, ok := b.(broker.ChannelRemover); ok {
+		rm.RemoveChannel(ctxFor(t), "brokerurl.ch")
+	}
+
+	stranger := testcert.NewCA(t).Client(t, "stranger", "guest")
+	refused(t, addr+"?"+tlsQuery(ca, nil), "without a client certificate")
+	refused(t, addr+"?"+tlsQuery(ca, &stranger), "with a client certificate of another CA")
+	refused(t, addr+"?certfile="+url.QueryEscape(client.CertFile)+"&keyfile="+url.QueryEscape(client.KeyFile), "without the CA")
 }

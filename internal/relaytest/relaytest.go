@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/memory"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
+	"github.com/courier-go/courier/sqldb"
 )
 
 // Quiet returns a logger that discards what it is given.
@@ -232,4 +234,29 @@ func (c *Collector) All() []*message.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]*message.Message(nil), c.msgs...)
+}
+
+// CheckPublishes runs a relay of the outbox that relayDB reaches, reading
+// rows from src, to an in-memory broker until the test ends; commits n
+// transactions of messages through writerDB; and checks that the relay
+// publishes what committed, in order. The relay's options come after a
+// short lease and a quiet logger.
+func CheckPublishes(t testing.TB, relayDB, writerDB *sql.DB, d *sqldb.Dialect, src outbox.Source, n int, opts ...outbox.RelayOption) {
+	t.Helper()
+	b, err := memory.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	got := Collect(t, b, "orders")
+	relay, err := outbox.NewRelay(relayDB, d, b, append([]outbox.RelayOption{outbox.WithSource(src), outbox.WithLeaseTTL(time.Second),
+		outbox.WithLogger(Quiet())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, relay)
+	WriteTransactions(t, writerDB, outbox.NewWriter(d), n).Check(t, got)
 }

@@ -1,9 +1,10 @@
 // Package testserver restarts the local servers Courier's tests use
 // (PostgreSQL, MariaDB and RabbitMQ, as the scripts under scripts/services
-// start them), for the tests of what survives a restart.
+// start them), for the tests of what survives a restart, and installs
+// certificates the tests make on them, for the tests of TLS (InstallTLS).
 //
 // A restart breaks the tests of other packages that run at the same time,
-// so every function here skips its test unless testenv.RestartEnv is set
+// so every restart here skips its test unless testenv.RestartEnv is set
 // (the test script runs those tests on their own). A test that cannot
 // restart its server (not local, not root, a tool missing) is skipped with
 // the reason, or fails under CI, where it must run.

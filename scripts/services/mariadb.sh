@@ -3,9 +3,16 @@
 # format, and a user "courier" (password "courier") that may create
 # databases and read the binary log. Idempotent.
 #
+# It also serves TLS on the same port, with the files in
+# /etc/mysql/courier-tls (ca.pem, server.pem, server-key.pem), which the TLS
+# tests replace with certificates they make before they reload them (FLUSH
+# SSL); the user courier_tls (password "courier") must present a client
+# certificate the CA signed (REQUIRE X509).
+#
 #   scripts/services/mariadb.sh
 #   export COURIER_MYSQL_DSN='courier:courier@tcp(127.0.0.1:3306)/'
 set -euo pipefail
+. "$(dirname "$0")/lib/tls.bash"
 
 if ! command -v mariadbd >/dev/null && ! command -v mysqld >/dev/null; then
 	apt-get -o DPkg::Lock::Timeout=300 update -qq
@@ -23,7 +30,11 @@ binlog_format = ROW
 binlog_row_image = FULL
 max_connections = 300
 max_allowed_packet = 64M
+ssl_ca = /etc/mysql/courier-tls/ca.pem
+ssl_cert = /etc/mysql/courier-tls/server.pem
+ssl_key = /etc/mysql/courier-tls/server-key.pem
 CONF
+courier_tls_dir /etc/mysql/courier-tls mysql
 restart=0
 if ! cmp -s "$conf.new" "$conf" 2>/dev/null; then
 	mv "$conf.new" "$conf"
@@ -52,6 +63,8 @@ CREATE USER IF NOT EXISTS 'courier'@'127.0.0.1' IDENTIFIED BY 'courier';
 CREATE USER IF NOT EXISTS 'courier'@'localhost' IDENTIFIED BY 'courier';
 GRANT ALL PRIVILEGES ON *.* TO 'courier'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON *.* TO 'courier'@'localhost';
+CREATE USER IF NOT EXISTS 'courier_tls'@'127.0.0.1' IDENTIFIED BY 'courier' REQUIRE X509;
+GRANT ALL PRIVILEGES ON *.* TO 'courier_tls'@'127.0.0.1';
 CREATE DATABASE IF NOT EXISTS courier;
 FLUSH PRIVILEGES;
 SQL

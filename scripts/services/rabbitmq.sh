@@ -11,6 +11,14 @@
 #
 # Sourcing it (". scripts/services/rabbitmq.sh") also exports
 # COURIER_AMQP_URL into the calling shell.
+#
+# It also serves AMQP over TLS on port 5671 to clients with a certificate
+# the CA signed, with the files in /etc/rabbitmq/courier-tls (ca.pem,
+# server.pem, server-key.pem), which the TLS tests replace with
+# certificates they make before they have RabbitMQ read them again
+# (rabbitmqctl eval 'ssl:clear_pem_cache().').
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib/tls.bash"
 
 courier_rabbitmq_url=amqp://guest:guest@127.0.0.1:5672/
 
@@ -35,6 +43,30 @@ courier_rabbitmq_start() (
 	# is judged by the AMQP port, which opens at the very end of the boot.
 	listening() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
 	node_up() { rabbitmq-diagnostics -q ping >/dev/null 2>&1; }
+
+	# The TLS listener. The node reads its configuration file when it
+	# boots: a change stops it, to be started again below.
+	tlsdir=/etc/rabbitmq/courier-tls
+	courier_tls_dir "$tlsdir" rabbitmq
+	conf=/etc/rabbitmq/rabbitmq.conf
+	cat >"$conf.new" <<CONF
+listeners.tcp.default = 5672
+listeners.ssl.default = 5671
+ssl_options.cacertfile = $tlsdir/ca.pem
+ssl_options.certfile = $tlsdir/server.pem
+ssl_options.keyfile = $tlsdir/server-key.pem
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = true
+CONF
+	if ! cmp -s "$conf.new" "$conf" 2>/dev/null; then
+		mv "$conf.new" "$conf"
+		chmod 644 "$conf"
+		if node_up; then
+			rabbitmqctl -q shutdown >/dev/null
+		fi
+	else
+		rm "$conf.new"
+	fi
 
 	if ! listening; then
 		if ! grep -qw "$plugin" /etc/rabbitmq/enabled_plugins 2>/dev/null; then

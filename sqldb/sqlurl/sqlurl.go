@@ -5,12 +5,25 @@
 //	mysql://user:pass@host:3306/db                      (MySQL and MariaDB)
 //	sqlite:///var/lib/app/app.db                        (sqlite://relative/path too)
 //
+// PostgreSQL URLs take pgx's parameters, TLS included:
+// sslmode=verify-full&sslrootcert=ca.pem verifies the server with a CA of
+// your own, sslcert=client.pem&sslkey=client-key.pem presents a client
+// certificate. MySQL URLs take go-sql-driver/mysql's (tls=true for the
+// system's roots), and Courier's TLS parameters for files:
+// cacertfile=ca.pem verifies the server with a CA of your own,
+// certfile=client.pem&keyfile=client-key.pem presents a client
+// certificate, server_name_indication=H verifies the server's
+// certificate for H instead of the host. The relay's binary log stream
+// (package outbox/mysqlcdc) uses the same TLS as its queries.
+//
 // Importing it links all three drivers; programs that use one database can
 // open it with database/sql directly.
 package sqlurl
 
 import (
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -54,7 +67,13 @@ func Parse(raw string) (Target, error) {
 			cfg.Passwd, _ = u.User.Password()
 		}
 		cfg.DBName = strings.TrimPrefix(u.Path, "/")
-		for k, v := range u.Query() {
+		q := u.Query()
+		name, err := mysqlTLS(q, u.Hostname())
+		if err != nil {
+			return Target{}, fmt.Errorf("sqlurl: %q: %w", connurl.Redacted(raw), err)
+		}
+		cfg.TLSConfig = name
+		for k, v := range q {
 			if cfg.Params == nil {
 				cfg.Params = map[string]string{}
 			}
@@ -82,6 +101,42 @@ func Parse(raw string) (Target, error) {
 		return Target{Dialect: sqldb.SQLite, Driver: "sqlite", DSN: dsn}, nil
 	}
 	return Target{}, fmt.Errorf("%w: %q (use postgres://, mysql:// or sqlite://)", ErrUnsupported, connurl.Redacted(raw))
+}
+
+// mysqlTLS registers with the MySQL driver the TLS configuration that the
+// TLS parameters of q ask for, with files, and removes them from q; it
+// returns the configuration's name, or "" when they name no file.
+func mysqlTLS(q url.Values, host string) (string, error) {
+	tq := url.Values{}
+	files := false
+	for _, p := range connurl.TLSParams {
+		if v, ok := q[p]; ok {
+			tq[p] = v
+			files = files || p != "tls"
+		}
+	}
+	if !files {
+		return "", nil // tls=true and the driver's other values go to it
+	}
+	if len(tq["tls"]) > 0 && tq.Get("tls") != "true" {
+		return "", fmt.Errorf("parameter tls=%q does not go with TLS files: leave it out or write tls=true", tq.Get("tls"))
+	}
+	tc, err := connurl.TLS(tq)
+	if err != nil {
+		return "", err
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = host
+	}
+	sum := sha256.Sum256([]byte(tq.Encode() + "\x00" + host))
+	name := "courier-" + hex.EncodeToString(sum[:8])
+	if err := mysql.RegisterTLSConfig(name, tc); err != nil {
+		return "", err
+	}
+	for p := range tq {
+		q.Del(p)
+	}
+	return name, nil
 }
 
 // Open parses raw and opens the database. It does not connect: use
