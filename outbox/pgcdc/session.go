@@ -170,7 +170,7 @@ func (s *reader) copyData(data []byte) error {
 	}
 	switch data[0] {
 	case pglogrepl.PrimaryKeepaliveMessageByteID:
-		pkm, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
+		pkm, err := decode(data[1:], pglogrepl.ParsePrimaryKeepaliveMessage)
 		if err != nil {
 			return fmt.Errorf("pgcdc: keepalive: %w", err)
 		}
@@ -187,7 +187,7 @@ func (s *reader) copyData(data []byte) error {
 			s.nextStatus = time.Time{}
 		}
 	case pglogrepl.XLogDataByteID:
-		xld, err := pglogrepl.ParseXLogData(data[1:])
+		xld, err := decode(data[1:], pglogrepl.ParseXLogData)
 		if err != nil {
 			return fmt.Errorf("pgcdc: log data: %w", err)
 		}
@@ -197,7 +197,7 @@ func (s *reader) copyData(data []byte) error {
 }
 
 func (s *reader) logical(walData []byte) error {
-	msg, err := pglogrepl.Parse(walData)
+	msg, err := decode(walData, pglogrepl.Parse)
 	if err != nil {
 		return fmt.Errorf("pgcdc: decoding the log: %w", err)
 	}
@@ -234,6 +234,18 @@ func (s *reader) logical(walData []byte) error {
 		}
 	}
 	return nil
+}
+
+// decode runs parse, a decoder of pglogrepl, on data from the server,
+// and returns a panic of the decoder (some panic on truncated messages)
+// as an error instead of crashing the process.
+func decode[T any](data []byte, parse func([]byte) (T, error)) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("a message of %d bytes the decoder cannot read (it panicked: %v)", len(data), p)
+		}
+	}()
+	return parse(data)
 }
 
 // passed notes that the stream passed lsn at a transaction boundary: the
