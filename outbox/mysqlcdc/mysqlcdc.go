@@ -501,6 +501,9 @@ func (r *Source) syncerConfig(flavor string) replication.BinlogSyncerConfig {
 		DiscardGTIDSet:   true,
 		EventCacheCount:  eventCache,
 		Logger:           slog.New(quieter{r.logger.Handler()}),
+		// go-mysql's own decoder loops until memory runs out on some
+		// malformed rows events.
+		RowsEventDecodeFunc: decodeRows(r.dsn.DBName),
 	}
 }
 

@@ -101,3 +101,38 @@ func (l *layout) row(values []any) (relay.Row, error) {
 	}
 	return row, err
 }
+
+// decodeRows returns the decoder of rows events the replication client
+// uses instead of go-mysql's own: it decodes the rows of schema's message
+// table only (the reader ignores the others' rows), and refuses, instead
+// of decoding, an event whose row image would take no byte, on which
+// go-mysql's decoder appends empty rows until memory runs out, or which
+// names more columns than its table has. A panic of the decoder is
+// returned as an error.
+func decodeRows(schema string) func(*replication.RowsEvent, []byte) error {
+	return func(e *replication.RowsEvent, data []byte) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("mysqlcdc: a rows event of %d bytes the decoder cannot read (it panicked: %v)", len(data), p)
+			}
+		}()
+		pos, err := e.DecodeHeader(data)
+		if err != nil {
+			return err
+		}
+		if e.Table == nil || string(e.Table.Schema) != schema || string(e.Table.Table) != "message" {
+			return nil
+		}
+		if e.ColumnCount == 0 || e.ColumnCount > uint64(len(e.Table.ColumnType)) {
+			return fmt.Errorf("mysqlcdc: a rows event of %s.message with %d columns, its TABLE_MAP %d", schema, e.ColumnCount, len(e.Table.ColumnType))
+		}
+		present := false
+		for i := range int(e.ColumnCount) {
+			present = present || i/8 < len(e.ColumnBitmap1) && e.ColumnBitmap1[i/8]&(1<<(i%8)) != 0
+		}
+		if !present {
+			return fmt.Errorf("mysqlcdc: a rows event of %s.message without any column", schema)
+		}
+		return e.DecodeData(pos, data)
+	}
+}
