@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -232,10 +233,21 @@ func (r *Registry) Instances(ctx context.Context, service string) ([]discovery.I
 	return sorted(set), nil
 }
 
+// decode adds the registration key holds to set, if it is one: JSON of a
+// valid instance (discovery.Instance.Validate) whose service and ID are
+// those the key names. Anything else, written by another program, is
+// logged and skipped, so that clients never see it.
 func (r *Registry) decode(set map[string]discovery.Instance, key, val []byte) {
 	var inst discovery.Instance
-	if err := json.Unmarshal(val, &inst); err != nil {
-		r.log.Warn("discovery/etcd: skipping an unreadable registration", "key", string(key), "error", err)
+	err := json.Unmarshal(val, &inst)
+	if err == nil {
+		err = inst.Validate()
+	}
+	if err == nil && string(key) != r.key(inst.Service, inst.ID) {
+		err = fmt.Errorf("the registration is of %s, not of its key", inst)
+	}
+	if err != nil {
+		r.log.Warn("discovery/etcd: skipping an unreadable registration", "key", strconv.Quote(string(key)), "error", err)
 		return
 	}
 	set[string(key)] = inst
