@@ -225,9 +225,16 @@ func listNames(names []string) string {
 }
 
 // boundText returns s as valid UTF-8 (each invalid byte sequence replaced
-// with U+FFFD) of at most n bytes, cut at a rune boundary.
+// with U+FFFD) without control characters other than tab (each replaced
+// with a space: a multi-line error becomes one line), of at most n bytes,
+// cut at a rune boundary: a header value every broker carries.
 func boundText(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\t') || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) <= n {
 		return s
 	}
