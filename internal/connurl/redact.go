@@ -184,22 +184,29 @@ func (s *secrets) addPassword(user, pass string) {
 // fromURL records the secrets of the user information of raw, a URL or
 // a DSN.
 func (s *secrets) fromURL(raw string) {
+	// The authority starts after "://", or after a leading "//" (a URL
+	// without a scheme).
+	start := -1
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + 3
+	} else if strings.HasPrefix(raw, "//") {
+		start = 2
+	}
 	// A DSN (user:pass@tcp(host)/db): the user information ends at the
 	// last '@'. A password may hold "://", so a DSN's network decides.
-	i := strings.Index(raw, "://")
 	if j := strings.LastIndex(raw, "@"); j > 0 {
 		net := raw[j+1:]
 		dsn := strings.HasPrefix(net, "tcp(") || strings.HasPrefix(net, "unix(") ||
-			i < 0 && (strings.HasPrefix(net, "/") || !keywordValue.MatchString(raw))
+			start < 0 && (strings.HasPrefix(net, "/") || !keywordValue.MatchString(raw))
 		if user, pass, ok := strings.Cut(raw[:j], ":"); ok && dsn {
 			s.addPassword(user, pass)
 		}
 	}
-	if i < 0 {
+	if start < 0 {
 		return
 	}
 	u, err := url.Parse(raw)
-	written := writtenUserinfo(raw[i+3:])
+	written := writtenUserinfo(raw[start:])
 	if err == nil && u.User != nil {
 		user, pass, hasPass := strings.Cut(written, ":")
 		if hasPass {
@@ -216,8 +223,8 @@ func (s *secrets) fromURL(raw string) {
 	// Malformed, or an '@' past the user information a parser finds (a
 	// password with '/', '?' or '#' not percent-encoded): all that might
 	// be user information goes.
-	if j := strings.LastIndex(raw, "@"); j > i+3 && (err != nil || u.User == nil || j > i+3+len(written)) {
-		ui := raw[i+3 : j]
+	if j := strings.LastIndex(raw, "@"); j > start && (err != nil || u.User == nil || j > start+len(written)) {
+		ui := raw[start:j]
 		s.add(ui, token|bare)
 		if user, pass, ok := strings.Cut(ui, ":"); ok {
 			s.addPassword(user, pass)
