@@ -104,7 +104,8 @@ func order(id, consumer string) string {
 // checked against its version's document, while the notification service
 // handles NotifyConsumer from release 1 and NotifyConsumer.v2 from
 // release 2; then release 1 is retired and release 2 serves version 1
-// alone.
+// alone. Release 2 also finishes a saga that release 1 started before it
+// crashed.
 func TestVersionsSideBySide(t *testing.T) {
 	trace := &testlog.Buffer{}
 	names := make([]string, 0, len(fooddelivery.Services))
@@ -152,13 +153,36 @@ func TestVersionsSideBySide(t *testing.T) {
 		t.Errorf("GET /v2/orders/t-1 with release 1 alone: %d, want 503", code)
 	}
 
-	// Release 2 beside it.
+	// Release 1 crashes mid-saga; release 2 takes the saga over: its relay
+	// publishes what release 1 left in the outbox, and it reads the
+	// replies to release 1's commands.
+	if code := v1.call(http.MethodPost, "/v1/orders", order("t-0", "c-ada"), nil); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/orders: %d", code)
+	}
+	if err := sys.Kill(fooddelivery.LegacyOrderService); err != nil {
+		t.Fatal(err)
+	}
 	if err := sys.Restart(ctx, fooddelivery.OrderService); err != nil {
 		t.Fatal(err)
 	}
-	insts, err := env.Registry.Instances(ctx, fooddelivery.OrderService)
-	if err != nil {
+	v2.await("/v2/orders/t-0", fooddelivery.Approved)
+	if !strings.Contains(trace.String(), "order@2       TicketApproved t-0 → order APPROVED") {
+		t.Errorf("release 2 did not finish release 1's saga of t-0:\n%s", trace)
+	}
+
+	// Release 1 again, beside release 2.
+	if err := sys.Restart(ctx, fooddelivery.LegacyOrderService); err != nil {
 		t.Fatal(err)
+	}
+	// The crashed instance's registration expires with its lease.
+	var insts []discovery.Instance
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if insts, err = env.Registry.Instances(ctx, fooddelivery.OrderService); err != nil {
+			t.Fatal(err)
+		}
+		if len(insts) == 2 || time.Now().After(deadline) {
+			break
+		}
 	}
 	var served [][]byte
 	for _, i := range insts {
