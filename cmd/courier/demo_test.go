@@ -17,7 +17,7 @@ func TestDemoRunsTheScenario(t *testing.T) {
 	if err := run(ctx, []string{"demo", "-bulk", "4"}, &out, &errOut); err != nil {
 		t.Fatalf("courier demo: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
-	for _, want := range []string{"POST /v1/orders o-1 → 202 APPROVAL_PENDING", "fallback: cached menu", "12 orders: 10 approved, 2 rejected"} {
+	for _, want := range []string{"POST /v1/orders o-1 → 202 APPROVAL_PENDING", "fallback: cached menu", "15 orders: 12 approved, 2 rejected, 1 cancelled"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

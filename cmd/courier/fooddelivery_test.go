@@ -68,7 +68,7 @@ func TestOneProcessPerServiceWithCourierRelayAndRouter(t *testing.T) {
 		return err
 	})
 	router, err := procs.Start("router", []string{"router", "-registry", srv.Registry,
-		"-routes", "/v1/orders=" + fooddelivery.OrderService, "-listen", "127.0.0.1:0"}, "router: serving")
+		"-routes", "/v1/orders=" + fooddelivery.OrderService + ",/v2/orders=" + fooddelivery.OrderService, "-listen", "127.0.0.1:0"}, "router: serving")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,10 @@ import (
 )
 
 // The accounting service owns the consumers' accounts. It answers
-// AuthorizeCard commands; each authorization is recorded with the inbox row
-// of the command in one transaction, so a redelivered command never charges
-// twice.
+// AuthorizeCard commands, and ReverseAuthorization for an order cancelled
+// later; each authorization and reversal is recorded with the inbox row of
+// the command in one transaction, so a redelivered command never charges
+// or releases twice.
 
 var accountingSchema = []string{
 	`CREATE TABLE IF NOT EXISTS fd_accounts (consumer_id VARCHAR(64) NOT NULL PRIMARY KEY, credit_limit INTEGER NOT NULL, reserved INTEGER NOT NULL)`,
@@ -57,7 +58,39 @@ func newAccountingHandlers(n *node) handlers {
 		}
 		return r, nil
 	})
+	commands.Handle(d, func(ctx context.Context, c commands.Command[ReverseAuthorization]) (commands.Reply, error) {
+		r, err := reverse(ctx, n, c.Tx, c.Payload.OrderID)
+		if err != nil {
+			return commands.Reply{}, commands.Retryable(err)
+		}
+		return r, nil
+	})
 	return handlers{cmds: d}
+}
+
+// reverse releases what an order's authorization reserved in tx, the
+// command's inbox transaction; an order without one (never authorized, or
+// reversed before) has nothing to release.
+func reverse(ctx context.Context, n *node, tx *sql.Tx, orderID string) (commands.Reply, error) {
+	authID := "auth-" + orderID
+	var consumerID string
+	var amount int
+	err := tx.QueryRowContext(ctx, n.d.Rebind("SELECT consumer_id, amount FROM fd_authorizations WHERE order_id = ?"), orderID).Scan(&consumerID, &amount)
+	if errors.Is(err, sql.ErrNoRows) {
+		n.trace.Printf(n.name, "ReverseAuthorization %s → AuthorizationReversed (nothing reserved)", orderID)
+		return commands.Success(AuthorizationReversed{AuthorizationID: authID}), nil
+	}
+	if err != nil {
+		return commands.Reply{}, fmt.Errorf("reading authorization of %s: %w", orderID, err)
+	}
+	if _, err := tx.ExecContext(ctx, n.d.Rebind("UPDATE fd_accounts SET reserved = reserved - ? WHERE consumer_id = ?"), amount, consumerID); err != nil {
+		return commands.Reply{}, fmt.Errorf("releasing %d for %s: %w", amount, orderID, err)
+	}
+	if _, err := tx.ExecContext(ctx, n.d.Rebind("DELETE FROM fd_authorizations WHERE order_id = ?"), orderID); err != nil {
+		return commands.Reply{}, fmt.Errorf("removing authorization of %s: %w", orderID, err)
+	}
+	n.trace.Printf(n.name, "ReverseAuthorization %s → AuthorizationReversed (%s released)", orderID, cents(amount))
+	return commands.Success(AuthorizationReversed{AuthorizationID: authID, Amount: amount}), nil
 }
 
 // authorize reserves the order's amount on the consumer's account in tx,

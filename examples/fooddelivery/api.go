@@ -22,6 +22,11 @@ const (
 	AccountingCommands   = "accounting-service.commands"
 	NotificationCommands = "notification-service.commands"
 	OrderReplies         = "order-service.replies"
+	// OrderRepliesV2 is where the order service's release 2 has its
+	// commands answered: replies only it understands (those of the
+	// cancellation) never reach an instance of release 1, which reads
+	// OrderReplies, while both run.
+	OrderRepliesV2 = "order-service.v2.replies"
 	// CourierQuotes is a publish-subscribe channel: every courier fleet
 	// answers each quote request.
 	CourierQuotes = "courier-quotes"
@@ -31,11 +36,16 @@ const (
 	RestaurantAggregate = "Restaurant"
 )
 
-// Order states.
+// Order states. Version 1 of the orders API knows the first three.
 const (
 	ApprovalPending = "APPROVAL_PENDING"
 	Approved        = "APPROVED"
 	Rejected        = "REJECTED"
+	// CancelPending and Cancelled are version 2's: an approved order the
+	// consumer cancels (POST /v2/orders/{id}/cancel) is CANCEL_PENDING
+	// until its ticket and its card authorization are undone.
+	CancelPending = "CANCEL_PENDING"
+	Cancelled     = "CANCELLED"
 )
 
 // LineItem is one line of an order.
@@ -142,15 +152,43 @@ type (
 	CardDeclined struct {
 		Reason string `json:"reason"`
 	}
+	// ReverseAuthorization releases what AuthorizeCard reserved, for an
+	// order the consumer cancelled.
+	ReverseAuthorization struct {
+		OrderID string `json:"orderId"`
+	}
+	// AuthorizationReversed is ReverseAuthorization's reply.
+	AuthorizationReversed struct {
+		AuthorizationID string `json:"authorizationId"`
+		Amount          int    `json:"amount"` // released
+	}
 )
 
-// NotifyConsumer is a one-way notification: it takes no reply.
+// NotifyConsumer is a one-way notification: it takes no reply. The order
+// service's release 1 sends it with the text the consumer reads; release
+// 2 sends NotifyConsumerV2.
 type NotifyConsumer struct {
 	ConsumerID string `json:"consumerId"`
 	OrderID    string `json:"orderId"`
 	State      string `json:"state"`
 	Text       string `json:"text"`
 }
+
+// NotifyConsumerV2 is version 2 of NotifyConsumer, a message type of its
+// own (fooddelivery.NotifyConsumer.v2), since it breaks version 1's
+// readers: it carries the state and the reason, and the notification
+// service writes the text. The notification service handles both
+// versions while senders of version 1 run; the handler of version 1 goes
+// once none is left.
+type NotifyConsumerV2 struct {
+	ConsumerID string `json:"consumerId"`
+	OrderID    string `json:"orderId"`
+	State      string `json:"state"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// CommandType names version 2 on the wire.
+func (NotifyConsumerV2) CommandType() string { return "fooddelivery.NotifyConsumer.v2" }
 
 // Publish / asynchronous responses: quotes from courier fleets.
 type (
@@ -187,6 +225,11 @@ type (
 	OrderRejected struct {
 		Seq    int    `json:"seq"`
 		Reason string `json:"reason"`
+	}
+	// OrderCancelled ends an approved order that its consumer cancelled
+	// (release 2).
+	OrderCancelled struct {
+		Seq int `json:"seq"`
 	}
 )
 
@@ -227,7 +270,10 @@ type (
 		Items        []LineItem `json:"items"`
 	}
 	// OrderView is the order service's answer to POST /v1/orders and
-	// GET /v1/orders/{id}.
+	// GET /v1/orders/{id}: version 1 of the order resource. Its State is
+	// APPROVAL_PENDING, APPROVED or REJECTED: version 1 shows an order
+	// being cancelled (version 2) as APPROVED and a cancelled one as
+	// REJECTED.
 	OrderView struct {
 		ID           string `json:"id"`
 		State        string `json:"state"`
@@ -246,5 +292,26 @@ type (
 		// them.
 		Consumer   *ConsumerInfo `json:"consumer,omitempty"`
 		Restaurant *MenuResponse `json:"restaurant,omitempty"`
+	}
+	// OrderV2 is version 2 of the order resource, the answer of
+	// POST /v2/orders, GET /v2/orders/{id} and
+	// POST /v2/orders/{id}/cancel: version 1's fields, the states
+	// CANCEL_PENDING and CANCELLED, which version 1 clients do not know
+	// (version 1 shows a cancelled order as REJECTED), and Cancellable.
+	OrderV2 struct {
+		ID           string      `json:"id"`
+		State        string      `json:"state" jsonschema:"enum=APPROVAL_PENDING,enum=APPROVED,enum=REJECTED,enum=CANCEL_PENDING,enum=CANCELLED"`
+		ConsumerID   string      `json:"consumerId"`
+		ConsumerName string      `json:"consumerName,omitempty"`
+		RestaurantID string      `json:"restaurantId"`
+		Items        []OrderLine `json:"items,omitempty"`
+		Total        int         `json:"total"`
+		Reason       string      `json:"reason,omitempty"`
+		PricedBy     string      `json:"pricedBy,omitempty"`
+		// Cancellable says whether POST /v2/orders/{id}/cancel would
+		// cancel the order now: it is approved.
+		Cancellable bool          `json:"cancellable"`
+		Consumer    *ConsumerInfo `json:"consumer,omitempty"`
+		Restaurant  *MenuResponse `json:"restaurant,omitempty"`
 	}
 )

@@ -58,9 +58,13 @@ var (
 	authorizeCardCmd  = command[AuthorizeCard](AccountingCommands, apispec.Replies[CardAuthorized](), apispec.Fails[CardDeclined]())
 	notifyConsumerCmd = command[NotifyConsumer](NotificationCommands) // one-way: no reply
 	requestQuoteCmd   = command[RequestQuote](CourierQuotes, apispec.Replies[Quote]())
+	// Release 2 of the order service's.
+	reverseAuthorizationCmd = command[ReverseAuthorization](AccountingCommands, apispec.Replies[AuthorizationReversed]())
+	notifyConsumerV2Cmd     = command[NotifyConsumerV2](NotificationCommands)
 
 	// commandContracts are the commands by type name.
-	commandContracts = contractsByType(verifyConsumerCmd, createTicketCmd, approveTicketCmd, cancelTicketCmd, authorizeCardCmd, notifyConsumerCmd, requestQuoteCmd)
+	commandContracts = contractsByType(verifyConsumerCmd, createTicketCmd, approveTicketCmd, cancelTicketCmd, authorizeCardCmd,
+		notifyConsumerCmd, requestQuoteCmd, reverseAuthorizationCmd, notifyConsumerV2Cmd)
 )
 
 func contractsByType(cs ...commandContract) map[string]commandContract {
@@ -172,7 +176,7 @@ func (a *serviceAPI) register(mux *http.ServeMux) {
 func (a *serviceAPI) metadata() map[string]string {
 	m := map[string]string{}
 	for prefix, s := range a.versions {
-		m["api."+prefix] = s.Version()
+		m[metaAPI(prefix)] = s.Version()
 	}
 	return m
 }
@@ -182,7 +186,9 @@ func (a *serviceAPI) metadata() map[string]string {
 func describe(name string) (*serviceAPI, error) {
 	switch name {
 	case OrderService:
-		return orderAPI(newOrderHandlers(nil)), nil
+		return orderAPI(release2, newOrderHandlers(release2)), nil
+	case LegacyOrderService:
+		return orderAPI(release1, newOrderHandlers(release1)), nil
 	case ConsumerService:
 		return consumerAPI(newConsumerHandlers(nil)), nil
 	case KitchenService:
@@ -277,11 +283,11 @@ func kitchenAPI(h handlers) *serviceAPI {
 }
 
 func accountingAPI(h handlers) *serviceAPI {
-	return messagingAPI(AccountingService, "1.0.0", "The consumers' accounts: card authorizations for the orders.", h)
+	return messagingAPI(AccountingService, "1.1.0", "The consumers' accounts: card authorizations for the orders.", h)
 }
 
 func notificationAPI(h handlers) *serviceAPI {
-	return messagingAPI(NotificationService, "1.0.0", "Tells consumers about their orders (one-way notifications) and keeps the history of every order's events.", h)
+	return messagingAPI(NotificationService, "1.1.0", "Tells consumers about their orders (one-way notifications) and keeps the history of every order's events.", h)
 }
 
 func deliveryAPI(h handlers) *serviceAPI {
@@ -295,31 +301,69 @@ func restaurantAPI() *serviceAPI {
 	return &serviceAPI{spec: s, idl: map[string][]byte{"restaurant.proto": restaurantpb.IDL}}
 }
 
-func orderAPI(h handlers) *serviceAPI {
-	a := messagingAPI(OrderService, "1.0.0", "Orders: the saga that approves or rejects each one, through commands and their replies.", h)
-	a.versions = map[string]*apispec.Spec{"v1": orderAPIV1()}
+// orderAPI is the API of a release of the order service. Release 2's
+// messaging is version 2.0.0: it no longer sends NotifyConsumer, which
+// breaks that message's readers (the notification service handles
+// NotifyConsumer.v2 before release 2 runs).
+func orderAPI(release int, h handlers) *serviceAPI {
+	version, versions := "1.0.0", map[string]*apispec.Spec{"v1": orderAPIV1()}
+	if release != release1 {
+		version, versions["v2"] = "2.0.0", orderAPIV2()
+	}
+	a := messagingAPI(OrderService, version, "Orders: the saga that approves or rejects each one, through commands and their replies.", h)
+	a.versions = versions
 	s := a.spec
 	apispec.Publishes[OrderCreated](s, OrderAggregate, apispec.Summary("An order was placed; its saga starts."))
 	apispec.Publishes[OrderApproved](s, OrderAggregate, apispec.Summary("The saga approved the order."))
 	apispec.Publishes[OrderRejected](s, OrderAggregate, apispec.Summary("The saga rejected the order."))
-	for _, c := range orderSends {
+	if release != release1 {
+		apispec.Publishes[OrderCancelled](s, OrderAggregate, apispec.Summary("The consumer cancelled the approved order."))
+	}
+	for _, c := range orderSends[release] {
 		c.send(s)
 	}
 	// After the commands, whose Replies and Fails say each reply's outcome.
-	s.Receives(apispec.Reply, OrderReplies, h.replies)
+	if release == release1 {
+		s.Receives(apispec.Reply, OrderReplies, h.replies)
+	} else {
+		s.Receives(apispec.Reply, OrderRepliesV2, h.replies)
+		// The replies to release 1's commands, whose sagas it takes over.
+		s.Receives(apispec.Reply, OrderReplies, newOrderHandlers(release1).replies)
+	}
 	return a
 }
 
 // orderAPIV1 is version 1 of the order service's REST API (orderapi.go).
 func orderAPIV1() *apispec.Spec {
-	s := apispec.New(OrderService, "1.0.0", apispec.WithDescription("Version 1 of the orders API: place an order, then poll it until its saga ends."))
-	apispec.Operation[CreateOrderRequest, OrderView](s, "POST /v1/orders", apispec.Summary("Place an order"),
+	return orderOperations[OrderView]("v1", "1.0.0", "Version 1 of the orders API: place an order, then poll it until its saga ends.")
+}
+
+// orderOperations declares the operations every version of the orders
+// API has, version's order resource being V.
+func orderOperations[V any](version, docVersion, description string) *apispec.Spec {
+	s := apispec.New(OrderService, docVersion, apispec.WithDescription(description))
+	suffix := strings.ToUpper(version[:1]) + version[1:]
+	apispec.Operation[CreateOrderRequest, V](s, "POST /"+version+"/orders", apispec.Summary("Place an order"),
 		apispec.Description("Answers at once with the order APPROVAL_PENDING; its saga approves or rejects it later. A retried POST with the same id answers with the order as it is."),
-		apispec.OperationID("createOrderV1"), apispec.Tags("orders"), apispec.Status(http.StatusAccepted),
+		apispec.OperationID("createOrder"+suffix), apispec.Tags("orders"), apispec.Status(http.StatusAccepted),
 		apispec.Problems(http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusInternalServerError, http.StatusServiceUnavailable))
-	apispec.Operation[apispec.NoBody, OrderView](s, "GET /v1/orders/{id}", apispec.Summary("Get an order"),
-		apispec.OperationID("getOrderV1"), apispec.Tags("orders"),
+	apispec.Operation[apispec.NoBody, V](s, "GET /"+version+"/orders/{id}", apispec.Summary("Get an order"),
+		apispec.OperationID("getOrder"+suffix), apispec.Tags("orders"),
 		apispec.Query("expand", "related resources to include in the same answer, comma-separated: consumer, restaurant"),
 		apispec.Problems(http.StatusBadRequest, http.StatusNotFound, http.StatusInternalServerError, http.StatusServiceUnavailable))
+	return s
+}
+
+// orderAPIV2 is version 2 of the order service's REST API (orderapi.go),
+// served by release 2 beside version 1.
+func orderAPIV2() *apispec.Spec {
+	s := orderOperations[OrderV2]("v2", "2.0.0", "Version 2 of the orders API: version 1's operations, "+
+		"the cancellation of an approved order as an operation on its cancel sub-resource, and the states CANCEL_PENDING and CANCELLED.")
+	apispec.Operation[apispec.NoBody, OrderV2](s, "POST /v2/orders/{id}/cancel", apispec.Summary("Cancel an approved order"),
+		apispec.Description("Answers at once with the order CANCEL_PENDING (or as it is, if it was cancelled already); "+
+			"a saga cancels its ticket and releases its card authorization, and the order becomes CANCELLED. "+
+			"An order still APPROVAL_PENDING, or REJECTED, cannot be cancelled (409)."),
+		apispec.OperationID("cancelOrderV2"), apispec.Tags("orders"), apispec.Status(http.StatusAccepted),
+		apispec.Problems(http.StatusNotFound, http.StatusConflict, http.StatusInternalServerError))
 	return s
 }

@@ -59,8 +59,9 @@ func TestContractsPassTheOfficialTools(t *testing.T) {
 	}
 }
 
-// system starts every service on embedded defaults for the test.
-func system(t *testing.T) (*fooddelivery.Env, *fooddelivery.System) {
+// system starts the named services (every one without names) on embedded
+// defaults for the test, tracing to trace (nil for none).
+func system(t *testing.T, trace io.Writer, names ...string) (*fooddelivery.Env, *fooddelivery.System) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -73,7 +74,10 @@ func system(t *testing.T) (*fooddelivery.Env, *fooddelivery.System) {
 		defer cancel()
 		_ = closeEnv(ctx)
 	})
-	sys, err := fooddelivery.Start(ctx, env)
+	if trace != nil {
+		env.Trace = fooddelivery.NewTrace(trace)
+	}
+	sys, err := fooddelivery.Start(ctx, env, names...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +128,7 @@ func get(t *testing.T, url string) (int, string, []byte) {
 // JSON; and the order service's REST API answers as its document says,
 // errors included, checked by apispec's Validator on every call.
 func TestServicesServeTheirContracts(t *testing.T) {
-	env, _ := system(t)
+	env, _ := system(t, nil)
 	docs := contracts(t)
 	for _, service := range fooddelivery.Services {
 		base := "http://" + httpAddress(t, env, service)

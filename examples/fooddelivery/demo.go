@@ -7,7 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
+
+	"github.com/courier-go/courier/discovery"
+	"github.com/courier-go/courier/discovery/router"
 )
 
 // DemoConfig configures RunDemo.
@@ -30,7 +34,10 @@ type DemoConfig struct {
 
 // RunDemo starts every service in this process on the embedded defaults
 // (a SQLite file per service, an embedded NATS JetStream server, an
-// in-process registry), runs the scenario with a trace, prints the
+// in-process registry), the order service as its release 1
+// (LegacyOrderService), and a router in front of the order service
+// (OrderRoutes); runs the scenario with a trace through the router, which
+// starts release 2 beside release 1 and retires release 1; prints the
 // summary and stops everything. It fails if any service's copy of a value
 // disagrees with its source (see Report.Check).
 func RunDemo(ctx context.Context, cfg DemoConfig) (*Report, error) {
@@ -56,12 +63,21 @@ func RunDemo(ctx context.Context, cfg DemoConfig) (*Report, error) {
 		defer cancel()
 		_ = closeEnv(ctx)
 	}()
-	sys, err := Start(ctx, env)
+	names := slices.Clone(Services)
+	names[slices.Index(names, OrderService)] = LegacyOrderService
+	sys, err := Start(ctx, env, names...)
 	if err != nil {
 		return nil, err
 	}
-	env.Trace.Printf("scenario", "%d services started: a SQLite file each, embedded NATS JetStream, in-process registry", len(Services))
-	sc := &Scenario{Env: env, System: sys, Bulk: cfg.Bulk, Verbose: cfg.Verbose}
+	routerURL, stopRouter, err := serveRouter(env)
+	if err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return nil, errors.Join(err, sys.Stop(stopCtx))
+	}
+	defer stopRouter()
+	env.Trace.Printf("scenario", "%d services started: a SQLite file each, embedded NATS JetStream, in-process registry; the order service is release 1, behind a router", len(Services))
+	sc := &Scenario{Env: env, System: sys, Bulk: cfg.Bulk, Verbose: cfg.Verbose, OrderURL: routerURL}
 	if cfg.KillKitchen {
 		sc.Midway = func(ctx context.Context) error {
 			time.Sleep(30 * time.Millisecond)
@@ -87,4 +103,39 @@ func RunDemo(ctx context.Context, cfg DemoConfig) (*Report, error) {
 		return rep, errors.Join(runErr, stopErr)
 	}
 	return rep, stopErr
+}
+
+// serveRouter serves a router with OrderRoutes on a loopback port, as
+// `courier router` would, and returns its URL and the function that stops
+// it.
+func serveRouter(env *Env) (string, func(), error) {
+	res, err := discovery.NewResolver(env.Registry, discovery.WithLogger(env.Logger))
+	if err != nil {
+		return "", nil, err
+	}
+	rt, err := router.New(res, OrderRoutes(), router.WithLogger(env.Logger))
+	if err != nil {
+		res.Close()
+		return "", nil, fmt.Errorf("fooddelivery: %w", err)
+	}
+	l, err := listen()
+	if err != nil {
+		res.Close()
+		return "", nil, err
+	}
+	srv := router.NewServer(l.Addr().String(), rt)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(l) // returns when the server is shut down
+	}()
+	return "http://" + l.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+		<-done
+		res.Close()
+	}, nil
 }

@@ -48,6 +48,14 @@
 //     /api/ beside /healthz and /readyz, and the released ones are
 //     committed under api/, which `courier api check` compares them with
 //     (go run ./cmd/courier demo -write-contracts DIR writes them);
+//   - versions side by side: release 2 of the order service (order.go,
+//     orderapi.go) serves version 2 of the orders API under /v2 beside
+//     version 1 under /v1, registers the versions it serves in the
+//     registry ("api.v1", "api.v2"), and a router (OrderRoutes, client.go)
+//     sends each request to an instance that serves its version, while
+//     release 1 still runs; its sagas send NotifyConsumer.v2, a message
+//     type of its own, which notification.go handles beside NotifyConsumer
+//     until release 1 is retired; scenario.go's phase 3 shows it;
 //   - the scripted scenario: scenario.go; its cross-service check, which
 //     compares every value a service keeps of another's data with its
 //     source and fails the run on any difference: report.go;
@@ -72,7 +80,7 @@
 //	for s in kitchen notification consumer accounting delivery restaurant order; do
 //	    ./courier relay -db "$DB&search_path=fd_$s" -broker 'nats://127.0.0.1:4222?shards=4' -listen '' &
 //	done
-//	./courier router -routes /v1/orders=order-service -listen 127.0.0.1:8080 &
+//	./courier router -routes /v1/orders=order-service,/v2/orders=order-service -listen 127.0.0.1:8080 &
 //	./courier demo -scenario -order-url http://127.0.0.1:8080 -db "$DB" $S
 //
 // The relays start once the services run: the services' subscriptions

@@ -26,5 +26,5 @@ func ExampleRunDemo() {
 	}
 	fmt.Printf("%d orders, %d approved, %d courier quotes\n", len(rep.Orders), approved, len(rep.Quotes))
 	// Output:
-	// 10 orders, 8 approved, 3 courier quotes
+	// 13 orders, 10 approved, 3 courier quotes
 }

@@ -14,6 +14,7 @@ import (
 var wantStates = map[string]string{
 	"o-1": fooddelivery.Approved, "o-2": fooddelivery.Rejected, "o-3": fooddelivery.Rejected,
 	"o-4": fooddelivery.Approved, "o-5": fooddelivery.Approved, "o-6": fooddelivery.Approved, "o-7": fooddelivery.Approved, "o-8": fooddelivery.Approved,
+	"o-9": fooddelivery.Approved, "o-10": fooddelivery.Cancelled, "o-11": fooddelivery.Approved,
 }
 
 func checkStates(t *testing.T, rep *fooddelivery.Report, bulk int) {
@@ -49,7 +50,7 @@ func TestDemo(t *testing.T) {
 	if len(rep.Quotes) != 3 {
 		t.Errorf("%d courier quotes, want 3", len(rep.Quotes))
 	}
-	var o5 fooddelivery.OrderView
+	var o5 fooddelivery.OrderV2
 	for _, o := range rep.Orders {
 		if o.ID == "o-5" {
 			o5 = o
@@ -76,7 +77,14 @@ func TestDemo(t *testing.T) {
 		"NotifyConsumer o-1",
 		"one-way, no reply",
 		"3 quotes gathered; cheapest: scooters",
-		"12 orders: 10 approved, 2 rejected",
+		"15 orders: 12 approved, 2 rejected, 1 cancelled",
+		"release 2 of the order service runs beside release 1",
+		"POST /v2/orders o-10 → 202 APPROVAL_PENDING",
+		"POST /v2/orders/o-10/cancel → 202 CANCEL_PENDING",
+		"o-10 is CANCELLED for the v2 client, REJECTED (cancelled by the consumer) for the v1 client",
+		"NotifyConsumer.v2 o-10 → c-ada: \"order o-10 is CANCELLED: cancelled by the consumer\"",
+		"NotifyConsumer o-1 →",
+		"release 1 retired",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("trace lacks %q:\n%s", want, out.String())

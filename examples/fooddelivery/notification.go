@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/events"
@@ -13,9 +14,14 @@ import (
 
 // The notification service tells consumers about their orders. It handles
 // NotifyConsumer, a one-way notification (a command that takes no reply),
-// and keeps a history of every order from the Order events, checking
-// that the events of each order arrive in order (their Seq numbers follow
-// each other) on the sharded channel.
+// in both its versions: version 1 carries the text, version 2
+// (NotifyConsumer.v2, which the order service's release 2 sends) the state
+// and the reason, from which it writes the same text. Once no sender of
+// version 1 is left, its handler goes, in a release of its own that breaks
+// version 1's senders (a new major version of its AsyncAPI document). It
+// keeps a history of every order from the Order events, checking that the
+// events of each order arrive in order (their Seq numbers follow each
+// other) on the sharded channel.
 
 var notificationSchema = []string{
 	`CREATE TABLE IF NOT EXISTS fd_notifications (order_id VARCHAR(64) NOT NULL, state VARCHAR(32) NOT NULL, consumer_id VARCHAR(64) NOT NULL, text VARCHAR(255) NOT NULL, PRIMARY KEY (order_id, state))`,
@@ -44,16 +50,12 @@ func startNotification(ctx context.Context, env *Env, notify func(NotifyConsumer
 func newNotificationHandlers(n *node, notify func(NotifyConsumer)) handlers {
 	cmds := n.commandDispatcher()
 	commands.Handle(cmds, func(ctx context.Context, c commands.Command[NotifyConsumer]) (commands.Reply, error) {
+		return notifyOnce(ctx, n, c.Tx, c.Type, c.Payload, notify)
+	})
+	commands.Handle(cmds, func(ctx context.Context, c commands.Command[NotifyConsumerV2]) (commands.Reply, error) {
 		p := c.Payload
-		if _, err := c.Tx.ExecContext(ctx, n.d.InsertIgnore("fd_notifications", "order_id", "state", "consumer_id", "text"),
-			p.OrderID, p.State, p.ConsumerID, p.Text); err != nil {
-			return commands.Reply{}, commands.Retryable(err)
-		}
-		n.trace.Printf(n.name, "NotifyConsumer %s → %s: %q (one-way, no reply)", p.OrderID, p.ConsumerID, p.Text)
-		if notify != nil {
-			notify(p)
-		}
-		return commands.Success(nil), nil // ignored: a notification has no reply channel
+		text := notificationText(p.OrderID, p.State, p.Reason)
+		return notifyOnce(ctx, n, c.Tx, c.Type, NotifyConsumer{ConsumerID: p.ConsumerID, OrderID: p.OrderID, State: p.State, Text: text}, notify)
 	})
 	evs := n.eventDispatcher()
 	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderCreated]) error {
@@ -65,7 +67,25 @@ func newNotificationHandlers(n *node, notify func(NotifyConsumer)) handlers {
 	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderRejected]) error {
 		return recordHistory(ctx, n, e.Tx, e.AggregateID, e.Payload.Seq, Rejected)
 	})
+	events.On(evs, OrderAggregate, func(ctx context.Context, e events.Event[OrderCancelled]) error {
+		return recordHistory(ctx, n, e.Tx, e.AggregateID, e.Payload.Seq, Cancelled)
+	})
 	return handlers{events: evs, cmds: cmds}
+}
+
+// notifyOnce records notification p, which came as a command of
+// commandType, in tx, the command's inbox transaction, and tells notify.
+// Its reply is ignored: a notification has no reply channel.
+func notifyOnce(ctx context.Context, n *node, tx *sql.Tx, commandType string, p NotifyConsumer, notify func(NotifyConsumer)) (commands.Reply, error) {
+	if _, err := tx.ExecContext(ctx, n.d.InsertIgnore("fd_notifications", "order_id", "state", "consumer_id", "text"),
+		p.OrderID, p.State, p.ConsumerID, p.Text); err != nil {
+		return commands.Reply{}, commands.Retryable(err)
+	}
+	n.trace.Printf(n.name, "%s %s → %s: %q (one-way, no reply)", strings.TrimPrefix(commandType, "fooddelivery."), p.OrderID, p.ConsumerID, p.Text)
+	if notify != nil {
+		notify(p)
+	}
+	return commands.Success(nil), nil
 }
 
 // recordHistory applies one order event to the history in tx, the event's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -51,19 +52,37 @@ const (
 	stepApproveTicket  = "APPROVE_TICKET"
 	stepCancelTicket   = "CANCEL_TICKET"
 	stepDone           = "DONE"
+	// A cancellation (release 2): the ticket, then the card.
+	stepUndoTicket  = "UNDO_TICKET"
+	stepReverseCard = "REVERSE_CARD"
+)
+
+// Releases of the order service. Release 2 adds version 2 of the orders
+// API (cancellation, the states CANCEL_PENDING and CANCELLED) and sends
+// NotifyConsumer.v2 instead of NotifyConsumer; it serves version 1 as
+// release 1 does, and both run side by side, on one database, while
+// clients move over (see scenario.go).
+const (
+	release1 = 1
+	release2 = 2
 )
 
 // orderService is the order service's state besides its node.
 type orderService struct {
 	n         *node
+	release   int
 	consumers ConsumerDirectory
 	menus     MenuSource
 }
 
-func startOrder(ctx context.Context, env *Env) (*node, error) {
+// startOrder starts an instance of a release of the order service.
+func startOrder(ctx context.Context, env *Env, release int) (*node, error) {
 	n, err := startNode(ctx, env, OrderService, orderSchema...)
 	if err != nil {
 		return nil, err
+	}
+	if release != release1 {
+		n.label = fmt.Sprintf("%s@%d", OrderService, release)
 	}
 	fail := func(err error) (*node, error) { n.kill(); return nil, err }
 	resolver, err := discovery.NewResolver(env.Registry, discovery.WithLogger(env.Logger))
@@ -80,30 +99,36 @@ func startOrder(ctx context.Context, env *Env) (*node, error) {
 		return fail(err)
 	}
 	n.onStop(func(context.Context) error { return menus.Close() })
-	s := &orderService{n: n,
-		consumers: consumerFallback{next: rest, trace: n.trace},
-		menus:     &menuFallback{next: menus, trace: n.trace, cache: map[string]MenuResponse{}}}
+	s := &orderService{n: n, release: release,
+		consumers: consumerFallback{next: rest, trace: n.trace, label: n.label},
+		menus:     &menuFallback{next: menus, trace: n.trace, label: n.label, cache: map[string]MenuResponse{}}}
 
 	h := s.handlers()
-	if err := n.subscribe(ctx, OrderService, []string{OrderReplies}, h.replies.HandleTx); err != nil {
+	// Release 2 reads release 1's reply channel too: it takes over the
+	// sagas release 1 started.
+	channels := []string{OrderReplies}
+	if release != release1 {
+		channels = append(channels, OrderRepliesV2)
+	}
+	if err := n.subscribe(ctx, OrderService, channels, h.replies.HandleTx); err != nil {
 		return fail(err)
 	}
 
 	mux := http.NewServeMux()
 	s.routesV1(mux)
-	if n.api, err = n.serveAPI(ctx, mux, orderAPI(h)); err != nil {
+	if release != release1 {
+		s.routesV2(mux)
+	}
+	if n.api, err = n.serveAPI(ctx, mux, orderAPI(release, h)); err != nil {
 		return fail(err)
 	}
 	return n, nil
 }
 
-// newOrderHandlers registers the handlers of the saga's replies; s.n may
-// be nil to describe them (describe).
-func newOrderHandlers(s *orderService) handlers {
-	if s == nil {
-		s = &orderService{}
-	}
-	return s.handlers()
+// newOrderHandlers registers the handlers of the saga's replies of a
+// release, to describe them (describe).
+func newOrderHandlers(release int) handlers {
+	return (&orderService{release: release}).handlers()
 }
 
 // handlers registers the handlers of the saga's replies.
@@ -143,8 +168,22 @@ func (s *orderService) handlers() handlers {
 		return s.advance(ctx, r, stepApproveTicket, func(o *orderRow) (any, error) { return nil, o.approve() })
 	})
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v TicketCancelled) error {
-		return s.advance(ctx, r, stepCancelTicket, func(o *orderRow) (any, error) { return nil, o.reject(o.Reason) })
+		return s.advance(ctx, r, "", func(o *orderRow) (any, error) {
+			switch o.Step {
+			case stepCancelTicket: // the compensation of a rejected order
+				return nil, o.reject(o.Reason)
+			case stepUndoTicket: // a cancellation (release 2)
+				o.Step = stepReverseCard
+				return ReverseAuthorization{OrderID: o.ID}, nil
+			}
+			return nil, nil // a late reply
+		})
 	})
+	if s.release != release1 {
+		commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v AuthorizationReversed) error {
+			return s.advance(ctx, r, stepReverseCard, func(o *orderRow) (any, error) { return nil, o.cancel() })
+		})
+	}
 	commands.OnReply(rd, func(ctx context.Context, r commands.ReplyMessage, v commands.HandlerFailure) error {
 		return s.advance(ctx, r, "", func(o *orderRow) (any, error) { return nil, o.reject("step failed: " + v.Error) })
 	})
@@ -190,7 +229,7 @@ func (s *orderService) place(ctx context.Context, route string, req CreateOrderR
 	if err != nil {
 		return nil, fmt.Errorf("order %s: %w", o.ID, err)
 	}
-	s.n.trace.Printf(s.n.name, "%s %s → 202 %s %s; outbox: OrderCreated, VerifyConsumer", route, o.ID, o.State, cents(o.Total))
+	s.n.trace.Printf(s.n.label, "%s %s → 202 %s %s; outbox: OrderCreated, VerifyConsumer", route, o.ID, o.State, cents(o.Total))
 	return o, nil
 }
 
@@ -206,8 +245,19 @@ func (s *orderService) inTx(ctx context.Context, f func(tx *sql.Tx) error) error
 	return tx.Commit()
 }
 
-// orderSends are the commands the order service sends.
-var orderSends = []commandContract{verifyConsumerCmd, createTicketCmd, approveTicketCmd, cancelTicketCmd, authorizeCardCmd, notifyConsumerCmd}
+// orderSends are the commands each release of the order service sends.
+var orderSends = map[int][]commandContract{
+	release1: {verifyConsumerCmd, createTicketCmd, approveTicketCmd, cancelTicketCmd, authorizeCardCmd, notifyConsumerCmd},
+	release2: {verifyConsumerCmd, createTicketCmd, approveTicketCmd, cancelTicketCmd, authorizeCardCmd, reverseAuthorizationCmd, notifyConsumerV2Cmd},
+}
+
+// replyChannel is where the release's commands are answered.
+func (s *orderService) replyChannel() string {
+	if s.release == release1 {
+		return OrderReplies
+	}
+	return OrderRepliesV2
+}
 
 // send writes a saga command into the outbox through tx. Commands of one
 // order share its partition key: they are handled in order.
@@ -221,7 +271,7 @@ func (s *orderService) send(ctx context.Context, tx *sql.Tx, o *orderRow, cmd an
 		return fmt.Errorf("order: no channel for %T", cmd)
 	}
 	if len(c.replies) > 0 { // a notification is one-way
-		m.Headers[message.HeaderCommandReplyTo] = OrderReplies
+		m.Headers[message.HeaderCommandReplyTo] = s.replyChannel()
 	}
 	return s.n.w.Send(ctx, tx, c.channel, m)
 }
@@ -254,8 +304,9 @@ func (s *orderService) advance(ctx context.Context, r commands.ReplyMessage, wan
 			return err
 		}
 	}
+	notification := s.notification(o)
 	if o.State != before {
-		if err := s.send(ctx, tx, o, NotifyConsumer{ConsumerID: o.ConsumerID, OrderID: o.ID, State: o.State, Text: notificationText(o.ID, o.State, o.Reason)}); err != nil {
+		if err := s.send(ctx, tx, o, notification); err != nil {
 			return err
 		}
 	}
@@ -265,11 +316,21 @@ func (s *orderService) advance(ctx context.Context, r commands.ReplyMessage, wan
 	what := fmt.Sprintf("%s %s", shortType(r.Message), id)
 	switch {
 	case o.State != before:
-		s.n.trace.Printf(s.n.name, "%s → order %s; outbox: %s, NotifyConsumer", what, o.State, eventNames(o.pending))
+		s.n.trace.Printf(s.n.label, "%s → order %s; outbox: %s, %s", what, o.State, eventNames(o.pending), typeName(notification))
 	case next != nil:
-		s.n.trace.Printf(s.n.name, "%s → outbox: %s", what, typeName(next))
+		s.n.trace.Printf(s.n.label, "%s → outbox: %s", what, typeName(next))
 	}
 	return nil
+}
+
+// notification is the one-way command that tells the consumer the order's
+// state: NotifyConsumer with its text from release 1, NotifyConsumerV2
+// from release 2, whose text the notification service writes.
+func (s *orderService) notification(o *orderRow) any {
+	if s.release == release1 {
+		return NotifyConsumer{ConsumerID: o.ConsumerID, OrderID: o.ID, State: o.State, Text: notificationText(o.ID, o.State, o.Reason)}
+	}
+	return NotifyConsumerV2{ConsumerID: o.ConsumerID, OrderID: o.ID, State: o.State, Reason: o.Reason}
 }
 
 // orderRow is an order as stored.
@@ -288,6 +349,9 @@ const (
 	reasonCardDeclined = "card declined: "
 	reasonTicketTotal  = "ticket total differs: "
 )
+
+// reasonCancelled is the reason of a cancelled order.
+const reasonCancelled = "cancelled by the consumer"
 
 // ticketCancelled reports whether an order rejected for reason had a
 // ticket, which the saga cancelled.
@@ -365,6 +429,12 @@ func (o *orderRow) reject(reason string) error {
 	return nil
 }
 
+func (o *orderRow) cancel() error {
+	o.State, o.Step, o.Reason, o.Seq = Cancelled, stepDone, reasonCancelled, o.Seq+1
+	o.pending = append(o.pending, OrderCancelled{Seq: o.Seq})
+	return nil
+}
+
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -405,7 +475,29 @@ func (o *orderRow) update(ctx context.Context, tx *sql.Tx, d interface{ Rebind(s
 	return nil
 }
 
+// errChanged means an order changed between reading and updating it.
+var errChanged = errors.New("the order changed meanwhile")
+
+// updateFrom stores o's state and step if the stored order is still in
+// state and step, or fails with errChanged.
+func (o *orderRow) updateFrom(ctx context.Context, tx *sql.Tx, d interface{ Rebind(string) string }, state, step string) error {
+	res, err := tx.ExecContext(ctx, d.Rebind("UPDATE fd_orders SET state = ?, step = ? WHERE id = ? AND state = ? AND step = ?"),
+		o.State, o.Step, o.ID, state, step)
+	if err != nil {
+		return fmt.Errorf("update order %s: %w", o.ID, err)
+	}
+	if k, err := res.RowsAffected(); err != nil || k != 1 {
+		return fmt.Errorf("update order %s: %w", o.ID, errors.Join(errChanged, err))
+	}
+	return nil
+}
+
+// typeName names a message for the trace: its type without the package,
+// with its version if it has one (NotifyConsumer.v2).
 func typeName(v any) string {
+	if c, ok := v.(interface{ CommandType() string }); ok {
+		return strings.TrimPrefix(c.CommandType(), "fooddelivery.")
+	}
 	s := fmt.Sprintf("%T", v)
 	for i := len(s) - 1; i >= 0; i-- {
 		if s[i] == '.' {

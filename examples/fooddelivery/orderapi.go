@@ -15,12 +15,18 @@ import (
 )
 
 // The order service's REST API, by the book: its resources live under a
-// version prefix (/v1), so that a version that breaks its clients can be
-// served beside the old one under its own; a client fetches an order with
-// the resources it refers to in one request (?expand=consumer,restaurant)
-// instead of one request per resource; and every error is an RFC 9457
-// problem (application/problem+json) with the status that says what went
-// wrong. The OpenAPI document that declares it is in contracts.go.
+// version prefix (/v1, /v2), so that a version that breaks its clients is
+// served beside the old one under its own; a state change is an operation
+// on a sub-resource (POST /v2/orders/{id}/cancel), not a field a client
+// overwrites; a client fetches an order with the resources it refers to in
+// one request (?expand=consumer,restaurant) instead of one request per
+// resource; and every error is an RFC 9457 problem
+// (application/problem+json) with the status that says what went wrong.
+// The OpenAPI documents that declare it are in contracts.go.
+//
+// Version 2 adds the cancellation, and with it two states that version 1
+// clients do not know: they see a CANCEL_PENDING order as APPROVED, and a
+// CANCELLED one as REJECTED with the reason "cancelled by the consumer".
 
 // Related resources that GET /v1/orders/{id}?expand= includes.
 const (
@@ -51,36 +57,106 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 
 // routesV1 serves version 1 of the API on mux.
 func (s *orderService) routesV1(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/orders", func(w http.ResponseWriter, r *http.Request) {
+	s.routes(mux, "v1", func(o *orderRow, c *ConsumerInfo, r *MenuResponse) any {
+		v := o.view()
+		v.Consumer, v.Restaurant = c, r
+		return v
+	})
+}
+
+// routes serves the operations every version has, under /version/, with
+// the order as view shows it, with its related resources when they were
+// asked for.
+func (s *orderService) routes(mux *http.ServeMux, version string, view func(o *orderRow, c *ConsumerInfo, r *MenuResponse) any) {
+	place := "POST /" + version + "/orders"
+	mux.HandleFunc(place, func(w http.ResponseWriter, r *http.Request) {
 		var req CreateOrderRequest
 		if err := decodeJSON(r, &req); err != nil {
 			writeProblem(w, r, err)
 			return
 		}
-		o, err := s.place(r.Context(), "POST /v1/orders", req)
+		o, err := s.place(r.Context(), place, req)
 		if err != nil {
 			writeProblem(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, o.view())
+		writeJSON(w, http.StatusAccepted, view(o, nil, nil))
 	})
-	mux.HandleFunc("GET /v1/orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /"+version+"/orders/{id}", func(w http.ResponseWriter, r *http.Request) {
 		o, err := s.load(r.Context(), r.PathValue("id"))
 		if err != nil {
 			writeProblem(w, r, err)
 			return
 		}
-		v := o.view()
-		if v.Consumer, v.Restaurant, err = s.expand(r.Context(), o, r); err != nil {
+		consumer, restaurant, err := s.expand(r.Context(), o, r)
+		if err != nil {
 			writeProblem(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		writeJSON(w, http.StatusOK, view(o, consumer, restaurant))
 	})
 }
 
 // maxBody bounds the request bodies the services read.
 const maxBody = 1 << 20
+
+// routesV2 serves version 2 of the API on mux (release 2).
+func (s *orderService) routesV2(mux *http.ServeMux) {
+	s.routes(mux, "v2", func(o *orderRow, c *ConsumerInfo, r *MenuResponse) any {
+		v := o.viewV2()
+		v.Consumer, v.Restaurant = c, r
+		return v
+	})
+	mux.HandleFunc("POST /v2/orders/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+		o, err := s.cancel(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, o.viewV2())
+	})
+}
+
+// cancel starts the cancellation of an approved order: in one transaction
+// the order becomes CANCEL_PENDING and the saga's first command, the
+// ticket's cancellation, goes into the outbox; the replies do the rest
+// (the card's authorization reversed, then CANCELLED). An order being
+// cancelled or cancelled already is returned as it is.
+func (s *orderService) cancel(ctx context.Context, id string) (*orderRow, error) {
+	var o *orderRow
+	started := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if o, err = loadOrder(ctx, tx, s.n.d, id); errors.Is(err, sql.ErrNoRows) {
+			return &apiError{http.StatusNotFound, "no order " + id}
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case o.State == CancelPending || o.State == Cancelled:
+			return nil // a retried cancellation: the same answer
+		case o.State == ApprovalPending:
+			return &apiError{http.StatusConflict, "order " + id + " is still being approved: cancel it once it is APPROVED"}
+		case o.State != Approved || o.Step != stepDone:
+			return &apiError{http.StatusConflict, "order " + id + " is " + o.State + ": only an APPROVED order can be cancelled"}
+		}
+		o.State, o.Step = CancelPending, stepUndoTicket
+		if err := o.updateFrom(ctx, tx, s.n.d, Approved, stepDone); errors.Is(err, errChanged) {
+			return &apiError{http.StatusConflict, err.Error()}
+		} else if err != nil {
+			return err
+		}
+		started = true
+		return s.send(ctx, tx, o, CancelTicket{OrderID: o.ID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if started {
+		s.n.trace.Printf(s.n.label, "POST /v2/orders/%s/cancel → 202 %s; outbox: CancelTicket", o.ID, o.State)
+	}
+	return o, nil
+}
 
 // decodeJSON decodes r's JSON body into v; a body that does not decode is
 // a 400.
@@ -144,7 +220,22 @@ func (s *orderService) expand(ctx context.Context, o *orderRow, r *http.Request)
 	return consumer, restaurant, nil
 }
 
+// view is the order as version 1 shows it, in the states version 1 knows.
 func (o *orderRow) view() OrderView {
-	return OrderView{ID: o.ID, State: o.State, ConsumerID: o.ConsumerID, ConsumerName: o.ConsumerName,
+	state := o.State
+	switch state {
+	case CancelPending:
+		state = Approved // until it is cancelled
+	case Cancelled:
+		state = Rejected // with the reason reasonCancelled
+	}
+	return OrderView{ID: o.ID, State: state, ConsumerID: o.ConsumerID, ConsumerName: o.ConsumerName,
 		RestaurantID: o.RestaurantID, Items: o.Items, Total: o.Total, Reason: o.Reason, PricedBy: o.PricedBy}
+}
+
+// viewV2 is the order as version 2 shows it.
+func (o *orderRow) viewV2() OrderV2 {
+	return OrderV2{ID: o.ID, State: o.State, ConsumerID: o.ConsumerID, ConsumerName: o.ConsumerName,
+		RestaurantID: o.RestaurantID, Items: o.Items, Total: o.Total, Reason: o.Reason, PricedBy: o.PricedBy,
+		Cancellable: o.State == Approved && o.Step == stepDone}
 }

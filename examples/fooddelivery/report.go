@@ -23,9 +23,10 @@ var ErrDisagreement = errors.New("fooddelivery: services disagree")
 // every service's own database. Check compares every value one service
 // keeps of another's data with its source.
 type Report struct {
-	// Orders are the order service's orders, as its REST API gives them:
-	// the source of every value the other services keep of an order.
-	Orders []OrderView
+	// Orders are the order service's orders, as version 2 of its REST API
+	// gives them: the source of every value the other services keep of an
+	// order.
+	Orders []OrderV2
 	// Expected is the final state each order should reach.
 	Expected map[string]string
 	// Consumers are the consumer service's consumers: id → name.
@@ -92,7 +93,7 @@ func (r *Report) collect(ctx context.Context, env *Env, c *Client) error {
 		return ids[i] < ids[j]
 	})
 	for _, id := range ids {
-		v, err := c.Order(ctx, id)
+		v, err := c.V2().Order(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -206,7 +207,7 @@ func (r *Report) read(ctx context.Context, env *Env) error {
 				return err
 			}}),
 		readDB(ctx, env, NotificationService,
-			query{"SELECT order_id, consumer_id, state, text FROM fd_notifications", func(rows *sql.Rows) error {
+			query{"SELECT order_id, consumer_id, state, text FROM fd_notifications ORDER BY order_id, state", func(rows *sql.Rows) error {
 				var n Notification
 				err := rows.Scan(&id, &n.ConsumerID, &n.State, &n.Text)
 				r.Notifications[id] = append(r.Notifications[id], n)
@@ -236,9 +237,10 @@ func (d *disagreements) same(subject, what string, got, want any) {
 // source: for each order, its state with the expected one, its lines with
 // its total, and with the order the consumer's name (consumer service),
 // the kitchen's ticket (restaurant, lines, total, state), the card
-// authorization (consumer, amount), the notifications (consumer, state,
-// text, exactly one) and the history of its events (two, in order, the
-// final state); besides, the kitchen's replica of each restaurant with the
+// authorization (consumer, amount; none for a cancelled order), the
+// notifications (consumer, state, text, one per final state) and the
+// history of its events (two, or three for a cancelled order, in order,
+// the final state); besides, the kitchen's replica of each restaurant with the
 // restaurant service's, and each account's reserved amount with its
 // authorizations. Nothing lost, nothing done twice, nothing priced or
 // copied differently. The error wraps ErrDisagreement and lists every
@@ -276,7 +278,7 @@ func (r *Report) Check() error {
 }
 
 // checkOrder compares each service's copy of o's values with o's.
-func (r *Report) checkOrder(d *disagreements, o OrderView) {
+func (r *Report) checkOrder(d *disagreements, o OrderV2) {
 	subject := "order " + o.ID
 	d.same(subject, "state", o.State, r.Expected[o.ID])
 	d.same(subject, "total of its lines", LinesTotal(o.Items), o.Total)
@@ -287,7 +289,7 @@ func (r *Report) checkOrder(d *disagreements, o OrderView) {
 	switch {
 	case o.State == Approved:
 		wantTicket = TicketAwaitingAcceptance
-	case o.State == Rejected && ticketCancelled(o.Reason):
+	case o.State == Cancelled, o.State == Rejected && ticketCancelled(o.Reason):
 		wantTicket = TicketStateCancelled
 	}
 	switch {
@@ -313,9 +315,14 @@ func (r *Report) checkOrder(d *disagreements, o OrderView) {
 		d.same(subject, "authorized consumer", a.ConsumerID, o.ConsumerID)
 	}
 
-	d.same(subject, "notifications", r.Notifications[o.ID],
-		[]Notification{{ConsumerID: o.ConsumerID, State: o.State, Text: notificationText(o.ID, o.State, o.Reason)}})
-	d.same(subject, "event history", r.History[o.ID], History{Events: 2, LastSeq: 2, State: o.State})
+	notified := []Notification{{ConsumerID: o.ConsumerID, State: o.State, Text: notificationText(o.ID, o.State, o.Reason)}}
+	events := 2
+	if o.State == Cancelled { // approved first
+		notified = append([]Notification{{ConsumerID: o.ConsumerID, State: Approved, Text: notificationText(o.ID, Approved, "")}}, notified...)
+		events = 3
+	}
+	d.same(subject, "notifications", r.Notifications[o.ID], notified)
+	d.same(subject, "event history", r.History[o.ID], History{Events: events, LastSeq: events, State: o.State})
 }
 
 // Print writes the summary: a table of the orders with each service's
@@ -324,11 +331,9 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORDER\tCONSUMER\tSTATE\tPRICED BY\tTOTAL\tTICKET\tCARD\tTICKET STATE\tNOTIFIED\tREASON")
-	approved := 0
+	count := map[string]int{}
 	for _, o := range r.Orders {
-		if o.State == Approved {
-			approved++
-		}
+		count[o.State]++
 		ticketTotal, ticketState := "-", "-"
 		if t, ok := r.Tickets[o.ID]; ok {
 			ticketTotal, ticketState = cents(t.Total), t.State
@@ -349,11 +354,14 @@ func (r *Report) Print(w io.Writer) {
 			ticketTotal, card, ticketState, strings.Join(notified, "+"), o.Reason)
 	}
 	tw.Flush()
-	summary := fmt.Sprintf("%d orders: %d approved, %d rejected", len(r.Orders), approved, len(r.Orders)-approved)
+	summary := fmt.Sprintf("%d orders: %d approved, %d rejected", len(r.Orders), count[Approved], count[Rejected])
+	if n := count[Cancelled]; n > 0 {
+		summary += fmt.Sprintf(", %d cancelled", n)
+	}
 	if err := r.Check(); err != nil {
 		fmt.Fprintf(w, "\n%s; THE SERVICES DISAGREE:\n%s\n", summary, strings.TrimPrefix(err.Error(), ErrDisagreement.Error()+":\n"))
 	} else {
-		fmt.Fprintf(w, "\n%s; every service's copy of every value agrees with its source, each order's 2 events arrived in order, no effect applied twice\n", summary)
+		fmt.Fprintf(w, "\n%s; every service's copy of every value agrees with its source, each order's events arrived in order, no effect applied twice\n", summary)
 	}
 	if len(r.Quotes) > 0 {
 		var qs []string

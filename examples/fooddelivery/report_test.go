@@ -9,9 +9,10 @@ import (
 	fd "github.com/courier-go/courier/examples/fooddelivery"
 )
 
-// agreeing returns the report of three orders on which every service
+// agreeing returns the report of four orders on which every service
 // agrees: o-1 approved, o-2 rejected after its ticket was created (card
-// declined), o-3 rejected before (unknown consumer).
+// declined), o-3 rejected before (unknown consumer), o-4 approved, then
+// cancelled (version 2).
 func agreeing() *fd.Report {
 	curry := []fd.OrderLine{{MenuItem: "curry", Quantity: 2, Price: 1250}}
 	pizza := []fd.OrderLine{{MenuItem: "pizza", Quantity: 2, Price: 1100}}
@@ -19,18 +20,20 @@ func agreeing() *fd.Report {
 	declined := "card declined: over the $20.00 limit"
 	menu := fd.MenuResponse{RestaurantID: "r-ajanta", Name: "Ajanta", Menu: []fd.MenuItem{{ID: "curry", Name: "Chicken curry", Price: 1350}}}
 	return &fd.Report{
-		Orders: []fd.OrderView{
+		Orders: []fd.OrderV2{
 			{ID: "o-1", State: fd.Approved, ConsumerID: "c-ada", ConsumerName: "Ada", RestaurantID: "r-ajanta", Items: curry, Total: 2500},
 			{ID: "o-2", State: fd.Rejected, ConsumerID: "c-bob", ConsumerName: "Bob", RestaurantID: "r-bella", Items: pizza, Total: 2200, Reason: declined},
 			{ID: "o-3", State: fd.Rejected, ConsumerID: "c-zed", RestaurantID: "r-ajanta", Items: samosa, Total: 450, Reason: "unknown consumer c-zed"},
+			{ID: "o-4", State: fd.Cancelled, ConsumerID: "c-ada", ConsumerName: "Ada", RestaurantID: "r-ajanta", Items: samosa, Total: 450, Reason: "cancelled by the consumer"},
 		},
-		Expected:    map[string]string{"o-1": fd.Approved, "o-2": fd.Rejected, "o-3": fd.Rejected},
+		Expected:    map[string]string{"o-1": fd.Approved, "o-2": fd.Rejected, "o-3": fd.Rejected, "o-4": fd.Cancelled},
 		Consumers:   map[string]string{"c-ada": "Ada", "c-bob": "Bob"},
 		Restaurants: map[string]fd.MenuResponse{"r-ajanta": menu},
 		Replica:     map[string]fd.MenuResponse{"r-ajanta": menu},
 		Tickets: map[string]fd.Ticket{
 			"o-1": {RestaurantID: "r-ajanta", Items: curry, Total: 2500, State: fd.TicketAwaitingAcceptance},
 			"o-2": {RestaurantID: "r-bella", Items: pizza, Total: 2200, State: fd.TicketStateCancelled},
+			"o-4": {RestaurantID: "r-ajanta", Items: samosa, Total: 450, State: fd.TicketStateCancelled},
 		},
 		Authorizations: map[string]fd.Authorization{"o-1": {ConsumerID: "c-ada", Amount: 2500}},
 		Reserved:       map[string]int{"c-ada": 2500, "c-bob": 0},
@@ -38,11 +41,16 @@ func agreeing() *fd.Report {
 			"o-1": {{ConsumerID: "c-ada", State: fd.Approved, Text: "order o-1 is APPROVED"}},
 			"o-2": {{ConsumerID: "c-bob", State: fd.Rejected, Text: "order o-2 is REJECTED: " + declined}},
 			"o-3": {{ConsumerID: "c-zed", State: fd.Rejected, Text: "order o-3 is REJECTED: unknown consumer c-zed"}},
+			"o-4": {
+				{ConsumerID: "c-ada", State: fd.Approved, Text: "order o-4 is APPROVED"},
+				{ConsumerID: "c-ada", State: fd.Cancelled, Text: "order o-4 is CANCELLED: cancelled by the consumer"},
+			},
 		},
 		History: map[string]fd.History{
 			"o-1": {Events: 2, LastSeq: 2, State: fd.Approved},
 			"o-2": {Events: 2, LastSeq: 2, State: fd.Rejected},
 			"o-3": {Events: 2, LastSeq: 2, State: fd.Rejected},
+			"o-4": {Events: 3, LastSeq: 3, State: fd.Cancelled},
 		},
 	}
 }
@@ -111,6 +119,17 @@ func TestCheckReportsEveryDisagreement(t *testing.T) {
 		}},
 		{"history state", "order o-3: event history", func(r *fd.Report) { r.History["o-3"] = fd.History{Events: 2, LastSeq: 2, State: fd.Approved} }},
 		{"order lost", "report: number of orders", func(r *fd.Report) { r.Orders = r.Orders[:2] }},
+		{"cancelled order charged", "order o-4 is CANCELLED but its card was charged", func(r *fd.Report) {
+			r.Authorizations["o-4"] = fd.Authorization{ConsumerID: "c-ada", Amount: 450}
+			r.Reserved["c-ada"] = 2950
+		}},
+		{"cancelled order's ticket", "order o-4: kitchen's ticket state", func(r *fd.Report) {
+			t := r.Tickets["o-4"]
+			t.State = fd.TicketAwaitingAcceptance
+			r.Tickets["o-4"] = t
+		}},
+		{"cancellation not notified", "order o-4: notifications", func(r *fd.Report) { r.Notifications["o-4"] = r.Notifications["o-4"][:1] }},
+		{"cancellation's event lost", "order o-4: event history", func(r *fd.Report) { r.History["o-4"] = fd.History{Events: 2, LastSeq: 2, State: fd.Approved} }},
 		{"menu replica", "restaurant r-ajanta: kitchen's replica", func(r *fd.Report) {
 			r.Replica["r-ajanta"] = fd.MenuResponse{RestaurantID: "r-ajanta", Name: "Ajanta", Menu: []fd.MenuItem{{ID: "curry", Name: "Chicken curry", Price: 1250}}}
 		}},

@@ -82,7 +82,7 @@ func (t *Trace) Printf(service, format string, args ...any) {
 		return
 	}
 	ms := float64(time.Since(t.start).Microseconds()) / 1000
-	fmt.Fprintf(t.out, "%8.1fms  %-13s %s\n", ms, strings.TrimSuffix(service, "-service"), fmt.Sprintf(format, args...))
+	fmt.Fprintf(t.out, "%8.1fms  %-13s %s\n", ms, strings.Replace(service, "-service", "", 1), fmt.Sprintf(format, args...))
 }
 
 // mute hides the services' lines (not the scenario's, nor kills and
@@ -104,6 +104,7 @@ func (t *Trace) Elapsed() time.Duration { return time.Since(t.start) }
 // its subscriptions.
 type node struct {
 	name  string
+	label string // in the trace: the name, or the name and the release
 	env   *Env
 	db    *sql.DB
 	d     *sqldb.Dialect
@@ -148,7 +149,7 @@ func startNode(ctx context.Context, env *Env, name string, schema ...string) (*n
 		db.Close()
 		return nil, fmt.Errorf("%s: open broker: %w", name, err)
 	}
-	n := &node{name: name, env: env, db: db, d: d, b: b, w: outbox.NewWriter(d), trace: env.Trace}
+	n := &node{name: name, label: name, env: env, db: db, d: d, b: b, w: outbox.NewWriter(d), trace: env.Trace}
 	n.ib = inbox.New(db, d, inbox.OnDuplicate(func(_ context.Context, m *message.Message) {
 		n.trace.Printf(name, "skips duplicate %s %s (inbox)", shortType(m), key(m))
 	}))

@@ -1,154 +1,15 @@
 package fooddelivery
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/courier-go/courier/commands"
-	"github.com/courier-go/courier/discovery"
-	"github.com/courier-go/courier/discovery/httplb"
-	"github.com/courier-go/courier/rpc/httpx"
 )
-
-// Client is a client of the order service's REST API, which it finds
-// through the registry or reaches at a fixed URL (e.g. a `courier router`).
-type Client struct {
-	http     *http.Client
-	base     string              // URL the request paths are appended to
-	resolver *discovery.Resolver // nil for a client of a fixed URL
-}
-
-// NewClient returns a client resolving order-service through reg.
-func NewClient(reg discovery.Registry) (*Client, error) {
-	r, err := discovery.NewResolver(reg)
-	if err != nil {
-		return nil, err
-	}
-	t, err := httplb.New(r)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	return &Client{http: &http.Client{Transport: t, Timeout: 5 * time.Second}, base: "http://" + OrderService, resolver: r}, nil
-}
-
-// NewClientURL returns a client of the order service's REST API at
-// baseURL, http://host:port with an optional path prefix: a reverse proxy
-// such as `courier router` that routes /v1/orders to order-service.
-func NewClientURL(baseURL string) (*Client, error) {
-	base, err := orderBaseURL(baseURL)
-	if err != nil {
-		return nil, err
-	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	return &Client{http: &http.Client{Transport: t, Timeout: 5 * time.Second}, base: base}, nil
-}
-
-// orderBaseURL checks a base URL of the order service's REST API and
-// returns it without a trailing slash.
-func orderBaseURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("fooddelivery: order service URL %q: want http://host:port[/prefix]", raw)
-	}
-	return strings.TrimSuffix(raw, "/"), nil
-}
-
-// Close releases the client's resolver, or its idle connections.
-func (c *Client) Close() error {
-	if c.resolver == nil {
-		c.http.CloseIdleConnections()
-		return nil
-	}
-	return c.resolver.Close()
-}
-
-func (c *Client) do(ctx context.Context, method, path string, body any) (OrderView, int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return OrderView{}, 0, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return OrderView{}, 0, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return OrderView{}, 0, err
-	}
-	defer resp.Body.Close()
-	var v OrderView
-	if resp.StatusCode >= 300 {
-		return v, resp.StatusCode, responseError(method, path, resp)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return v, resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	return v, resp.StatusCode, nil
-}
-
-// responseError describes a failed call: the problem's detail, when the
-// body is an RFC 9457 problem, or the start of the body.
-func responseError(method, path string, resp *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var p httpx.Problem
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") && json.Unmarshal(body, &p) == nil && p.Detail != "" {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, p.Detail)
-	}
-	if len(body) > 512 {
-		body = body[:512]
-	}
-	return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
-}
-
-// CreateOrder posts an order (POST /v1/orders); the answer comes before
-// the saga ends.
-func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (OrderView, error) {
-	v, _, err := c.do(ctx, http.MethodPost, "/v1/orders", req)
-	return v, err
-}
-
-// Order gets an order's current state (GET /v1/orders/{id}), with the
-// related resources expand names (ExpandConsumer, ExpandRestaurant)
-// fetched in the same request.
-func (c *Client) Order(ctx context.Context, id string, expand ...string) (OrderView, error) {
-	path := "/v1/orders/" + url.PathEscape(id)
-	if len(expand) > 0 {
-		path += "?expand=" + url.QueryEscape(strings.Join(expand, ","))
-	}
-	v, _, err := c.do(ctx, http.MethodGet, path, nil)
-	return v, err
-}
-
-// AwaitFinal polls the order until it leaves APPROVAL_PENDING. Transient
-// failures (the order service restarting) are retried until ctx ends.
-func (c *Client) AwaitFinal(ctx context.Context, id string) (OrderView, error) {
-	for {
-		v, err := c.Order(ctx, id)
-		if err == nil && v.State != ApprovalPending {
-			return v, nil
-		}
-		select {
-		case <-ctx.Done():
-			return v, fmt.Errorf("order %s still %s: %w (last error: %v)", id, v.State, ctx.Err(), err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
 
 // Scenario is the scripted run of the demo and of the end-to-end tests.
 type Scenario struct {
@@ -208,7 +69,7 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 		reqs = append(reqs, o.req)
 		rep.Expected[o.req.ID] = o.want
 	}
-	if err := placeAll(ctx, client, reqs); err != nil {
+	if err := placeAll(ctx, createV1(client), reqs); err != nil {
 		return nil, err
 	}
 	if sc.System != nil {
@@ -266,7 +127,7 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 			o := CreateOrderRequest{ID: id, ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"curry", 1}}}
 			rep.Expected[id] = Approved
 			outage = append(outage, o)
-			if err := placeAll(ctx, client, []CreateOrderRequest{o}); err != nil {
+			if err := placeAll(ctx, createV1(client), []CreateOrderRequest{o}); err != nil {
 				return nil, err
 			}
 		}
@@ -286,7 +147,7 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 		tr.Printf("scenario", "one order alone: its calls are the half-open breakers' probes, which close them")
 		o8 := CreateOrderRequest{ID: "o-8", ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"samosa", 2}}}
 		rep.Expected[o8.ID] = Approved
-		if err := placeAll(ctx, client, []CreateOrderRequest{o8}); err != nil {
+		if err := placeAll(ctx, createV1(client), []CreateOrderRequest{o8}); err != nil {
 			return nil, err
 		}
 		if err := awaitAll(ctx, client, []CreateOrderRequest{o8}); err != nil {
@@ -294,14 +155,18 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 		}
 	}
 
+	if err := sc.versions(ctx, client, rep); err != nil {
+		return nil, err
+	}
+
 	bulk := sc.Bulk
 	if bulk <= 0 {
 		bulk = 12
 	}
-	tr.Printf("scenario", "phase 3: %d orders at once on the sharded channels (their messages are counted, not traced)", bulk)
+	tr.Printf("scenario", "phase 4: %d orders at once on the sharded channels (their messages are counted, not traced)", bulk)
 	reqs = reqs[:0]
 	for i := range bulk {
-		id := fmt.Sprintf("o-%d", 9+i) // o-1 to o-8 are the earlier phases'
+		id := fmt.Sprintf("o-%d", 12+i) // o-1 to o-11 are the earlier phases'
 		reqs = append(reqs, CreateOrderRequest{ID: id, ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"samosa", 1}}})
 		rep.Expected[id] = Approved
 	}
@@ -311,7 +176,7 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 	if sc.Midway != nil {
 		wg.Go(func() { midErr = sc.Midway(ctx) })
 	}
-	err = placeAll(ctx, client, reqs)
+	err = placeAll(ctx, createV1(client), reqs)
 	wg.Wait()
 	if err = errors.Join(err, midErr); err != nil {
 		return nil, err
@@ -320,7 +185,7 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	if muted := tr.mute(false); muted > 0 {
-		tr.Printf("scenario", "phase 3: %d orders final; %d trace lines not shown", bulk, muted)
+		tr.Printf("scenario", "phase 4: %d orders final; %d trace lines not shown", bulk, muted)
 	}
 	err = rep.collect(ctx, sc.Env, client)
 	rep.Elapsed = time.Since(start)
@@ -328,6 +193,73 @@ func (sc *Scenario) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	return rep, err
+}
+
+// versions is phase 3: version 2 of the orders API beside version 1. When
+// the System runs release 1 of the order service alone, release 2 starts
+// beside it, on the same database and channels: it serves /v1 and /v2,
+// and its sagas send NotifyConsumer.v2, which the notification service
+// handles beside NotifyConsumer. A version 1 client places o-9, a version 2
+// client o-10 and cancels it (POST /v2/orders/o-10/cancel); the version 1
+// client sees o-10 in the states it knows. Release 1 is then retired, and
+// o-11, placed with version 1, is served by release 2 alone. Without the
+// System, the services run release 2 already.
+func (sc *Scenario) versions(ctx context.Context, client *Client, rep *Report) error {
+	tr := sc.Env.Trace
+	v2 := client.V2()
+	upgrade := sc.System != nil && sc.System.Running(LegacyOrderService) && !sc.System.Running(OrderService)
+	tr.Printf("scenario", "phase 3: version 2 of the orders API beside version 1")
+	if upgrade {
+		if err := sc.System.Restart(ctx, OrderService); err != nil {
+			return err
+		}
+		tr.Printf("scenario", "release 2 of the order service runs beside release 1: /v1 goes to either, /v2 only to release 2, as their registrations say")
+	}
+	o9 := CreateOrderRequest{ID: "o-9", ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"samosa", 2}}}
+	o10 := CreateOrderRequest{ID: "o-10", ConsumerID: "c-ada", RestaurantID: "r-bella", Items: []LineItem{{"pizza", 1}}}
+	rep.Expected[o9.ID], rep.Expected[o10.ID] = Approved, Cancelled
+	err := errors.Join(
+		placeAll(ctx, createV1(client), []CreateOrderRequest{o9}),
+		placeAll(ctx, createV2(v2), []CreateOrderRequest{o10}))
+	if err != nil {
+		return err
+	}
+	if err := awaitAll(ctx, client, []CreateOrderRequest{o9}); err != nil {
+		return err
+	}
+	ctx60, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	o, err := v2.AwaitFinal(ctx60, o10.ID)
+	if err != nil {
+		return err
+	}
+	tr.Printf("scenario", "a v1 client placed o-9, a v2 client o-10; o-10 is %s, cancellable %v", o.State, o.Cancellable)
+	if o, err = v2.Cancel(ctx, o10.ID); err != nil {
+		return err
+	}
+	if o, err = v2.AwaitFinal(ctx60, o10.ID); err != nil {
+		return err
+	}
+	old, err := client.Order(ctx, o10.ID)
+	if err != nil {
+		return err
+	}
+	if old.State != Rejected || old.Reason != reasonCancelled {
+		return fmt.Errorf("GET /v1/orders/o-10 = %s (%s), want %s (%s)", old.State, old.Reason, Rejected, reasonCancelled)
+	}
+	tr.Printf("scenario", "o-10 is %s for the v2 client, %s (%s) for the v1 client, which knows no %s", o.State, old.State, old.Reason, Cancelled)
+	if upgrade {
+		if err := sc.System.StopService(ctx, LegacyOrderService); err != nil {
+			return err
+		}
+		tr.Printf("scenario", "release 1 retired: release 2 serves /v1 alone, and nothing sends NotifyConsumer any more (its handler can go)")
+	}
+	o11 := CreateOrderRequest{ID: "o-11", ConsumerID: "c-ada", RestaurantID: "r-ajanta", Items: []LineItem{{"curry", 1}}}
+	rep.Expected[o11.ID] = Approved
+	if err := placeAll(ctx, createV1(client), []CreateOrderRequest{o11}); err != nil {
+		return err
+	}
+	return awaitAll(ctx, client, []CreateOrderRequest{o11})
 }
 
 // client returns the scenario's client of the order service.
@@ -338,7 +270,17 @@ func (sc *Scenario) client() (*Client, error) {
 	return NewClient(sc.Env.Registry)
 }
 
-func placeAll(ctx context.Context, c *Client, reqs []CreateOrderRequest) error {
+// createV1 and createV2 place an order with version 1 or 2 of the API.
+func createV1(c *Client) func(ctx context.Context, r CreateOrderRequest) error {
+	return func(ctx context.Context, r CreateOrderRequest) error { _, err := c.CreateOrder(ctx, r); return err }
+}
+
+func createV2(c *ClientV2) func(ctx context.Context, r CreateOrderRequest) error {
+	return func(ctx context.Context, r CreateOrderRequest) error { _, err := c.CreateOrder(ctx, r); return err }
+}
+
+// placeAll places the orders at once with create.
+func placeAll(ctx context.Context, create func(ctx context.Context, r CreateOrderRequest) error, reqs []CreateOrderRequest) error {
 	errs := make([]error, len(reqs))
 	var wg sync.WaitGroup
 	for i, r := range reqs {
@@ -346,7 +288,7 @@ func placeAll(ctx context.Context, c *Client, reqs []CreateOrderRequest) error {
 			// A POST is idempotent by order id: retry while the order
 			// service is unreachable.
 			for {
-				_, err := c.CreateOrder(ctx, r)
+				err := create(ctx, r)
 				if err == nil || ctx.Err() != nil {
 					errs[i] = err
 					return

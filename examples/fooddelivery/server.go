@@ -41,12 +41,12 @@ func listen() (net.Listener, error) {
 // register self-registers the endpoint: a lease with a short TTL, so that
 // a crashed instance leaves the registry within seconds. Its metadata says
 // which protocol it speaks ("protocol": "http" or "grpc"), and what else
-// metadata adds.
-func register(ctx context.Context, reg discovery.Registry, service, protocol, addr string, metadata map[string]string) (discovery.Lease, error) {
+// metadata adds; version is the service's API version, if known.
+func register(ctx context.Context, reg discovery.Registry, service, protocol, addr, version string, metadata map[string]string) (discovery.Lease, error) {
 	md := map[string]string{metaProtocol: protocol}
 	maps.Copy(md, metadata)
 	inst := discovery.Instance{Service: service, ID: strings.NewReplacer(":", "-", ".", "-").Replace(addr), Address: addr,
-		Metadata: md}
+		Version: version, Metadata: md}
 	lease, err := reg.Register(ctx, inst, discovery.WithTTL(3*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", inst, err)
@@ -93,7 +93,7 @@ func (n *node) serveAPI(ctx context.Context, mux *http.ServeMux, api *serviceAPI
 		return nil, err
 	}
 	api.register(mux)
-	e, err := serveHTTP(ctx, n.env.Registry, n.name, mux, api.metadata())
+	e, err := serveHTTP(ctx, n.env.Registry, n.name, mux, api.spec.Version(), api.metadata())
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +102,9 @@ func (n *node) serveAPI(ctx context.Context, mux *http.ServeMux, api *serviceAPI
 	return e, nil
 }
 
-// serveHTTP serves h and registers it as service.
-func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h http.Handler, metadata map[string]string) (*endpoint, error) {
+// serveHTTP serves h and registers it as service, with the service's
+// version and metadata.
+func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h http.Handler, version string, metadata map[string]string) (*endpoint, error) {
 	l, err := listen()
 	if err != nil {
 		return nil, err
@@ -126,7 +127,7 @@ func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h ht
 		<-done
 		return nil
 	}
-	if e.lease, err = register(ctx, reg, service, "http", e.addr, metadata); err != nil {
+	if e.lease, err = register(ctx, reg, service, "http", e.addr, version, metadata); err != nil {
 		_ = e.stop(ctx)
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func serveGRPC(ctx context.Context, reg discovery.Registry, service string, add 
 		<-done
 		return nil
 	}
-	if e.lease, err = register(ctx, reg, service, "grpc", e.addr, nil); err != nil {
+	if e.lease, err = register(ctx, reg, service, "grpc", e.addr, "", nil); err != nil {
 		_ = e.stop(ctx)
 		return nil, err
 	}
@@ -169,22 +170,24 @@ func serveGRPC(ctx context.Context, reg discovery.Registry, service string, add 
 
 // stop stops the server. When ctx is already done (a crash), the
 // registration is abandoned and expires with its lease; otherwise it is
-// removed at once.
+// removed first, so that clients stop sending requests, and the requests
+// under way are finished.
 func (e *endpoint) stop(ctx context.Context) error {
 	e.once.Do(func() {
-		e.err = e.stopF(ctx)
 		if e.lease == nil {
+			e.err = e.stopF(ctx)
 			return
 		}
 		if ctx.Err() != nil {
 			// A crash: stop the heartbeats where the registry allows it,
 			// and let the registration expire.
+			e.err = e.stopF(ctx)
 			if a, ok := e.lease.(interface{ Abandon() }); ok {
 				a.Abandon()
 			}
 			return
 		}
-		e.err = errors.Join(e.err, e.lease.Deregister(ctx))
+		e.err = errors.Join(e.lease.Deregister(ctx), e.stopF(ctx))
 	})
 	return e.err
 }

@@ -108,16 +108,17 @@ func (c *restConsumers) do(ctx context.Context, id string) (ConsumerInfo, error)
 type consumerFallback struct {
 	next  *restConsumers
 	trace *Trace
+	label string // the caller's, in the trace
 }
 
 func (f consumerFallback) Consumer(ctx context.Context, id string) ConsumerInfo {
 	start := time.Now()
 	info, err := f.next.get(ctx, id)
 	if err != nil {
-		f.trace.Printf(OrderService, "REST GET consumer-service/consumers/%s failed (%s) → fallback: name filled in later by the saga", id, shortErr(err))
+		f.trace.Printf(f.label, "REST GET consumer-service/consumers/%s failed (%s) → fallback: name filled in later by the saga", id, shortErr(err))
 		return ConsumerInfo{ID: id}
 	}
-	f.trace.Printf(OrderService, "REST GET consumer-service/consumers/%s → %q in %s", id, info.Name, since(start))
+	f.trace.Printf(f.label, "REST GET consumer-service/consumers/%s → %q in %s", id, info.Name, since(start))
 	return info
 }
 
@@ -170,6 +171,7 @@ func (g *grpcMenus) Close() error { return g.conn.Close() }
 type menuFallback struct {
 	next  *grpcMenus
 	trace *Trace
+	label string // the caller's, in the trace
 	mu    sync.Mutex
 	cache map[string]MenuResponse
 }
@@ -184,15 +186,15 @@ func (f *menuFallback) Menu(ctx context.Context, id string) (MenuResponse, strin
 	defer f.mu.Unlock()
 	if err == nil {
 		f.cache[id] = menu
-		f.trace.Printf(OrderService, "gRPC Restaurants/GetMenu %s → %d items in %s", id, len(menu.Menu), since(start))
+		f.trace.Printf(f.label, "gRPC Restaurants/GetMenu %s → %d items in %s", id, len(menu.Menu), since(start))
 		return menu, RestaurantService, nil
 	}
 	cached, ok := f.cache[id]
 	if !ok {
-		f.trace.Printf(OrderService, "gRPC Restaurants/GetMenu %s failed (%s), nothing cached", id, shortErr(err))
+		f.trace.Printf(f.label, "gRPC Restaurants/GetMenu %s failed (%s), nothing cached", id, shortErr(err))
 		return MenuResponse{}, "", fmt.Errorf("menu of %s: %w: %w", id, errNoMenu, err)
 	}
-	f.trace.Printf(OrderService, "gRPC Restaurants/GetMenu %s failed (%s) → fallback: cached menu", id, shortErr(err))
+	f.trace.Printf(f.label, "gRPC Restaurants/GetMenu %s failed (%s) → fallback: cached menu", id, shortErr(err))
 	return cached, "cached menu", nil
 }
 

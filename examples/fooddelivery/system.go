@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,13 @@ import (
 // first subscription starts with the messages sent after it.
 var Services = []string{KitchenService, NotificationService, ConsumerService, AccountingService, DeliveryService, RestaurantService, OrderService}
 
+// LegacyOrderService names an instance of the order service's release 1,
+// which System and RunService start beside (or instead of) the current
+// release, OrderService: the same service, registered under the same name
+// on the same database, broker subscriptions and outbox. The demo starts
+// it first and retires it once release 2 serves (see Scenario).
+const LegacyOrderService = OrderService + "@1"
+
 // shards is the number of shards of every channel the example creates.
 const shards = 4
 
@@ -36,7 +44,9 @@ const shards = 4
 func starter(name string, notify func(NotifyConsumer)) (func(ctx context.Context, env *Env) (*node, error), error) {
 	switch name {
 	case OrderService:
-		return startOrder, nil
+		return func(ctx context.Context, env *Env) (*node, error) { return startOrder(ctx, env, release2) }, nil
+	case LegacyOrderService:
+		return func(ctx context.Context, env *Env) (*node, error) { return startOrder(ctx, env, release1) }, nil
 	case ConsumerService:
 		return startConsumer, nil
 	case KitchenService:
@@ -179,11 +189,19 @@ func (s *System) ReviseMenu(ctx context.Context, restaurantID string, menu []Men
 	return reviseMenu(ctx, n, restaurantID, menu)
 }
 
+// Running reports whether the service (or LegacyOrderService) runs.
+func (s *System) Running(name string) bool {
+	_, err := s.node(name)
+	return err == nil
+}
+
 // Stop stops every running service cleanly, the order service first.
 func (s *System) Stop(ctx context.Context) error {
+	names := append([]string{LegacyOrderService}, Services...)
+	slices.Reverse(names[1:])
 	var errs []error
-	for i := len(Services) - 1; i >= 0; i-- {
-		if n, err := s.take(Services[i]); err == nil {
+	for _, name := range names {
+		if n, err := s.take(name); err == nil {
 			errs = append(errs, n.stop(ctx))
 		}
 	}
@@ -337,6 +355,7 @@ func ServiceDBURL(db, service string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	service, _, _ = strings.Cut(service, "@") // a release shares the service's database
 	return l.serviceURL(service), nil
 }
 

@@ -91,8 +91,9 @@ func (s *Servers) ServiceDB(t testing.TB, service string) string {
 // RunScenario runs sc as a client of the services running on the
 // servers, and fails the test with the scenario's trace and logs() if it
 // fails. Without the in-process System the scenario skips its phase 2
-// (menu revision, stopped callees): it places o-1 to o-4 and sc.Bulk
-// orders.
+// (menu revision, stopped callees) and runs phase 3 (versions 1 and 2 of
+// the orders API) on the current release alone: it places o-1 to o-4, o-9
+// to o-11 and sc.Bulk orders.
 func (s *Servers) RunScenario(t *testing.T, sc *fooddelivery.Scenario, logs func() string) *fooddelivery.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -112,8 +113,8 @@ func (s *Servers) RunScenario(t *testing.T, sc *fooddelivery.Scenario, logs func
 	if err := rep.Check(); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Orders) != 4+sc.Bulk {
-		t.Fatalf("%d orders, want %d", len(rep.Orders), 4+sc.Bulk)
+	if len(rep.Orders) != 7+sc.Bulk {
+		t.Fatalf("%d orders, want %d", len(rep.Orders), 7+sc.Bulk)
 	}
 	return rep
 }
