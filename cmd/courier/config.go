@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -32,19 +34,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			*config = v
 		}
 	}
-	file := map[string]any{}
+	file := map[string]string{}
 	if *config != "" {
 		data, err := os.ReadFile(*config)
 		if err != nil {
 			return fmt.Errorf("config file: %w", err)
 		}
-		if err := json.Unmarshal(data, &file); err != nil {
+		if file, err = readConfig(fs, data); err != nil {
 			return fmt.Errorf("config file %s: %w", *config, err)
-		}
-		for k := range file {
-			if fs.Lookup(k) == nil {
-				return fmt.Errorf("config file %s: unknown setting %q", *config, k)
-			}
 		}
 	}
 	var err error
@@ -59,13 +56,44 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			return
 		}
 		if v, ok := file[f.Name]; ok {
-			s := fmt.Sprint(v)
-			if e := f.Value.Set(s); e != nil {
-				err = fmt.Errorf("config file %s: %s=%q: %w", *config, f.Name, s, e)
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("config file %s: %s=%q: %w", *config, f.Name, v, e)
 			}
 		}
 	})
 	return err
+}
+
+// readConfig reads a config file: a JSON object whose keys are flags of
+// fs and whose values are strings, numbers or booleans. It returns each
+// value as the flag's text.
+func readConfig(fs *flag.FlagSet, data []byte) (map[string]string, error) {
+	var file map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&file); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("more than one JSON value")
+	}
+	values := make(map[string]string, len(file))
+	for k, v := range file {
+		if fs.Lookup(k) == nil || k == "config" {
+			return nil, fmt.Errorf("unknown setting %q", k)
+		}
+		switch v := v.(type) {
+		case string:
+			values[k] = v
+		case json.Number:
+			values[k] = v.String()
+		case bool:
+			values[k] = strconv.FormatBool(v)
+		default:
+			return nil, fmt.Errorf("setting %q: want a string, a number or a boolean", k)
+		}
+	}
+	return values, nil
 }
 
 func envName(flagName string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,6 +108,12 @@ func parseUsers(data []byte) ([]etcdserver.User, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
+		// The error of a value of the wrong type quotes the value, which
+		// may be a password.
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("%s: want a %s", cmp.Or(te.Field, "the users"), te.Type)
+		}
 		return nil, err
 	}
 	if dec.More() {

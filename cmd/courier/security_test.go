@@ -282,6 +282,9 @@ func TestParseUsersAndPasswords(t *testing.T) {
 			t.Errorf("parseUsers(%q) accepted", bad)
 		}
 	}
+	if _, err := parseUsers([]byte(`[{"name":"root","password":12345678}]`)); err == nil || strings.Contains(err.Error(), "12345678") {
+		t.Errorf("a password of the wrong type: %v", err)
+	}
 	basic, err := parseBasicUsers([]byte("# users\n\nprometheus:a:b\n  ops:c  \n"))
 	if err != nil || len(basic) != 2 {
 		t.Fatalf("parseBasicUsers = %v, %v", basic, err)
