@@ -155,6 +155,9 @@ func parseRoutes(s string) ([]router.Route, error) {
 		}
 		parts := strings.Split(target, ":")
 		r.Service = parts[0]
+		if err := discovery.ValidateServiceName(r.Service); err != nil {
+			return nil, fmt.Errorf("router: route %q: %w", item, err)
+		}
 		for _, p := range parts[1:] {
 			switch p {
 			case "strip":
