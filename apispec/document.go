@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -94,6 +95,11 @@ func (d *Document) OpenAPI() *openapi3.T { return d.openapi }
 // not resolve is refused with a *DocumentError naming the file and the
 // place in it.
 func Parse(name string, data []byte) (*Document, error) {
+	if !utf8.Valid(data) {
+		// JSON and YAML documents are UTF-8; a decoder that lets bytes
+		// that are not through makes a document nothing can write out.
+		return nil, &DocumentError{File: name, Err: fmt.Errorf("%w: the document is not valid UTF-8", ErrMalformed)}
+	}
 	if strings.HasSuffix(name, ".proto") {
 		return parseProto(name, data, nil)
 	}
