@@ -17,19 +17,27 @@ import (
 	"github.com/courier-go/courier/message"
 )
 
-// publishBare publishes as a plain NATS client would: to the channel's
-// subject without a shard token, with no Courier header.
-func publishBare(t *testing.T, e *embedded.Server, channel string, payloads ...string) {
+// rawJetStream returns a plain JetStream client on its own connection to
+// e, closed when the test ends.
+func rawJetStream(t *testing.T, e *embedded.Server) jetstream.JetStream {
 	t.Helper()
 	nc, err := e.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// publishBare publishes as a plain NATS client would: to the channel's
+// subject without a shard token, with no Courier header.
+func publishBare(t *testing.T, e *embedded.Server, channel string, payloads ...string) {
+	t.Helper()
+	js := rawJetStream(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, p := range payloads {
@@ -80,15 +88,7 @@ func TestPlainClientOnTheBareSubject(t *testing.T) {
 // capture the bare subject too.
 func TestStreamUpgradedForTheBareSubject(t *testing.T) {
 	e := startEmbedded(t, t.TempDir())
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := rawJetStream(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const ch = "old-orders"
