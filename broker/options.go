@@ -69,6 +69,47 @@ type SubscribeConfig struct {
 	Ephemeral bool
 	// Observer is told of dead-lettered and discarded messages.
 	Observer Observer
+	// Delivery is the delivery mode: DeliveryOrdered unless
+	// WithConcurrentDelivery was given.
+	Delivery DeliveryMode
+	// MaxInFlight is, in DeliveryConcurrent mode, the most messages the
+	// instance handles at once; 0 in DeliveryOrdered mode.
+	MaxInFlight int
+}
+
+// DeliveryMode is how a subscription hands its messages to the handler.
+type DeliveryMode int
+
+const (
+	// DeliveryOrdered hands the messages of one partition key to the
+	// handler one at a time, in the order they were sent, while instances
+	// of the subscriber id join and leave: each channel is split into
+	// shards by partition key, each shard is handled by one instance at a
+	// time, and a shard moves to another instance only after what was
+	// fetched for it was acknowledged or returned. Messages of different
+	// shards are handled concurrently. It is the default.
+	DeliveryOrdered DeliveryMode = iota
+	// DeliveryConcurrent hands the messages of a channel to the handler
+	// with up to SubscribeConfig.MaxInFlight of them in flight per
+	// instance, in no particular order, even for one partition key. It
+	// keeps every other promise of DeliveryOrdered: at-least-once
+	// delivery, retries with backoff, dead-lettering, and Close waiting
+	// for the handlers in flight. It is for handlers that do not depend on
+	// order (idempotent writes, notifications, work items), which then do
+	// not pay for it: each adapter consumes such a subscription the way a
+	// plain client of its broker would, without shards.
+	DeliveryConcurrent
+)
+
+// String returns "ordered" or "concurrent".
+func (d DeliveryMode) String() string {
+	switch d {
+	case DeliveryOrdered:
+		return "ordered"
+	case DeliveryConcurrent:
+		return "concurrent"
+	}
+	return fmt.Sprintf("DeliveryMode(%d)", int(d))
 }
 
 // SubscribeOption configures a subscription.
@@ -134,6 +175,32 @@ func WithMaxUnavailable(d time.Duration) SubscribeOption {
 			return fmt.Errorf("max unavailable must be positive, got %v", d)
 		}
 		c.MaxUnavailable = d
+		return nil
+	}
+}
+
+// WithConcurrentDelivery switches the subscription to DeliveryConcurrent:
+// each instance handles up to maxInFlight messages of its channels at once,
+// in no particular order. Every instance of a subscriber id must use the
+// same delivery mode on a channel; an adapter that can tell refuses a
+// Subscribe that mixes them. maxInFlight must be at least 1.
+func WithConcurrentDelivery(maxInFlight int) SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		if maxInFlight < 1 {
+			return fmt.Errorf("concurrent delivery: max in flight must be at least 1, got %d", maxInFlight)
+		}
+		c.Delivery = DeliveryConcurrent
+		c.MaxInFlight = maxInFlight
+		return nil
+	}
+}
+
+// WithOrderedDelivery switches the subscription to DeliveryOrdered, the
+// default; it undoes an earlier WithConcurrentDelivery.
+func WithOrderedDelivery() SubscribeOption {
+	return func(c *SubscribeConfig) error {
+		c.Delivery = DeliveryOrdered
+		c.MaxInFlight = 0
 		return nil
 	}
 }

@@ -147,7 +147,39 @@ func Run(t *testing.T, s Suite) {
 			t.Run(tt.name, func(t *testing.T) { runTest(t, s, tt.fn, broker.WithEphemeral()) })
 		}
 	})
+	// Concurrent delivery keeps every promise but order: the tests that
+	// do not check order run again in that mode, with two of its own.
+	concurrent := []struct {
+		name string
+		fn   func(*testing.T, *env)
+	}{
+		{"PayloadAndHeadersIntact", testPayloadAndHeaders},
+		{"ChannelsIsolated", testChannelsIsolated},
+		{"EverySubscriberIDGetsEverything", testPublishSubscribe},
+		{"CompetingInstancesSplitTheLoad", testCompetingInstances},
+		{"InFlightUpToTheLimit", testInFlightLimit},
+		{"EveryMessageWhileInstancesJoinAndLeave", testEveryMessageWithRebalance},
+		{"RedeliveryAfterErrors", testRedelivery},
+		{"DeadLetter", testDeadLetter},
+		{"PoisonMessageDoesNotStallItsShard", testPoisonDoesNotStall},
+		{"MalformedMessagesLeaveTheirShard", testMalformed},
+		{"CloseWaitsForInFlightHandlers", testCloseWaits},
+		{"CloseAndResumeWithoutLoss", testCloseAndResume},
+		{"ContextCancellation", testContextCancellation},
+		{"LargePayload", testLargePayload},
+		{"RemoveSubscriber", testRemoveSubscriber},
+	}
+	t.Run("Concurrent", func(t *testing.T) {
+		for _, tt := range concurrent {
+			t.Run(tt.name, func(t *testing.T) {
+				runTest(t, s, tt.fn, broker.WithConcurrentDelivery(concurrentInFlight))
+			})
+		}
+	})
 }
+
+// concurrentInFlight is the limit the Concurrent tests subscribe with.
+const concurrentInFlight = 16
 
 // runTest runs one conformance test on a broker of its own; opts are added
 // to every subscription the test makes through env.subscribe.
@@ -251,10 +283,16 @@ func (e *env) logger() broker.SubscribeOption {
 	return broker.WithLogger(slog.New(slog.NewTextHandler(e.t.Output(), nil)))
 }
 
+// with returns the test's options followed by opts, for the tests that
+// call Subscribe themselves.
+func (e *env) with(opts ...broker.SubscribeOption) []broker.SubscribeOption {
+	return append(append([]broker.SubscribeOption{e.logger()}, e.opts...), opts...)
+}
+
 // subscribe subscribes and closes the subscription when the test ends.
 func (e *env) subscribe(id string, channels []string, h broker.HandlerFunc, opts ...broker.SubscribeOption) broker.Subscription {
 	e.t.Helper()
-	opts = append(append([]broker.SubscribeOption{e.logger()}, e.opts...), opts...)
+	opts = e.with(opts...)
 	e.track(id, channels, opts...)
 	sub, err := e.b.Subscribe(e.ctx(), id, channels, h, opts...)
 	if err != nil {

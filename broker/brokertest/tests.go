@@ -480,7 +480,7 @@ func testCloseWaits(t *testing.T, e *env) {
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
 	var calls atomic.Int32
-	e.track(e.name("sub"), []string{ch})
+	e.track(e.name("sub"), []string{ch}, e.with()...)
 	sub, err := e.b.Subscribe(e.ctx(), e.name("sub"), []string{ch}, broker.HandlerFunc(func(ctx context.Context, m *message.Message) error {
 		calls.Add(1)
 		select {
@@ -489,7 +489,7 @@ func testCloseWaits(t *testing.T, e *env) {
 		}
 		<-release
 		return nil
-	}))
+	}), e.with()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,8 +537,8 @@ func testCloseAndResume(t *testing.T, e *env) {
 		}
 		return rec.handler(0)(ctx, m)
 	}
-	e.track(id, []string{ch})
-	sub, err := e.b.Subscribe(e.ctx(), id, []string{ch}, broker.HandlerFunc(h))
+	e.track(id, []string{ch}, e.with()...)
+	sub, err := e.b.Subscribe(e.ctx(), id, []string{ch}, broker.HandlerFunc(h), e.with()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,7 +603,7 @@ func testContextCancellation(t *testing.T, e *env) {
 	// Close whose context expires.
 	started := make(chan struct{}, 1)
 	sawCancel := make(chan struct{})
-	e.track(e.name("stuck"), []string{ch})
+	e.track(e.name("stuck"), []string{ch}, e.with()...)
 	sub, err := e.b.Subscribe(e.ctx(), e.name("stuck"), []string{ch}, broker.HandlerFunc(func(ctx context.Context, m *message.Message) error {
 		select {
 		case started <- struct{}{}:
@@ -612,7 +612,7 @@ func testContextCancellation(t *testing.T, e *env) {
 		<-ctx.Done()
 		close(sawCancel)
 		return ctx.Err()
-	}))
+	}), e.with()...)
 	if err != nil {
 		t.Fatal(err)
 	}
