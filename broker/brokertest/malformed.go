@@ -91,6 +91,9 @@ func testMalformed(t *testing.T, e *env) {
 			e.eventually("the good messages behind the malformed one", func() bool { return rec.unique() == len(msgs) })
 			e.eventually("the malformed message's dead letter", func() bool { return dead.unique() == 1 })
 			for i, m := range rec.all() {
+				if e.concurrent() {
+					break // no order to check
+				}
 				if m.ID != msgs[i].ID {
 					t.Fatalf("good message %d is %s, want %s: out of order", i, m.ID, msgs[i].ID)
 				}

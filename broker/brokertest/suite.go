@@ -283,6 +283,13 @@ func (e *env) logger() broker.SubscribeOption {
 	return broker.WithLogger(slog.New(slog.NewTextHandler(e.t.Output(), nil)))
 }
 
+// concurrent reports whether the test runs in concurrent delivery mode,
+// which promises no order.
+func (e *env) concurrent() bool {
+	cfg, err := adapter.NewSubscribeConfig("x", []string{"y"}, broker.HandlerFunc(func(context.Context, *message.Message) error { return nil }), e.opts...)
+	return err == nil && cfg.Delivery == broker.DeliveryConcurrent
+}
+
 // with returns the test's options followed by opts, for the tests that
 // call Subscribe themselves.
 func (e *env) with(opts ...broker.SubscribeOption) []broker.SubscribeOption {

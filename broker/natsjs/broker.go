@@ -407,7 +407,8 @@ func (b *Broker) RemoveChannel(ctx context.Context, channel string) error {
 }
 
 // RemoveSubscriber deletes the durable consumers of subscriberID on each
-// channel's stream, one per shard, and with them its position. See
+// channel's stream, one per shard and the one of concurrent delivery, and
+// with them its position. See
 // broker.SubscriberRemover. (Its membership keys expire by themselves.)
 func (b *Broker) RemoveSubscriber(ctx context.Context, subscriberID string, channels []string) error {
 	if err := message.ValidateChannel(subscriberID); err != nil {
@@ -428,10 +429,14 @@ func (b *Broker) RemoveSubscriber(ctx context.Context, subscriberID string, chan
 		if err != nil || shards < 1 {
 			shards = b.cfg.shards
 		}
+		names := []string{concurrentConsumerName(subscriberID)}
 		for shard := range shards {
-			err := stream.DeleteConsumer(ctx, consumerName(subscriberID, shard))
+			names = append(names, consumerName(subscriberID, shard))
+		}
+		for _, name := range names {
+			err := stream.DeleteConsumer(ctx, name)
 			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return fmt.Errorf("natsjs: remove subscriber %q from channel %q, shard %d: %w", subscriberID, channel, shard, b.sendErr(err))
+				return fmt.Errorf("natsjs: remove subscriber %q from channel %q: consumer %s: %w", subscriberID, channel, name, b.sendErr(err))
 			}
 		}
 	}

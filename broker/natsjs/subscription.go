@@ -38,6 +38,9 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	if b.subs.Closing() {
 		return nil, fmt.Errorf("natsjs: subscribe %q: %w", subscriberID, broker.ErrClosed)
 	}
+	if cfg.Delivery == broker.DeliveryConcurrent {
+		return b.subscribeConcurrent(ctx, cfg)
+	}
 	if cfg.Ephemeral {
 		return b.subscribeEphemeral(ctx, cfg)
 	}

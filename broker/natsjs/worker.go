@@ -40,12 +40,7 @@ type worker struct {
 	cons  jetstream.Consumer
 	wake  chan struct{} // ownership may have changed
 
-	// progress reports the message in flight as in progress every third
-	// of the ack wait. One timer per worker, re-armed for each message,
-	// costs far less than a goroutine and a ticker per message.
-	progressMu sync.Mutex
-	inFlight   jetstream.Msg // nil between messages
-	progress   *time.Timer   // nil until the first message
+	progress progress // of the message in flight
 }
 
 func (w *worker) notify() {
@@ -218,47 +213,10 @@ func (w *worker) consume() error {
 // JetStream meanwhile so that a long handler keeps its message.
 func (w *worker) process(owned context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) error {
 	s := w.g.s
-	w.startProgress(msg)
-	defer w.stopProgress()
+	w.progress.start(msg, s.b.cfg.ackWait/3)
+	defer w.progress.stop()
 	prior := int(meta.NumDelivered) - 1
 	return s.proc.Process(s.hctx, owned.Done(), w.g.channel, w.shard, max(prior, 0), decode(msg, meta))
-}
-
-// progressEvery is the period of the in-progress acknowledgements.
-func (w *worker) progressEvery() time.Duration { return w.g.s.b.cfg.ackWait / 3 }
-
-// startProgress arms the progress timer for msg.
-func (w *worker) startProgress(msg jetstream.Msg) {
-	w.progressMu.Lock()
-	defer w.progressMu.Unlock()
-	w.inFlight = msg
-	if w.progress == nil {
-		w.progress = time.AfterFunc(w.progressEvery(), w.reportProgress)
-		return
-	}
-	w.progress.Reset(w.progressEvery())
-}
-
-// reportProgress runs on the timer: it tells JetStream that the message in
-// flight is still being worked on and re-arms the timer.
-func (w *worker) reportProgress() {
-	w.progressMu.Lock()
-	defer w.progressMu.Unlock()
-	if w.inFlight == nil {
-		return // settled meanwhile
-	}
-	_ = w.inFlight.InProgress()
-	w.progress.Reset(w.progressEvery())
-}
-
-// stopProgress disarms the progress timer. Once it returns, no progress is
-// reported for the message that was in flight: the lock orders it after
-// any report under way.
-func (w *worker) stopProgress() {
-	w.progressMu.Lock()
-	defer w.progressMu.Unlock()
-	w.inFlight = nil
-	w.progress.Stop()
 }
 
 // settle acknowledges a handled message, or gives it back to JetStream
