@@ -129,7 +129,7 @@ func (b *Broker) RemoveSubscriber(ctx context.Context, subscriberID string, chan
 	ch, err := b.openChannel(ctx, sess, func(ch *amqp091.Channel) error {
 		for _, channel := range channels {
 			group := groupName(channel, subscriberID)
-			queues := []string{presenceQueueName(group)}
+			queues := []string{presenceQueueName(group), poolQueueName(group)}
 			for i := range b.cfg.shards {
 				queues = append(queues, shardQueueName(group, i))
 			}

@@ -43,6 +43,9 @@ type subscription struct {
 	done chan struct{}  // closed once they all returned
 
 	consumers atomic.Uint64 // numbers the consumer tags
+	// slots bounds the handlers in flight in concurrent delivery mode,
+	// over every channel of the subscription.
+	slots chan struct{}
 
 	mu      sync.Mutex
 	closing bool
@@ -53,6 +56,9 @@ type group struct {
 	channel  string
 	presence string // the queue that counts the instances
 	shards   []*shard
+	// pool consumes the group's one queue in concurrent delivery mode,
+	// instead of shards.
+	pool *pool
 	// ephemeral is set for a subscription made with broker.WithEphemeral:
 	// one queue of this instance's own, with no presence queue.
 	ephemeral bool
@@ -99,12 +105,20 @@ func newSubscription(ctx context.Context, b *Broker, cfg broker.SubscribeConfig)
 	if cfg.Ephemeral {
 		shards = 1
 	}
+	concurrent := cfg.Delivery == broker.DeliveryConcurrent
+	if concurrent {
+		shards = 0
+		s.slots = make(chan struct{}, cfg.MaxInFlight)
+	}
 	for _, name := range cfg.Channels {
 		base := groupName(name, cfg.SubscriberID)
 		if cfg.Ephemeral {
 			base = groupName(name, cfg.SubscriberID+":ephemeral-"+s.id)
 		}
 		g := &group{channel: name, presence: presenceQueueName(base), ephemeral: cfg.Ephemeral}
+		if concurrent {
+			g.pool = &pool{s: s, g: g, queue: poolQueueName(base)}
+		}
 		for i := range shards {
 			g.shards = append(g.shards, &shard{
 				s:        s,
@@ -133,12 +147,12 @@ func (s *subscription) start(ctx context.Context) error {
 	declare := func(sess *session) func(*amqp091.Channel) error {
 		return func(ctl *amqp091.Channel) error {
 			for _, g := range s.groups {
-				if err := s.b.cfg.declareGroup(sess.conn, ctl, g, g.shards); err != nil {
+				if err := s.b.cfg.declare(sess.conn, ctl, g, g.shards); err != nil {
 					return err
 				}
 			}
-			if s.cfg.Ephemeral {
-				return nil // one instance: no presence, no balancing
+			if !s.sharded() {
+				return nil // no shards to balance: no presence
 			}
 			return s.declarePresence(ctl)
 		}
@@ -168,22 +182,26 @@ func (s *subscription) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.cfg.Ephemeral {
+	if !s.sharded() {
 		_ = ctl.Close()
 	}
 
-	total := 0
-	for _, g := range s.groups {
-		total += len(g.shards)
-	}
-	started := make(chan error, total)
+	var consumers []queueConsumer
 	for _, g := range s.groups {
 		for _, sh := range g.shards {
-			s.wg.Add(1)
-			go sh.run(started)
+			consumers = append(consumers, sh)
+		}
+		if g.pool != nil {
+			consumers = append(consumers, g.pool)
 		}
 	}
-	if !s.cfg.Ephemeral {
+	total := len(consumers)
+	started := make(chan error, total)
+	for _, c := range consumers {
+		s.wg.Add(1)
+		go s.run(c, started)
+	}
+	if s.sharded() {
 		s.wg.Add(1)
 		go s.balance(ctl)
 	}
@@ -251,16 +269,41 @@ func (s *subscription) sleep(d time.Duration) bool {
 	}
 }
 
-// run consumes the shard queue until the subscription stops, starting
-// again after every failure. started receives the outcome of the first
-// attempt.
-func (sh *shard) run(started chan<- error) {
-	s := sh.s
+// sharded reports whether the subscription's instances share shards,
+// which they balance through presence queues: not when it is ephemeral
+// (one instance) or in concurrent delivery mode (no shards).
+func (s *subscription) sharded() bool {
+	return !s.cfg.Ephemeral && s.cfg.Delivery != broker.DeliveryConcurrent
+}
+
+// queueConsumer consumes one queue of a subscription: a shard, or the
+// queue of concurrent delivery.
+type queueConsumer interface {
+	// consume consumes the queue until the subscription stops, the
+	// queue is handed over or its AMQP channel fails; it declares the
+	// queue first if redeclare is set, and sends nil on *started, then
+	// sets it to nil, once it consumes.
+	consume(redeclare bool, started *chan<- error) error
+	// logger describes the consumer in log lines.
+	logger() *slog.Logger
+	group() *group
+	queueName() string
+}
+
+func (sh *shard) logger() *slog.Logger {
+	return sh.s.log.With(slog.String("channel", sh.g.channel), slog.Int("shard", sh.index))
+}
+func (sh *shard) group() *group     { return sh.g }
+func (sh *shard) queueName() string { return sh.queue }
+
+// run consumes c's queue until the subscription stops, starting again
+// after every failure. started receives the outcome of the first attempt.
+func (s *subscription) run(c queueConsumer, started chan<- error) {
 	defer s.wg.Done()
-	log := s.log.With(slog.String("channel", sh.g.channel), slog.Int("shard", sh.index))
+	log := c.logger()
 	redeclare := false
 	for failures := 0; ; {
-		err := sh.consume(redeclare, &started)
+		err := c.consume(redeclare, &started)
 		if s.stopping() {
 			if started != nil {
 				started <- fmt.Errorf("subscription closed while starting: %w", broker.ErrClosed)
@@ -272,7 +315,7 @@ func (sh *shard) run(started chan<- error) {
 			continue
 		}
 		if started != nil && !retryAtStart(err) {
-			started <- fmt.Errorf("channel %q: %w", sh.g.channel, err)
+			started <- fmt.Errorf("channel %q: %w", c.group().channel, err)
 			started = nil
 		}
 		failures++
@@ -284,8 +327,8 @@ func (sh *shard) run(started chan<- error) {
 		if failures == 1 {
 			level = slog.LevelWarn
 		}
-		log.Log(s.stopCtx, level, "courier: shard consumer stopped; will resume",
-			slog.String("queue", sh.queue), slog.Duration("backoff", wait), slog.Any("error", err))
+		log.Log(s.stopCtx, level, "courier: queue consumer stopped; will resume",
+			slog.String("queue", c.queueName()), slog.Duration("backoff", wait), slog.Any("error", err))
 		if !s.sleep(wait) {
 			return
 		}
@@ -564,9 +607,16 @@ func (s *subscription) deleteQueues() {
 		var ch *amqp091.Channel
 		ch, err = s.b.openChannel(ctx, sess, func(ch *amqp091.Channel) error {
 			for _, g := range s.groups {
+				var queues []string
 				for _, sh := range g.shards {
-					if _, err := ch.QueueDelete(sh.queue, false, false, false); err != nil {
-						return fmt.Errorf("delete queue %q: %w", sh.queue, err)
+					queues = append(queues, sh.queue)
+				}
+				if g.pool != nil {
+					queues = append(queues, g.pool.queue)
+				}
+				for _, q := range queues {
+					if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+						return fmt.Errorf("delete queue %q: %w", q, err)
 					}
 				}
 			}

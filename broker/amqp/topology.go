@@ -35,6 +35,10 @@ func shardQueueName(group string, i int) string {
 	return fmt.Sprintf("%s:%03d", group, i)
 }
 
+// poolQueueName names the one queue of a group in concurrent delivery
+// mode, which every instance consumes.
+func poolQueueName(group string) string { return group + ":all" }
+
 // presenceQueueName names the queue that counts a group's instances.
 func presenceQueueName(group string) string { return group + ":members" }
 
@@ -59,7 +63,8 @@ func shardPattern(i, n int) string {
 	return b.String()
 }
 
-// queueArgs are the arguments of the shard queues of g.
+// queueArgs are the arguments of the shard queues of g, or of its pool's
+// queue.
 func (c *config) queueArgs(g *group) amqp091.Table {
 	if g.ephemeral {
 		// A queue of one instance: classic, as nothing else reads it,
@@ -67,9 +72,9 @@ func (c *config) queueArgs(g *group) amqp091.Table {
 		// deleting it.
 		return amqp091.Table{"x-queue-type": string(ClassicQueue), "x-expires": ephemeralExpiry.Milliseconds()}
 	}
-	args := amqp091.Table{
-		"x-single-active-consumer": true,
-		"x-queue-type":             string(c.queueType),
+	args := amqp091.Table{"x-queue-type": string(c.queueType)}
+	if g.pool == nil {
+		args["x-single-active-consumer"] = true
 	}
 	if c.queueExpiry > 0 {
 		args["x-expires"] = c.queueExpiry.Milliseconds()
@@ -136,6 +141,38 @@ func (c *config) declareKept(conn *amqp091.Connection, ch *amqp091.Channel, chan
 	}
 	if err := ch.QueueBind(q, "#", channel, false, nil); err != nil {
 		return fmt.Errorf("bind the dead-letter queue %q to %q: %w", q, channel, err)
+	}
+	return nil
+}
+
+// declare declares the channel's exchange and the group's queues: the
+// given shard queues, or the queue of its pool.
+func (c *config) declare(conn *amqp091.Connection, ch *amqp091.Channel, g *group, shards []*shard) error {
+	if g.pool == nil {
+		return c.declareGroup(conn, ch, g, shards)
+	}
+	if err := c.declareChannel(conn, g.channel); err != nil {
+		return err
+	}
+	q := g.pool.queue
+	if _, err := ch.QueueDeclare(q, true, false, false, false, c.queueArgs(g)); err != nil {
+		return fmt.Errorf("declare queue %q: %w", q, err)
+	}
+	// Every routing key Send makes starts with a bit, "0." or "1.":
+	// binding both patterns takes them all, while the keys of other
+	// producers still match nothing and go on to the alternate exchange,
+	// which the queue is bound to as well ("#" would take those too, and
+	// leave the alternate exchange, and the shard 0 queues of the
+	// subscriber ids in ordered mode, without them).
+	for bit := range 2 {
+		pattern := shardPattern(bit, 2)
+		if err := ch.QueueBind(q, pattern, g.channel, false, nil); err != nil {
+			return fmt.Errorf("bind queue %q to %q with %q: %w", q, g.channel, pattern, err)
+		}
+	}
+	other := otherExchangeName(g.channel)
+	if err := ch.QueueBind(q, "", other, false, nil); err != nil {
+		return fmt.Errorf("bind queue %q to %q: %w", q, other, err)
 	}
 	return nil
 }
