@@ -62,6 +62,9 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		pollDone: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	if cfg.Delivery == broker.DeliveryConcurrent {
+		s.slots = make(chan struct{}, cfg.MaxInFlight)
+	}
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(context.Background())
 	var pollCtx context.Context
 	pollCtx, s.cancelPoll = context.WithCancel(context.Background())
@@ -163,6 +166,10 @@ type subscription struct {
 	cancelHandlers context.CancelFunc
 	cancelPoll     context.CancelFunc
 	pollDone       chan struct{}
+
+	// slots bounds the handlers in flight in concurrent delivery mode,
+	// over every partition; nil in ordered mode.
+	slots chan struct{}
 
 	mu      sync.Mutex
 	workers map[topicPartition]*worker

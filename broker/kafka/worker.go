@@ -120,6 +120,9 @@ func (w *worker) run() {
 // handle runs batch through the Processor and marks what it handled. It
 // returns false when the worker was stopped.
 func (w *worker) handle(batch []*kgo.Record) bool {
+	if w.s.slots != nil {
+		return w.handleConcurrently(batch)
+	}
 	var last *kgo.Record // handled, not yet marked
 	defer func() {
 		if last != nil {
@@ -141,4 +144,51 @@ func (w *worker) handle(batch []*kgo.Record) bool {
 		}
 	}
 	return true
+}
+
+// handleConcurrently is handle in concurrent delivery mode: the records of
+// batch go to the Processor at once, each as soon as one of the
+// subscription's MaxInFlight slots is free, and once they all returned,
+// the longest run of handled records from the start of the batch is
+// marked for the next commit. A record abandoned because the worker was
+// stopped leaves itself and the records after it unmarked, handled or not:
+// the partition's next owner starts there, and may deliver some of them
+// again.
+func (w *worker) handleConcurrently(batch []*kgo.Record) bool {
+	abandoned := make([]bool, len(batch))
+	var wg sync.WaitGroup
+	started := 0
+	for i, r := range batch {
+		if w.stopped() {
+			break
+		}
+		acquired := false
+		select {
+		case w.s.slots <- struct{}{}:
+			acquired = true
+		case <-w.stop:
+		}
+		if w.stopped() {
+			if acquired {
+				<-w.s.slots
+			}
+			break
+		}
+		started = i + 1
+		wg.Go(func() {
+			defer func() { <-w.s.slots }()
+			if err := w.s.proc.Process(w.s.handlerCtx, w.stop, r.Topic, int(r.Partition), 0, decode(r)); err != nil {
+				abandoned[i] = true // adapter.ErrAbandoned: stopped
+			}
+		})
+	}
+	wg.Wait()
+	handled := 0
+	for handled < started && !abandoned[handled] {
+		handled++
+	}
+	if handled > 0 {
+		w.s.cl.MarkCommitRecords(batch[handled-1])
+	}
+	return handled == len(batch)
 }
