@@ -186,6 +186,9 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &subscription{id: fmt.Sprintf("instance-%d", b.instances.Add(1)), b: b, proc: adapter.NewProcessor(cfg, b), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
+	if cfg.Delivery == broker.DeliveryConcurrent {
+		s.slots = make(chan struct{}, cfg.MaxInFlight)
+	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -223,6 +223,9 @@ func (w *worker) drain() {
 // how many were done and whether it stopped because the owner changed.
 func (w *worker) deliver(s *subscription) (done int, moved bool) {
 	batch := w.shard.read(w.offset.Load(), readBatch)
+	if s.slots != nil {
+		return w.deliverConcurrently(s, batch)
+	}
 	for _, m := range batch {
 		if w.owner.Load() != s {
 			return done, true
@@ -237,4 +240,41 @@ func (w *worker) deliver(s *subscription) (done int, moved bool) {
 		done++
 	}
 	return done, false
+}
+
+// deliverConcurrently is deliver in concurrent delivery mode: the batch's
+// messages go to the Processor at once, each as soon as one of s's
+// MaxInFlight slots is free, and once they all returned the shard's offset
+// moves past the longest run of handled messages from the start of the
+// batch. A message abandoned because s is closing holds the offset there,
+// so the next owner gets it, and those after it, again.
+func (w *worker) deliverConcurrently(s *subscription, batch []*message.Message) (done int, moved bool) {
+	abandoned := make([]bool, len(batch))
+	var wg sync.WaitGroup
+	started := 0
+	for i, m := range batch {
+		if moved = w.owner.Load() != s; moved || s.stopping() {
+			break
+		}
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.stop:
+		}
+		if s.stopping() {
+			break // the slot, if taken, is s's to drop: s is closing
+		}
+		started = i + 1
+		wg.Go(func() {
+			defer func() { <-s.slots }()
+			if err := s.proc.Process(s.ctx, s.stop, w.g.ch.name, w.index, 0, m); err != nil {
+				abandoned[i] = true
+			}
+		})
+	}
+	wg.Wait()
+	for done < started && !abandoned[done] {
+		done++
+	}
+	w.offset.Add(uint64(done))
+	return done, moved
 }

@@ -13,6 +13,9 @@ type subscription struct {
 	b      *Broker
 	proc   *adapter.Processor
 	groups []*group // one per channel
+	// slots bounds the handlers in flight in concurrent delivery mode,
+	// over every shard the instance owns; nil in ordered mode.
+	slots chan struct{}
 
 	ctx    context.Context // the handlers' context
 	cancel context.CancelFunc
