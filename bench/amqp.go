@@ -16,6 +16,7 @@ import (
 	wmamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/amqp"
 	"github.com/courier-go/courier/internal/connurl"
 )
@@ -73,8 +74,10 @@ func amqpSuite() Suite {
 			return []System{
 				courierAMQP("courier-amqp-quorum", amqp.QuorumQueue),
 				courierAMQP("courier-amqp-classic", amqp.ClassicQueue),
+				courierAMQP("courier-amqp-concurrent", amqp.ClassicQueue, broker.WithConcurrentDelivery(benchInFlight)),
 				RawAMQP(),
 				RawAMQPSharded(),
+				RawAMQPTopic(),
 				WatermillAMQP(),
 			}
 		},
@@ -85,6 +88,9 @@ func amqpSuite() Suite {
 			{System: "courier-amqp-classic", Peer: "raw-amqp091-go", Min: 0.8, Goal: "issue 3: >= 80% of raw amqp091-go (classic queues)"},
 			{System: "courier-amqp-classic", Peer: "watermill-amqp", Min: 1, Goal: "issue 3: >= Watermill's AMQP adapter (classic queues)"},
 			{System: "courier-amqp-classic", Peer: "raw-amqp091-go-sharded", Min: 0.8, Goal: ">= 80% of raw amqp091-go on Courier's topology"},
+			{System: "courier-amqp-concurrent", Peer: "raw-amqp091-go", Min: 0.9, Goal: "issue 21, concurrent: >= 0.9x raw amqp091-go (classic queues)"},
+			{System: "courier-amqp-concurrent", Peer: "raw-amqp091-go-topic", Min: 0.9, Goal: "concurrent: >= 0.9x raw amqp091-go on Courier's topology"},
+			{System: "courier-amqp-classic", Peer: "watermill-amqp", Min: 1, Goal: "issue 21, ordered: >= Watermill's AMQP adapter (classic queues)"},
 		},
 	}
 }
@@ -92,10 +98,10 @@ func amqpSuite() Suite {
 // courierAMQP is Courier's RabbitMQ broker with the given shard queue type
 // (8 shards, the default) on a channel and subscriber id of its own, whose
 // exchange and queues it deletes at Close.
-func courierAMQP(label string, qt amqp.QueueType) System {
+func courierAMQP(label string, qt amqp.QueueType, opts ...broker.SubscribeOption) System {
 	return funcSystem{name: label, probe: probeAMQP, start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
 		channel, subscriber := uniqueName("bench.events"), uniqueName("bench-consumer")
-		sys := CourierBroker{Label: label, Channel: channel, Subscriber: subscriber,
+		sys := CourierBroker{Label: label, Channel: channel, Subscriber: subscriber, SubscribeOptions: opts,
 			Open: func(ctx context.Context) (brokerCloser, error) {
 				b, err := amqp.Open(ctx, amqpURL(), amqp.WithQueueType(qt), amqp.WithLogger(quietLogger))
 				if err != nil {
@@ -103,7 +109,7 @@ func courierAMQP(label string, qt amqp.QueueType) System {
 				}
 				return brokerCloser{Broker: b, after: func(ctx context.Context) error {
 					group := channel + ":" + subscriber
-					queues := []string{group + ":members"}
+					queues := []string{group + ":members", group + ":all"}
 					for i := range amqp.DefaultShards {
 						queues = append(queues, fmt.Sprintf("%s:%03d", group, i))
 					}
@@ -303,13 +309,7 @@ func RawAMQPSharded() System {
 			return nil, c.fail(ctx, err)
 		}
 		c.add(func(context.Context) error { return deleteAMQP(queues, []string{exchange}) })
-		ch, err := conns[1].Channel()
-		if err != nil {
-			return nil, c.fail(ctx, err)
-		}
-		err = ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil)
-		_ = ch.Close()
-		if err != nil {
+		if err := declareTopic(conns[1], exchange); err != nil {
 			return nil, c.fail(ctx, err)
 		}
 		width := bits.TrailingZeros(amqpShards)
@@ -325,13 +325,68 @@ func RawAMQPSharded() System {
 				return nil, c.fail(ctx, err)
 			}
 		}
-		date := time.Now().UTC().Format(time.RFC3339)
-		var seq atomic.Uint64
-		publish, err := confirmPool(conns[0], func(key string, payload []byte) (string, string, amqp091.Publishing) {
-			id := fmt.Sprintf("%016x-%016x", time.Now().UnixNano(), seq.Add(1))
-			return exchange, amqp.RoutingKey(key), amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload, MessageId: id,
-				Headers: amqp091.Table{"ID": id, "DESTINATION": exchange, "DATE": date, "PARTITION_ID": key}}
-		})
+		publish, err := publishAsCourier(conns[0], exchange)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		return funcSession{publish: publish, close: c.run}, nil
+	}}
+}
+
+// declareTopic declares a durable topic exchange on a channel of conn.
+func declareTopic(conn *amqp091.Connection, exchange string) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	return ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil)
+}
+
+// publishAsCourier returns a confirmPool publish function that sends to
+// exchange as Courier's broker does: persistent, with Courier's routing key
+// (amqp.RoutingKey) and headers (ID, DESTINATION, DATE, PARTITION_ID and
+// the message-id property).
+func publishAsCourier(conn *amqp091.Connection, exchange string) (func(ctx context.Context, key string, payload []byte) error, error) {
+	date := time.Now().UTC().Format(time.RFC3339)
+	var seq atomic.Uint64
+	return confirmPool(conn, func(key string, payload []byte) (string, string, amqp091.Publishing) {
+		id := fmt.Sprintf("%016x-%016x", time.Now().UnixNano(), seq.Add(1))
+		return exchange, amqp.RoutingKey(key), amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload, MessageId: id,
+			Headers: amqp091.Table{"ID": id, "DESTINATION": exchange, "DATE": date, "PARTITION_ID": key}}
+	})
+}
+
+// RawAMQPTopic is the workload on amqp091-go directly, on the topology
+// Courier's broker declares in concurrent delivery mode and nothing else:
+// a durable topic exchange, one classic durable queue bound to it by the
+// first word of the routing key ("0.#" and "1.#", which take every key
+// amqp.RoutingKey makes), consumed by consumers AMQP channels with a
+// prefetch of amqpPrefetch, and the message headers Courier sends. It is
+// the ceiling of Courier's concurrent mode, as RawAMQPSharded is of its
+// ordered mode.
+func RawAMQPTopic() System {
+	return funcSystem{name: "raw-amqp091-go-topic", probe: probeAMQP, start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
+		var c cleanup
+		exchange := uniqueName("bench-raw-topic")
+		queue := exchange + ":all"
+		conns, err := dialPair(&c)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		c.add(func(context.Context) error { return deleteAMQP([]string{queue}, []string{exchange}) })
+		if err := declareTopic(conns[1], exchange); err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		bind := func(ch *amqp091.Channel) error {
+			return errors.Join(ch.QueueBind(queue, "0.#", exchange, false, nil), ch.QueueBind(queue, "1.#", exchange, false, nil))
+		}
+		for i := range consumers {
+			if err := consumeQueue(&c, conns[1], queue, nil, bind, fmt.Sprintf("bench-%d", i), deliver); err != nil {
+				return nil, c.fail(ctx, err)
+			}
+		}
+		publish, err := publishAsCourier(conns[0], exchange)
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}

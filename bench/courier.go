@@ -21,10 +21,24 @@ const (
 type CourierMemory struct {
 	// Options are passed to memory.New.
 	Options []memory.Option
+	// Concurrent subscribes in concurrent delivery mode, with benchInFlight
+	// messages in flight per instance, instead of the default ordered
+	// mode; the system is then "courier-memory-concurrent".
+	Concurrent bool
 }
 
+// benchInFlight is the MaxInFlight of every Courier system in concurrent
+// delivery mode: as many messages in flight per instance as the prefetch
+// the AMQP systems are given.
+const benchInFlight = 16
+
 // Name implements System.
-func (CourierMemory) Name() string { return "courier-memory" }
+func (c CourierMemory) Name() string {
+	if c.Concurrent {
+		return "courier-memory-concurrent"
+	}
+	return "courier-memory"
+}
 
 // Start implements System.
 func (c CourierMemory) Start(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
@@ -36,8 +50,12 @@ func (c CourierMemory) Start(ctx context.Context, consumers int, deliver func([]
 		deliver(m.Payload)
 		return nil
 	})
+	var opts []broker.SubscribeOption
+	if c.Concurrent {
+		opts = append(opts, broker.WithConcurrentDelivery(benchInFlight))
+	}
 	for range consumers {
-		if _, err := b.Subscribe(ctx, benchSubscriber, []string{benchChannel}, h); err != nil {
+		if _, err := b.Subscribe(ctx, benchSubscriber, []string{benchChannel}, h, opts...); err != nil {
 			_ = b.Close(ctx)
 			return nil, err
 		}

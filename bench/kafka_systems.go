@@ -13,6 +13,7 @@ import (
 func kafkaSystems() []System {
 	return []System{
 		CourierKafka(),
+		CourierKafkaConcurrent(),
 		RawFranzGo(),
 		WatermillKafka(),
 	}
@@ -22,6 +23,9 @@ func kafkaSystems() []System {
 var kafkaChecks = []Check{
 	{System: "courier-kafka", Peer: "raw-franz-go", Min: 0.8, Goal: "issue 3: >= 80% of raw franz-go"},
 	{System: "courier-kafka", Peer: "watermill-kafka", Min: 1, Goal: "issue 3: >= Watermill's Kafka adapter"},
+	{System: "courier-kafka-concurrent", Peer: "raw-franz-go", Min: 0.9, Goal: "issue 21, concurrent: >= 0.9x raw franz-go"},
+	{System: "courier-kafka", Peer: "raw-franz-go", Min: 0.85, Goal: "issue 21, ordered: >= 0.85x raw franz-go"},
+	{System: "courier-kafka", Peer: "watermill-kafka", Min: 1.2, Goal: "issue 21, ordered: >= 1.2x Watermill's Kafka adapter"},
 }
 
 // CourierKafka is Courier's Kafka broker (broker/kafka, on franz-go) with
@@ -29,8 +33,17 @@ var kafkaChecks = []Check{
 // second) on a fresh kfake cluster; consumers instances of one subscriber
 // id form its consumer group. As for the other Kafka systems, Start
 // returns once every instance owns partitions.
-func CourierKafka() System {
-	return funcSystem{name: "courier-kafka", start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
+func CourierKafka() System { return courierKafka("courier-kafka") }
+
+// CourierKafkaConcurrent is CourierKafka in concurrent delivery mode, with
+// benchInFlight records in flight per instance.
+func CourierKafkaConcurrent() System {
+	return courierKafka("courier-kafka-concurrent", broker.WithConcurrentDelivery(benchInFlight))
+}
+
+func courierKafka(name string, opts ...broker.SubscribeOption) System {
+	opts = append([]broker.SubscribeOption{broker.WithLogger(quietLogger)}, opts...)
+	return funcSystem{name: name, start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
 		var c cleanup
 		cluster, err := startKafka(&c)
 		if err != nil {
@@ -48,7 +61,7 @@ func CourierKafka() System {
 				d(m.Payload)
 				return nil
 			})
-			if _, err := b.Subscribe(ctx, benchSubscriber, []string{kafkaTopic}, h, broker.WithLogger(quietLogger)); err != nil {
+			if _, err := b.Subscribe(ctx, benchSubscriber, []string{kafkaTopic}, h, opts...); err != nil {
 				return nil, c.fail(ctx, fmt.Errorf("subscribe instance %d: %w", i, err))
 			}
 		}

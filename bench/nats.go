@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/natsjs"
 	"github.com/courier-go/courier/broker/natsjs/embedded"
 )
@@ -34,7 +35,10 @@ func natsSuite() Suite {
 		Systems: func() []System {
 			return []System{
 				CourierBroker{Label: "courier-natsjs", Open: newCourierEmbeddedNATS},
+				CourierBroker{Label: "courier-natsjs-concurrent", Open: newCourierEmbeddedNATS,
+					SubscribeOptions: []broker.SubscribeOption{broker.WithConcurrentDelivery(benchInFlight)}},
 				RawNATS(),
+				RawNATSDedup(),
 				RawNATSOrdered(rawOrderedShards),
 				WatermillNATS(),
 			}
@@ -46,6 +50,10 @@ func natsSuite() Suite {
 			{System: "courier-natsjs", Peer: "raw-nats.go", Min: 0.8, Goal: "issue 3: >= 80% of raw nats.go"},
 			{System: "courier-natsjs", Peer: "watermill-nats", Min: 1, Goal: "issue 3: >= Watermill's NATS adapter"},
 			{System: "courier-natsjs", Peer: "raw-nats.go-ordered", Min: 0.8, Goal: ">= 80% of raw nats.go with the same guarantees"},
+			{System: "courier-natsjs-concurrent", Peer: "raw-nats.go", Min: 0.9, Goal: "issue 21, concurrent: >= 0.9x raw nats.go"},
+			{System: "courier-natsjs-concurrent", Peer: "raw-nats.go-dedup", Min: 0.9, Goal: "concurrent: >= 0.9x raw nats.go with the same guarantees"},
+			{System: "courier-natsjs", Peer: "raw-nats.go-ordered", Min: 0.9, Goal: "issue 21, ordered: >= 0.9x raw nats.go with the same guarantees"},
+			{System: "courier-natsjs", Peer: "watermill-nats", Min: 2, Goal: "issue 21, ordered: >= 2x Watermill's NATS adapter"},
 		},
 	}
 }
@@ -153,6 +161,13 @@ func rawJetStream(ctx context.Context, c *cleanup) (jetstream.JetStream, error) 
 	return jetstream.New(nc)
 }
 
+// rawSubjectsStream creates the file-backed stream of the raw systems that
+// publish to subjects under rawStream, as Courier does to a channel's.
+func rawSubjectsStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
+	return js.CreateStream(ctx, jetstream.StreamConfig{Name: rawStream, Subjects: []string{rawStream + ".*"},
+		Storage: jetstream.FileStorage})
+}
+
 // rawOrderedShards is the number of shards of RawNATSOrdered: Courier's
 // default.
 const rawOrderedShards = natsjs.DefaultShards
@@ -175,8 +190,7 @@ func RawNATSOrdered(shards int) System {
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}
-		stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: rawStream, Subjects: []string{rawStream + ".*"},
-			Storage: jetstream.FileStorage})
+		stream, err := rawSubjectsStream(ctx, js)
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}
@@ -316,4 +330,64 @@ func watermillConsume(ctx context.Context, name string, c cleanup, sub wmessage.
 // same returns deliver for every subscription.
 func same(deliver func([]byte)) func(int) func([]byte) {
 	return func(int) func([]byte) { return deliver }
+}
+
+// RawNATSDedup is RawNATS with the guarantees Courier's adapter gives in
+// concurrent delivery mode, and nothing else: each message is published
+// with a Nats-Msg-Id (JetStream's duplicate detection) and the headers
+// Courier writes (ID, DESTINATION, DATE, PARTITION_ID), to a stream
+// capturing the channel's subjects; the consumers read the headers of
+// each message, as a handler would, and acknowledge it. No order per key,
+// as RawNATS: it is the ceiling of Courier's concurrent mode on this
+// server, where RawNATS is the ceiling of the server itself.
+func RawNATSDedup() System {
+	return funcSystem{name: "raw-nats.go-dedup", start: func(ctx context.Context, consumers int, deliver func([]byte)) (Session, error) {
+		var c cleanup
+		js, err := rawJetStream(ctx, &c)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		stream, err := rawSubjectsStream(ctx, js)
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: benchSubscriber,
+			AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			return nil, c.fail(ctx, err)
+		}
+		var ackErrs, missing atomic.Int64
+		for range consumers {
+			cc, err := cons.Consume(func(m jetstream.Msg) {
+				if m.Headers().Get("ID") == "" {
+					missing.Add(1)
+				}
+				deliver(m.Data())
+				if m.Ack() != nil {
+					ackErrs.Add(1)
+				}
+			})
+			if err != nil {
+				return nil, c.fail(ctx, err)
+			}
+			c.add(func(context.Context) error { cc.Stop(); return nil })
+		}
+		subject := rawStream + ".0"
+		return funcSession{
+			publish: func(ctx context.Context, key string, payload []byte) error {
+				id := nuid.Next()
+				h := nats.Header{"ID": {id}, "DESTINATION": {rawStream}, "DATE": {time.Now().UTC().Format(time.RFC3339)},
+					"PARTITION_ID": {key}, jetstream.MsgIDHeader: {id}}
+				_, err := js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: h, Data: payload})
+				return err
+			},
+			close: func(ctx context.Context) error {
+				err := rawClose(c, "raw nats.go dedup", &ackErrs)(ctx)
+				if n := missing.Load(); n > 0 {
+					err = errors.Join(err, fmt.Errorf("raw nats.go dedup: %d messages without their ID header", n))
+				}
+				return err
+			},
+		}, nil
+	}}
 }

@@ -343,6 +343,8 @@ func memorySuite() Suite {
 		QuickMessages: QuickMessages,
 		Checks: []Check{
 			{System: "courier-memory", Peer: "watermill-gochannel-block", Min: 1, Goal: ">= Watermill GoChannel (fastest set-up)"},
+			{System: "courier-memory", Peer: "watermill-gochannel-block", Min: 3, Goal: "issue 21, ordered: >= 3x Watermill GoChannel"},
+			{System: "courier-memory-concurrent", Peer: "watermill-gochannel-block", Min: 3, Goal: "issue 21, concurrent: >= 3x Watermill GoChannel"},
 		},
 	}
 }

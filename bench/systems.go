@@ -5,7 +5,9 @@ import "github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 // Systems returns the systems the end-to-end benchmark compares, in the
 // order they run:
 //
-//   - courier-memory: Courier's in-memory broker with its defaults;
+//   - courier-memory: Courier's in-memory broker with its defaults
+//     (ordered delivery);
+//   - courier-memory-concurrent: the same in concurrent delivery mode;
 //   - watermill-gochannel: Watermill's GoChannel with its defaults, the
 //     main point of comparison;
 //   - watermill-gochannel-block: GoChannel with
@@ -16,6 +18,7 @@ import "github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 func Systems() []System {
 	return []System{
 		CourierMemory{},
+		CourierMemory{Concurrent: true},
 		WatermillGoChannel{},
 		WatermillGoChannel{
 			Config: gochannel.Config{BlockPublishUntilSubscriberAck: true},
