@@ -22,6 +22,24 @@
 // without reordering the messages of a key and without losing any. Messages
 // without a key are spread over the shards and have no order.
 //
+// # Delivery modes
+//
+// Order per key costs throughput: a shard's messages are handled one at a
+// time, and the adapters keep one owner per shard. A subscription that does
+// not need order says so with WithConcurrentDelivery(n): its instances then
+// handle up to n messages each at once, in no order, even for one key, and
+// each adapter consumes the channel as a plain client of its broker would
+// (one shared durable consumer on NATS, one work queue per subscriber id on
+// RabbitMQ, records of a partition handled in parallel with contiguous
+// offset commits on Kafka). Every other promise holds in both modes:
+// at-least-once delivery, retries, dead-lettering, Close waiting for the
+// handlers in flight. DeliveryOrdered, the default, keeps order per key.
+// All instances of a subscriber id on a channel should use one mode: the
+// two modes keep separate positions (NATS) or queues (RabbitMQ), so
+// instances of both would each handle every message; see each adapter's
+// documentation for how it starts a mode's position when a subscriber id
+// switches.
+//
 // # Delivery
 //
 // Delivery is at least once. A handler that returns an error is called

@@ -112,6 +112,23 @@
 // minutes unconsumed. Without the option a Caller would leave its shard
 // queues (quorum queues by default) behind for good.
 //
+// A subscription made with broker.WithConcurrentDelivery(n) has no shard
+// queues either: the subscriber id has one queue per channel,
+// "<channel>:<subscriber id>:all", of the configured type, without single
+// active consumer, bound with "0.#" and "1.#" (every routing key Send
+// makes) and to the channel's alternate exchange (every other key), so it
+// gets what the shard queues of an ordered subscriber id would. Every
+// instance consumes it with a prefetch of n and n workers, as competing
+// consumers of a work queue, acknowledging each message when it is
+// handled; what an instance received but did not acknowledge goes back to
+// the queue when its AMQP channel closes. There is no presence queue and
+// no balancing. A subscriber id's ordered and concurrent queues are
+// separate: one that switches mode starts its new queue empty when first
+// subscribed in that mode, while the old queues keep what arrives until
+// they are removed (RemoveSubscriber) or expire (WithQueueExpiry); start
+// the new instances before stopping the old ones so that nothing waits in
+// the old queues (messages in between are handled by both).
+//
 // Changing the number of shards of an existing subscriber id moves keys
 // between shard queues and can reorder the messages already queued for
 // them; the queues and bindings of the old number stay and must be deleted

@@ -48,6 +48,16 @@
 // after which the worker moves on. A worker whose fetched records pile up
 // pauses fetching of its partition until it catches up.
 //
+// A subscription made with broker.WithConcurrentDelivery(n) uses the same
+// consumer group, partitions and offsets, so a subscriber id can switch
+// modes without losing or skipping anything. Its workers hand each batch of
+// their partition's records to the Processor at once, each as soon as one
+// of the member's n slots (shared by all its partitions) is free, and once
+// they all returned mark the longest run of handled records from the start
+// of the batch: the committed offset is still the end of a contiguous run
+// of handled records, and a revocation in the middle of a batch leaves the
+// rest to the next owner, which may handle some of them again.
+//
 // A subscription made with broker.WithEphemeral, such as a
 // commands.Caller's reply channel, joins no consumer group: it reads every
 // partition its topics have when it subscribes, from their end offsets at

@@ -13,6 +13,12 @@
 // them; a message is kept in memory until every subscriber id of its
 // channel has handled it. broker.WithEphemeral changes nothing here, where
 // every position is in memory anyway.
+//
+// In concurrent delivery mode (broker.WithConcurrentDelivery(n)) the
+// shards and positions are the same, but a shard's worker hands a batch of
+// messages to the handler at once, up to n per instance over all its
+// shards, and moves the shard's position past the longest run of handled
+// messages from the start of the batch.
 package memory
 
 import (

@@ -73,6 +73,28 @@
 // server that restarts; and pull requests last 5 seconds, so that one the
 // network lost is noticed, by its missing heartbeats, within as long.
 //
+// # Concurrent delivery
+//
+// A subscription made with broker.WithConcurrentDelivery(n) has no shards
+// and no membership: the subscriber id has one more durable pull consumer
+// per channel (named after it, ending in "-all"), over every subject of
+// the channel, with MaxAckPending 8192, which all its instances consume,
+// and each instance runs n workers fed by its pulls (up to 2n messages,
+// at least 16, per pull request). Messages go to the workers as they come;
+// each is acknowledged when handled, with in-progress acks while its
+// handler runs long, and an instance that closes gives back what it
+// received but did not start, which JetStream delivers at once to the
+// other instances. The consumer is created the first time the subscriber
+// id subscribes in this mode: after the last message stored then, or, if
+// the subscriber id has shard consumers on the channel, after the last
+// message all of them acknowledged, so that switching from ordered to
+// concurrent delivery loses nothing (some messages may be delivered
+// twice). Switching back resumes the shard consumers where they stopped,
+// which delivers again what was handled meanwhile; retire a mode's
+// consumers with RemoveSubscriber once no instance uses it, or let them
+// expire (WithConsumerExpiry). broker.WithEphemeral is ignored in this
+// mode.
+//
 // # Ephemeral subscriptions
 //
 // A subscription made with broker.WithEphemeral, such as a
