@@ -231,3 +231,69 @@ func run(ctx context.Context, name string, args ...string) error {
 	}
 	return nil
 }
+
+// ActiveMQEnv names the ActiveMQ server the tests use; ActiveMQDefault is
+// the one scripts/services/activemq.sh starts.
+const (
+	ActiveMQEnv     = "COURIER_ACTIVEMQ_URL"
+	ActiveMQDefault = "activemq://127.0.0.1:61613"
+)
+
+// ActiveMQURL returns the URL of the tests' ActiveMQ server once its STOMP
+// port accepts connections. When it does not, the test is skipped with how
+// to start the server, or fails under CI.
+func ActiveMQURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(ActiveMQEnv)
+	if u == "" {
+		u = ActiveMQDefault
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatalf("%s: %v", ActiveMQEnv, err)
+	}
+	host := parsed.Host
+	if parsed.Port() == "" {
+		host = net.JoinHostPort(parsed.Hostname(), "61613")
+	}
+	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		cannot(t, "ActiveMQ at %s is unreachable (%v); start it with scripts/services/activemq.sh (or set %s)", host, err, ActiveMQEnv)
+	}
+	conn.Close()
+	return u
+}
+
+// ActiveMQ returns the restart of the local ActiveMQ broker that serves
+// the URL u (scripts/services/activemq.sh restart: it stops the broker and
+// starts it again). If the test ends between the two, its cleanup starts
+// the broker again.
+func ActiveMQ(t testing.TB, u string) Restart {
+	t.Helper()
+	testenv.RequireRestarts(t, "ActiveMQ")
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireLocal(t, "ActiveMQ", parsed.Hostname())
+	if os.Geteuid() != 0 {
+		cannot(t, "restarting ActiveMQ needs root")
+	}
+	path := script(t, "activemq.sh")
+	var stopped atomic.Bool
+	t.Cleanup(func() {
+		if stopped.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			_ = run(ctx, path)
+		}
+	})
+	return func(ctx context.Context) error {
+		stopped.Store(true)
+		if err := run(ctx, path, "restart"); err != nil {
+			return err
+		}
+		stopped.Store(false)
+		return nil
+	}
+}
