@@ -22,8 +22,12 @@
 //	    a RabbitMQ server (package amqp); connection_timeout, in
 //	    milliseconds, bounds Open as ctx does; the other parameters are
 //	    RabbitMQ's URI query parameters, which the AMQP client applies
+//	activemq://[user:pass@]host[:port][?shards=N&TLS]
+//	    an Apache ActiveMQ 5 server, over STOMP (port 61613 by default;
+//	    package activemq); shards is the number of message groups a
+//	    channel's keys are spread over
 //
-// TLS stands for the TLS parameters nats:// and kafka:// take:
+// TLS stands for the TLS parameters nats://, kafka:// and activemq:// take:
 //
 //	tls=true                  TLS, verifying the server with the system's roots
 //	cacertfile=F              verify the server with the CA certificates in F (PEM)
@@ -57,6 +61,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/activemq"
 	"github.com/courier-go/courier/broker/amqp"
 	"github.com/courier-go/courier/broker/kafka"
 	"github.com/courier-go/courier/broker/memory"
@@ -70,7 +75,7 @@ import (
 var ErrUnsupported = errors.New("brokerurl: unsupported broker URL")
 
 // Schemes lists the URL schemes Open understands.
-const Schemes = "memory://, nats+embedded:///dir, nats://, kafka://, amqp://, amqps://"
+const Schemes = "memory://, nats+embedded:///dir, nats://, kafka://, amqp://, amqps://, activemq://"
 
 // Open opens the broker raw names. Connection failures are reported within
 // ctx's deadline. Error messages never show the URL's password.
@@ -91,6 +96,8 @@ func Open(ctx context.Context, raw string) (broker.Broker, error) {
 		b, err = openKafka(ctx, u)
 	case "amqp", "amqps":
 		b, err = openAMQP(ctx, u)
+	case "activemq":
+		b, err = openActiveMQ(ctx, u)
 	default:
 		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnsupported, u.Scheme, Schemes)
 	}
@@ -330,4 +337,23 @@ func openAMQP(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	rest := *u
 	rest.RawQuery = q.Encode()
 	return amqp.Open(ctx, rest.String(), opts...)
+}
+
+func openActiveMQ(ctx context.Context, u *url.URL) (broker.Broker, error) {
+	if u.Host == "" {
+		return nil, fmt.Errorf("activemq:// needs a host: activemq://host:61613")
+	}
+	p := newParams(u, append([]string{"shards"}, connurl.TLSParams...)...)
+	var opts []activemq.Option
+	if p.has("shards") {
+		opts = append(opts, activemq.WithShards(p.int("shards", 0, 1, activemq.MaxShards)))
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	q := p.q
+	q.Del("shards")
+	rest := *u
+	rest.RawQuery = q.Encode()
+	return activemq.Open(ctx, rest.String(), opts...)
 }

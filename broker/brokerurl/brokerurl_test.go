@@ -19,6 +19,7 @@ import (
 	"github.com/courier-go/courier/broker/kafka"
 	"github.com/courier-go/courier/broker/natsjs/embedded"
 	"github.com/courier-go/courier/internal/testnet"
+	"github.com/courier-go/courier/internal/testserver"
 	"github.com/courier-go/courier/message"
 )
 
@@ -97,6 +98,11 @@ func TestBadURLs(t *testing.T) {
 		"amqp://":                             "needs a host",
 		"amqp://u:p@127.0.0.1:5672/?shards=x": "shards",
 		"nats://127.0.0.1:4222/stream":        "no path",
+		"activemq://":                         "needs a host",
+		"activemq://127.0.0.1?shards=0":       "shards",
+		"activemq://127.0.0.1/queue":          "no path",
+		"activemq://127.0.0.1?shardz=4":       `unknown parameter "shardz" (known: shards, tls, cacertfile, certfile, keyfile, server_name_indication)`,
+		"activemq://127.0.0.1?certfile=c.pem": "key file",
 
 		// Unknown parameters are refused for every scheme, naming the
 		// known ones; so are repeated ones.
@@ -264,6 +270,14 @@ func TestAMQP(t *testing.T) {
 	}
 }
 
+// TestActiveMQ uses the ActiveMQ server at COURIER_ACTIVEMQ_URL, by
+// default the one scripts/services/activemq.sh starts. Outside CI, a
+// missing server skips the test.
+func TestActiveMQ(t *testing.T) {
+	raw := testserver.ActiveMQURL(t)
+	roundTrip(t, open(t, raw+"?shards=4"))
+}
+
 // TestSecretsNeverShow opens URLs that fail, each holding a secret in
 // another form (percent-encoded otherwise than net/url would, a NATS
 // token, unencoded reserved characters, a malformed URL, a list of
@@ -283,6 +297,8 @@ func TestSecretsNeverShow(t *testing.T) {
 		{"amqp://courier:s3cr%65t@" + closed + "/", "s3cret"},
 		{"amqps://courier:s3cret@" + closed + "/?cacertfile=/nonexistent", "s3cret"},
 		{"amqp://courier:s3#cret@" + closed + "/", "s3#cret"},
+		{"activemq://courier:s3cr%65t@" + closed, "s3cret"},
+		{"activemq://courier:s3cret@" + closed + "?cacertfile=/nonexistent", "s3cret"},
 		{"memory://courier:s3cret@", "s3cret"},
 		{"redis://courier:s3cret@h", "s3cret"},
 	} {
