@@ -98,6 +98,7 @@ func Suites() []Suite {
 		natsSuite(),
 		kafkaSuite(),
 		amqpSuite(),
+		activeMQSuite(),
 		outboxSuite(),
 		callSuite(),
 		eventSuite(),
