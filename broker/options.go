@@ -67,8 +67,11 @@ type SubscribeConfig struct {
 	Logger *slog.Logger
 	// Ephemeral is set by WithEphemeral.
 	Ephemeral bool
-	// Observer is told of dead-lettered and discarded messages.
+	// Observer is told of dead-lettered and discarded messages, and of
+	// each call of the handler if it is a HandlerObserver.
 	Observer Observer
+	// Tracer follows each delivery (WithTracer); nil for none.
+	Tracer Tracer
 	// Delivery is the delivery mode: DeliveryOrdered unless
 	// WithConcurrentDelivery was given.
 	Delivery DeliveryMode

@@ -48,7 +48,9 @@ const (
 // failure, such as an unreachable broker, is retried with the
 // subscription's backoff for as long as the subscription runs: the shard
 // waits, as it does for the broker itself, and nothing is acknowledged.
-func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, info broker.DeliveryInfo, msg *message.Message, cause error) error {
+// The result says which of these happened: broker.ResultDeadLettered,
+// broker.ResultDiscarded or broker.ResultAbandoned.
+func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, info broker.DeliveryInfo, msg *message.Message, cause error) (string, error) {
 	logAttrs := func(attrs ...slog.Attr) []slog.Attr {
 		return append([]slog.Attr{slog.String("subscriber", p.cfg.SubscriberID), slog.String("channel", info.Channel),
 			slog.String("message_id", msg.ID), slog.String("dead_letter_channel", p.cfg.DeadLetterChannel)}, attrs...)
@@ -62,7 +64,7 @@ func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, 
 		err := p.deadLetter.Send(ctx, p.cfg.DeadLetterChannel, dead)
 		if err == nil {
 			p.cfg.Observer.DeadLettered(ctx, info, msg.ID, envelope)
-			return nil
+			return broker.ResultDeadLettered, nil
 		}
 		if broker.IsPermanent(err) {
 			next := nextEnvelope(envelope)
@@ -70,7 +72,7 @@ func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, 
 				p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "courier: the broker refused even the minimal dead-letter envelope; message acknowledged and discarded",
 					logAttrs(slog.Any("error", err), slog.Any("handler_error", cause))...)
 				p.cfg.Observer.Discarded(ctx, info, msg.ID, err)
-				return nil
+				return broker.ResultDiscarded, nil
 			}
 			p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "courier: the broker refused the dead letter; sending it in a smaller envelope",
 				logAttrs(slog.String("envelope", next), slog.Any("error", err))...)
@@ -82,7 +84,7 @@ func (p *Processor) sendToDeadLetter(ctx context.Context, stop <-chan struct{}, 
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "courier: dead-letter send failed; will retry",
 			logAttrs(slog.Int("failures", failures), slog.Duration("backoff", wait), slog.Any("error", err))...)
 		if !sleep(ctx, stop, wait) {
-			return ErrAbandoned
+			return broker.ResultAbandoned, ErrAbandoned
 		}
 	}
 }

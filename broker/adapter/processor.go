@@ -29,12 +29,17 @@ var ErrAbandoned = errors.New("broker: delivery abandoned")
 type Processor struct {
 	cfg        broker.SubscribeConfig
 	deadLetter broker.Producer
+	// handled is cfg.Observer if it is told of each handler call; nil
+	// otherwise, so that a Processor without one reads no clock.
+	handled broker.HandlerObserver
 }
 
 // NewProcessor returns a Processor for cfg that sends given-up messages to
 // cfg.DeadLetterChannel through deadLetter.
 func NewProcessor(cfg broker.SubscribeConfig, deadLetter broker.Producer) *Processor {
-	return &Processor{cfg: cfg, deadLetter: deadLetter}
+	p := &Processor{cfg: cfg, deadLetter: deadLetter}
+	p.handled, _ = cfg.Observer.(broker.HandlerObserver)
+	return p
 }
 
 // Config returns the subscription's configuration.
@@ -50,22 +55,39 @@ func (p *Processor) Config() broker.SubscribeConfig { return p.cfg }
 // unacknowledged, for redelivery. priorAttempts counts deliveries of msg
 // before this one that the broker knows of (0 if it does not track them).
 func (p *Processor) Process(ctx context.Context, stop <-chan struct{}, channel string, shard int, priorAttempts int, msg *message.Message) error {
-	dctx, info := broker.ContextWithDelivery(ctx, broker.DeliveryInfo{
-		SubscriberID: p.cfg.SubscriberID,
-		Channel:      channel,
-		Shard:        shard,
-		Attempt:      priorAttempts,
-	})
+	info := broker.DeliveryInfo{SubscriberID: p.cfg.SubscriberID, Channel: channel, Shard: shard, Attempt: priorAttempts}
+	if p.cfg.Tracer == nil {
+		_, err := p.process(ctx, stop, info, msg)
+		return err
+	}
+	tctx, end := p.cfg.Tracer.StartDelivery(ctx, info, msg)
+	out, err := p.process(tctx, stop, info, msg)
+	end(out)
+	return err
+}
+
+// process is Process once the delivery is traced: ctx is the handlers'
+// context.
+func (p *Processor) process(ctx context.Context, stop <-chan struct{}, start broker.DeliveryInfo, msg *message.Message) (broker.DeliveryOutcome, error) {
+	dctx, info := broker.ContextWithDelivery(ctx, start)
+	channel := start.Channel
 	var (
 		err      error
-		failures = priorAttempts // toward MaxAttempts
+		failures = start.Attempt // toward MaxAttempts
 		outage   time.Time       // first of the current run of Unavailable failures
 		outages  int             // failures in that run
 	)
 	for {
 		info.Attempt++
+		var began time.Time
+		if p.handled != nil {
+			began = time.Now()
+		}
 		if err = p.call(dctx, msg); err == nil {
-			return nil
+			if p.handled != nil {
+				p.handled.Handled(ctx, *info, msg.ID, time.Since(began), nil, false)
+			}
+			return broker.DeliveryOutcome{Attempts: info.Attempt, Result: broker.ResultHandled}, nil
 		}
 		var wait time.Duration
 		if p.unavailable(err, &outage) {
@@ -81,6 +103,9 @@ func (p *Processor) Process(ctx context.Context, stop <-chan struct{}, channel s
 			outages = 0
 			failures++
 			if broker.IsPermanent(err) || failures >= p.cfg.MaxAttempts {
+				if p.handled != nil {
+					p.handled.Handled(ctx, *info, msg.ID, time.Since(began), err, false)
+				}
 				break
 			}
 			wait = p.cfg.Backoff(failures)
@@ -89,11 +114,15 @@ func (p *Processor) Process(ctx context.Context, stop <-chan struct{}, channel s
 				slog.String("message_id", msg.ID), slog.Int("attempt", info.Attempt),
 				slog.Duration("backoff", wait), slog.Any("error", err))
 		}
+		if p.handled != nil {
+			p.handled.Handled(ctx, *info, msg.ID, time.Since(began), err, true)
+		}
 		if !sleep(ctx, stop, wait) {
-			return ErrAbandoned
+			return broker.DeliveryOutcome{Attempts: info.Attempt, Err: err, Result: broker.ResultAbandoned}, ErrAbandoned
 		}
 	}
-	return p.sendToDeadLetter(ctx, stop, *info, msg, err)
+	result, derr := p.sendToDeadLetter(ctx, stop, *info, msg, err)
+	return broker.DeliveryOutcome{Attempts: info.Attempt, Err: err, Result: result}, derr
 }
 
 // unavailable reports whether err is a failure of an unavailable

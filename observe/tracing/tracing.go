@@ -1,0 +1,167 @@
+package tracing
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/message"
+)
+
+// ScopeName is the instrumentation scope of Courier's spans.
+const ScopeName = "github.com/courier-go/courier/observe/tracing"
+
+// Attribute keys Courier adds to the messaging conventions' own.
+const (
+	// PartitionKeyKey is the message's partition key (PARTITION_ID).
+	PartitionKeyKey = attribute.Key("messaging.courier.partition_key")
+	// AttemptsKey counts the calls of the handler for a delivery.
+	AttemptsKey = attribute.Key("messaging.courier.attempts")
+	// ResultKey is what became of a delivered message
+	// (broker.ResultHandled and the others).
+	ResultKey = attribute.Key("messaging.courier.result")
+)
+
+// Tracing makes and reads the spans of Courier's messages. It is safe
+// for concurrent use; one Tracing serves a whole process.
+type Tracing struct {
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+	system attribute.KeyValue
+	links  bool
+}
+
+// Option configures a Tracing.
+type Option func(*Tracing)
+
+// WithTracerProvider makes the spans with tp (default: OpenTelemetry's
+// global provider, a no-op one until the program sets another).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(t *Tracing) {
+		if tp != nil {
+			t.tracer = tp.Tracer(ScopeName)
+		}
+	}
+}
+
+// WithPropagator writes and reads the trace context in the message
+// headers with p (default: W3C trace context and baggage, whatever the
+// global propagator is, so that messages carry the standard headers
+// traceparent, tracestate and baggage).
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return func(t *Tracing) {
+		if p != nil {
+			t.prop = p
+		}
+	}
+}
+
+// WithSystem sets the messaging.system attribute: the broker's name in
+// OpenTelemetry's terms, such as "kafka", "rabbitmq" or "nats" (default
+// "courier").
+func WithSystem(name string) Option {
+	return func(t *Tracing) {
+		if name != "" {
+			t.system = semconv.MessagingSystemKey.String(name)
+		}
+	}
+}
+
+// WithLinks starts each delivery's span as the root of a new trace with a
+// link to the sender's span, instead of as its child: for consumers whose
+// traces should not grow into the senders' (a channel read by many
+// subscribers, a batch job). Baggage is carried over either way.
+func WithLinks() Option {
+	return func(t *Tracing) { t.links = true }
+}
+
+// New returns a Tracing.
+func New(opts ...Option) *Tracing {
+	t := &Tracing{
+		tracer: otel.GetTracerProvider().Tracer(ScopeName),
+		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		system: semconv.MessagingSystemKey.String("courier"),
+	}
+	for _, opt := range opts {
+		opt(t)
+	}
+	return t
+}
+
+// Inject writes the trace context of ctx into h, which must not be nil,
+// for code that builds its messages' headers itself.
+func (t *Tracing) Inject(ctx context.Context, h message.Headers) {
+	t.prop.Inject(ctx, carrier(h))
+}
+
+// Extract returns ctx with the trace context and baggage that h carries.
+func (t *Tracing) Extract(ctx context.Context, h message.Headers) context.Context {
+	return t.prop.Extract(ctx, carrier(h))
+}
+
+// SubscribeOption follows each delivery of a subscription: it is
+// broker.WithTracer(t.DeliveryTracer()).
+func (t *Tracing) SubscribeOption() broker.SubscribeOption {
+	return broker.WithTracer(deliveryTracer{t})
+}
+
+// DeliveryTracer returns the broker.Tracer that starts a consumer span
+// for each delivery.
+func (t *Tracing) DeliveryTracer() broker.Tracer { return deliveryTracer{t} }
+
+type deliveryTracer struct{ t *Tracing }
+
+// StartDelivery starts the span "process <channel>".
+func (d deliveryTracer) StartDelivery(ctx context.Context, info broker.DeliveryInfo, msg *message.Message) (context.Context, func(broker.DeliveryOutcome)) {
+	t := d.t
+	ctx = t.prop.Extract(ctx, carrier(msg.Headers))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		t.system,
+		semconv.MessagingDestinationName(info.Channel),
+		semconv.MessagingOperationName("process"),
+		semconv.MessagingOperationTypeProcess,
+		semconv.MessagingConsumerGroupName(info.SubscriberID),
+		semconv.MessagingMessageID(msg.ID),
+	)}
+	if k := msg.Headers.Get(message.HeaderPartitionID); k != "" {
+		opts = append(opts, trace.WithAttributes(PartitionKeyKey.String(k)))
+	}
+	if t.links {
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+		opts = append(opts, trace.WithNewRoot())
+	}
+	ctx, span := t.tracer.Start(ctx, "process "+info.Channel, opts...)
+	return ctx, func(out broker.DeliveryOutcome) {
+		if span.IsRecording() {
+			span.SetAttributes(AttemptsKey.Int(out.Attempts), ResultKey.String(out.Result))
+			if out.Err != nil {
+				span.RecordError(out.Err)
+				if out.Result != broker.ResultHandled {
+					span.SetStatus(codes.Error, out.Err.Error())
+				}
+			}
+		}
+		span.End()
+	}
+}
+
+// carrier reads and writes message headers for a propagator.
+type carrier message.Headers
+
+func (c carrier) Get(key string) string { return c[key] }
+func (c carrier) Set(key, value string) { c[key] = value }
+func (c carrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
