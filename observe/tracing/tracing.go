@@ -31,6 +31,7 @@ const (
 // Tracing makes and reads the spans of Courier's messages. It is safe
 // for concurrent use; one Tracing serves a whole process.
 type Tracing struct {
+	tp     trace.TracerProvider
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	system attribute.KeyValue
@@ -45,7 +46,7 @@ type Option func(*Tracing)
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(t *Tracing) {
 		if tp != nil {
-			t.tracer = tp.Tracer(ScopeName)
+			t.tp = tp
 		}
 	}
 }
@@ -84,13 +85,14 @@ func WithLinks() Option {
 // New returns a Tracing.
 func New(opts ...Option) *Tracing {
 	t := &Tracing{
-		tracer: otel.GetTracerProvider().Tracer(ScopeName),
+		tp:     otel.GetTracerProvider(),
 		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		system: semconv.MessagingSystemKey.String("courier"),
 	}
 	for _, opt := range opts {
 		opt(t)
 	}
+	t.tracer = t.tp.Tracer(ScopeName)
 	return t
 }
 
@@ -165,3 +167,12 @@ func (c carrier) Keys() []string {
 	}
 	return keys
 }
+
+// TracerProvider returns the provider the Tracing makes its spans with,
+// for the instrumentation of REST and gRPC calls (httpx.WithTracing,
+// grpcx.ClientTracing), so that one trace runs through every hop.
+func (t *Tracing) TracerProvider() trace.TracerProvider { return t.tp }
+
+// Propagator returns the propagator the Tracing writes and reads the trace
+// context with, for the same instrumentation.
+func (t *Tracing) Propagator() propagation.TextMapPropagator { return t.prop }

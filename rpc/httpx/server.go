@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/courier-go/courier/resilience"
 )
 
@@ -20,6 +22,10 @@ type serverConfig struct {
 	limit      int
 	retryAfter time.Duration
 	logger     *slog.Logger
+	// operation and tracing are WithServerTracing's; tracing is nil
+	// without it.
+	operation string
+	tracing   []otelhttp.Option
 }
 
 // WithRequestTimeout gives each request a context that ends after d. A
@@ -73,7 +79,7 @@ func WithLogger(l *slog.Logger) ServerOption {
 }
 
 // Handler wraps h with the server-side limits: first the concurrency limit,
-// then the request timeout.
+// then the request timeout; with WithServerTracing, a span around both.
 func Handler(h http.Handler, opts ...ServerOption) (http.Handler, error) {
 	if h == nil {
 		return nil, errors.New("httpx: Handler: nil handler")
@@ -96,6 +102,9 @@ func Handler(h http.Handler, opts ...ServerOption) (http.Handler, error) {
 			return nil, fmt.Errorf("httpx: Handler: %w", err)
 		}
 		h = limitHandler(h, b, cfg)
+	}
+	if cfg.tracing != nil {
+		h = otelhttp.NewHandler(h, cfg.operation, cfg.tracing...)
 	}
 	return h, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/courier-go/courier/resilience"
 )
 
@@ -30,6 +32,9 @@ type transportConfig struct {
 	failureStatus func(int) bool
 	fallback      *resilience.Fallback[*http.Request, *http.Response]
 	maxErrorBody  int64
+	// tracing is otelhttp's options if WithTracing was given; nil
+	// otherwise.
+	tracing []otelhttp.Option
 }
 
 // WithBase sends requests through rt (default http.DefaultTransport).
@@ -142,7 +147,7 @@ func NewTransport(chain *resilience.Chain, opts ...TransportOption) (*Transport,
 			return nil, err
 		}
 	}
-	base, failure, limit := cfg.base, cfg.failureStatus, cfg.maxErrorBody
+	base, failure, limit := traced(cfg.base, cfg.tracing), cfg.failureStatus, cfg.maxErrorBody
 	attempt := func(ctx context.Context, req *http.Request) (*http.Response, error) {
 		r := req
 		if ctx != req.Context() {
