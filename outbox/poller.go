@@ -171,16 +171,22 @@ func (rd *pollReader) Read(ctx context.Context) ([]relay.Row, error) {
 func (rd *pollReader) query(ctx context.Context) ([]relay.Row, error) {
 	d := rd.p.env.Dialect
 	q, err := rd.p.env.DB.QueryContext(ctx, d.Rebind(
-		"SELECT id, destination, headers, payload FROM message WHERE published = 0 ORDER BY seq LIMIT ?"), rd.p.cfg.batchSize)
+		"SELECT id, destination, headers, payload, creation_time FROM message WHERE published = 0 ORDER BY seq LIMIT ?"), rd.p.cfg.batchSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading the outbox: %w", err)
 	}
 	defer q.Close()
 	out := make([]relay.Row, 0, rd.p.cfg.batchSize)
 	for q.Next() {
-		var rw relay.Row
-		if err := q.Scan(&rw.ID, &rw.Destination, &rw.Headers, &rw.Payload); err != nil {
+		var (
+			rw      relay.Row
+			created sql.NullInt64
+		)
+		if err := q.Scan(&rw.ID, &rw.Destination, &rw.Headers, &rw.Payload, &created); err != nil {
 			return nil, fmt.Errorf("reading the outbox: %w", err)
+		}
+		if created.Valid {
+			rw.Committed = time.UnixMilli(created.Int64)
 		}
 		out = append(out, rw)
 	}

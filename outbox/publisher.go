@@ -36,6 +36,8 @@ type publisher struct {
 	// errs, the relay's error count, counts each failed Send too, before
 	// sendErrors does.
 	errs *atomic.Uint64
+	// observer is told of each confirmed Send; nil for none.
+	observer RelayObserver
 
 	published, deadLettered, sendErrors atomic.Uint64
 	failure                             atomic.Pointer[sendFailure]
@@ -137,6 +139,13 @@ func (p *publisher) publish(ctx context.Context, rows []relay.Row) publishResult
 			res.done[i] = true
 		}
 		res.published += len(index[dest])
+		if p.observer != nil {
+			committed := make([]time.Time, len(index[dest]))
+			for j, i := range index[dest] {
+				committed[j] = rows[i].Committed
+			}
+			p.observer.Published(dest, committed, time.Now())
+		}
 	}
 	if len(dead) > 0 && !stop {
 		// Through the broker's way for dead letters, where it has one

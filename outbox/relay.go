@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,10 @@ type relayConfig struct {
 	// names the first poller option given, which WithSource refuses.
 	poll    pollConfig
 	pollSet string
+	// observer is WithObserver's; nil without it.
+	observer RelayObserver
+	// progress is WithProgressInterval's; 0 for no summaries.
+	progress time.Duration
 }
 
 // RelayOption configures a Relay.
@@ -257,6 +262,7 @@ func NewRelay(db *sql.DB, d *sqldb.Dialect, pub broker.Producer, opts ...RelayOp
 		leaseTTL:   DefaultLeaseTTL,
 		deadLetter: DefaultDeadLetterChannel,
 		poll:       pollConfig{batchSize: DefaultBatchSize, interval: DefaultPollInterval},
+		progress:   DefaultProgressInterval,
 	}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
@@ -280,7 +286,7 @@ func NewRelay(db *sql.DB, d *sqldb.Dialect, pub broker.Producer, opts ...RelayOp
 	r := &Relay{db: db, d: d, cfg: cfg, src: src,
 		lease: sqldb.NewLease(db, d, "outbox:"+cfg.name, cfg.owner, cfg.leaseTTL)}
 	r.pub = &publisher{producer: pub, deadLetter: cfg.deadLetter, source: "outbox-relay." + cfg.name,
-		limits: cfg.limits, logger: cfg.logger, lease: r.leading.Load, errs: &r.errs}
+		limits: cfg.limits, logger: cfg.logger, lease: r.leading.Load, errs: &r.errs, observer: cfg.observer}
 	return r, nil
 }
 
@@ -334,6 +340,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer r.running.Store(false)
 	if err := r.Setup(ctx); err != nil {
 		return fmt.Errorf("outbox relay %q: %w", r.cfg.name, err)
+	}
+	if r.cfg.progress > 0 {
+		pctx, stopProgress := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.logProgress(pctx, r.cfg.progress) })
+		defer wg.Wait()
+		defer stopProgress()
 	}
 	l := r.lease
 	var keeper *relay.Keeper
@@ -446,6 +459,9 @@ func (r *Relay) lead(ctx context.Context, k *relay.Keeper) (progressed bool, err
 			return progressed, sqldb.ErrLeaseLost
 		}
 		rows, err := rd.Read(ctx)
+		if len(rows) > 0 && r.cfg.observer != nil {
+			r.cfg.observer.Read(len(rows))
+		}
 		if err != nil || len(rows) == 0 {
 			if ctx.Err() != nil {
 				return progressed, nil

@@ -14,8 +14,8 @@ import (
 	"github.com/courier-go/courier/message"
 )
 
-// One Observer counts the dead letters and discards of every subscription
-// it is given to.
+// One Observer counts the handler's calls, failures, retries, dead
+// letters and discards of every subscription it is given to.
 func ExampleNewObserver() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -61,10 +61,16 @@ func ExampleNewObserver() {
 	}
 	for _, f := range families {
 		for _, metric := range f.GetMetric() {
+			if h := metric.GetHistogram(); h != nil {
+				fmt.Println(f.GetName(), "count", h.GetSampleCount())
+				continue
+			}
 			fmt.Println(f.GetName(), metric.GetCounter().GetValue())
 		}
 	}
 	// Output:
 	// unknown order type
 	// courier_consumer_dead_lettered_total 1
+	// courier_consumer_failed_total 1
+	// courier_consumer_handler_duration_seconds count 1
 }

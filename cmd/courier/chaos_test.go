@@ -583,7 +583,7 @@ func (r *chaosRun) relayMetrics(ctx context.Context, name string) (relayMetrics,
 		return relayMetrics{}, err
 	}
 	value := func(metric string) (float64, error) {
-		v := regexp.MustCompile(`(?m)^` + metric + ` (\S+)$`).FindSubmatch(body)
+		v := regexp.MustCompile(`(?m)^` + metric + `(?:\{[^}]*\})? (\S+)$`).FindSubmatch(body)
 		if v == nil {
 			return 0, fmt.Errorf("%s: no metric %s", name, metric)
 		}

@@ -90,7 +90,7 @@ func TestOneProcessPerServiceWithCourierRelayAndRouter(t *testing.T) {
 	if m == nil {
 		t.Fatalf("the restarted relay logged no address:\n%s", restarted.Output())
 	}
-	published := regexp.MustCompile(`(?m)^courier_relay_published_total (\d+)`).FindStringSubmatch(get(t, "http://"+m[1]+"/metrics"))
+	published := regexp.MustCompile(`(?m)^courier_relay_published_total(?:\{[^}]*\})? (\d+)`).FindStringSubmatch(get(t, "http://"+m[1]+"/metrics"))
 	if published == nil || published[1] == "0" {
 		t.Fatalf("the restarted relay published nothing:\n%s", restarted.Output())
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/courier-go/courier/broker/brokerurl"
 	"github.com/courier-go/courier/internal/connurl"
 	"github.com/courier-go/courier/outbox"
+	relaymetrics "github.com/courier-go/courier/outbox/metrics"
 	"github.com/courier-go/courier/outbox/mysqlcdc"
 	"github.com/courier-go/courier/outbox/pgcdc"
 	"github.com/courier-go/courier/outbox/pgnotify"
@@ -87,6 +88,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		listen      = fs.String("listen", "127.0.0.1:9464", "address of the health and metrics endpoint; empty for none")
 		logFormat   = fs.String("log-format", "text", "text or json")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		progress    = fs.Duration("progress", outbox.DefaultProgressInterval, "interval of the INFO summary lines (leader, published, rate, lag); 0 for none")
 		endpoint    endpointFlags
 	)
 	endpoint.register(fs)
@@ -143,11 +145,9 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		b.Close(cctx)
 	}()
 
-	var relay *outbox.Relay // one relay, whatever the source; the lag metrics read it
 	opts := []outbox.RelayOption{outbox.WithName(*name), outbox.WithLeaseTTL(*leaseTTL), outbox.WithDeadLetterChannel(*deadLetter),
-		outbox.WithLogger(logger)}
-	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_seconds",
-		Help: "Age of the oldest unpublished outbox row."}, func() float64 { return relayLag(relay).Age.Seconds() })
+		outbox.WithLogger(logger), outbox.WithProgressInterval(*progress)}
+	source := relaymetrics.SourcePoll
 	switch *mode {
 	case "poll":
 		opts = append(opts, outbox.WithBatchSize(*batch), outbox.WithPollInterval(*poll))
@@ -158,24 +158,30 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 			opts = append(opts, outbox.WithWakeup(pgnotify.New(db)))
 		}
 	case "tail":
-		src, help, err := logSource(target, *dbURL, *heartbeat, *serverID, *slot, *publication)
+		src, srcName, err := logSource(target, *dbURL, *heartbeat, *serverID, *slot, *publication)
 		if err != nil {
 			return err
 		}
 		opts = append(opts, outbox.WithSource(src))
-		lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_lag_bytes", Help: help},
-			func() float64 { return float64(relayLag(relay).Bytes) })
+		source = srcName
 	default:
 		return fmt.Errorf("relay: -mode %q: use poll or tail", *mode)
 	}
-	relay, err = outbox.NewRelay(db, target.Dialect, b, opts...)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := relaymetrics.NewRelay(reg, *name, source)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	relay, err := outbox.NewRelay(db, target.Dialect, b, append(opts, outbox.WithObserver(metrics))...)
 	if err != nil {
 		return err
 	}
+	metrics.Track(relay)
 
 	var running atomic.Bool
 	if *listen != "" {
-		srv, addr, err := serveRelayHTTP(*listen, &endpoint, db, relay.Stats, lag, &running, secrets, logger)
+		srv, addr, err := serveRelayHTTP(*listen, &endpoint, db, relay.Stats, reg, &running, secrets, logger)
 		if err != nil {
 			return err
 		}
@@ -207,8 +213,8 @@ func withMigrateHint(err error) error {
 	return err
 }
 
-// logSource is -mode tail's source: the database's log, and the help of
-// its lag metric.
+// logSource is -mode tail's source: the database's log, and its name
+// in the metrics' source label.
 func logSource(target sqlurl.Target, dbURL string, heartbeat time.Duration, serverID uint, slot, publication string) (outbox.Source, string, error) {
 	switch target.Dialect {
 	case sqldb.MySQL:
@@ -220,43 +226,18 @@ func logSource(target sqlurl.Target, dbURL string, heartbeat time.Duration, serv
 			opts = append(opts, mysqlcdc.WithServerID(uint32(serverID)))
 		}
 		src, err := mysqlcdc.NewSource(target.DSN, opts...)
-		return src, "Binary log the relay has not stored as published yet.", err
+		return src, relaymetrics.SourceMySQLCDC, err
 	case sqldb.Postgres:
 		src, err := pgcdc.NewSource(dbURL, pgcdc.WithSlot(slot), pgcdc.WithPublication(publication), pgcdc.WithHeartbeat(heartbeat))
-		return src, "WAL the replication slot has not confirmed yet.", err
+		return src, relaymetrics.SourcePgCDC, err
 	}
 	return nil, "", fmt.Errorf("relay: -mode tail supports PostgreSQL and MySQL/MariaDB; for %s use -mode poll", target.Dialect)
 }
 
-// relayLag reads r's lag for a metric; an error reads as no lag.
-func relayLag(r *outbox.Relay) outbox.Lag {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	lag, _ := r.Lag(ctx)
-	return lag
-}
-
-// serveRelayHTTP serves the relay's health, readiness and metrics on
-// addr, secured as ef asks; the server logs its own errors to logger.
-func serveRelayHTTP(addr string, ef *endpointFlags, db *sql.DB, stats func() outbox.Stats, lag prometheus.Collector, running *atomic.Bool,
+// serveRelayHTTP serves the relay's health, readiness and the metrics
+// reg gathers on addr, secured as ef asks; the server logs its own errors to logger.
+func serveRelayHTTP(addr string, ef *endpointFlags, db *sql.DB, stats func() outbox.Stats, reg *prometheus.Registry, running *atomic.Bool,
 	secrets *connurl.Redactor, logger *slog.Logger) (*http.Server, string, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), lag,
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_published_total", Help: "Messages published."},
-			func() float64 { return float64(stats().Published) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_dead_lettered_total", Help: "Rows sent to the dead-letter channel."},
-			func() float64 { return float64(stats().DeadLettered) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_errors_total", Help: "Failed polls, publishes and lease operations."},
-			func() float64 { return float64(stats().Errors) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courier_relay_publish_errors_total",
-			Help: "Sends the broker refused or did not confirm (each one destination's batch of messages)."},
-			func() float64 { return float64(stats().PublishErrors) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_publish_failing",
-			Help: "1 while publishing fails: every Send since the first failure was refused or not confirmed."},
-			func() float64 { return boolGauge(!stats().PublishFailingSince.IsZero()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_relay_leader", Help: "1 while this relay holds the lease."},
-			func() float64 { return boolGauge(stats().Leader) }),
-	)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -296,13 +277,6 @@ func serveRelayHTTP(addr string, ef *endpointFlags, db *sql.DB, stats func() out
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
 	return srv, ln.Addr().String(), nil
-}
-
-func boolGauge(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // routeLogs makes the process's default loggers print through logger,

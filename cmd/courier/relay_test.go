@@ -149,7 +149,7 @@ func (r *relayRun) wait(t *testing.T) {
 // metric reads a metric's value from the relay's /metrics.
 func (r *relayRun) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(get(t, "http://"+r.addr+"/metrics"))
+	m := regexp.MustCompile(`(?m)^` + name + `(?:\{[^}]*\})? (\S+)$`).FindStringSubmatch(get(t, "http://"+r.addr+"/metrics"))
 	if m == nil {
 		t.Fatalf("no metric %s", name)
 	}
@@ -191,9 +191,14 @@ func commitMessages(t *testing.T, db *sql.DB, d *sqldb.Dialect, n int) {
 
 // testRelayCommand runs `courier relay` on dbURL with args, commits 25
 // outbox messages and waits for the metrics to count them published, then
-// checks readiness, the structured logs and the shutdown.
+// checks readiness, the metrics' labels and latencies, the progress
+// lines, the structured logs and the shutdown.
 func testRelayCommand(t *testing.T, db *sql.DB, d *sqldb.Dialect, dbURL string, args ...string) {
-	r := startRelay(t, &relayCommand{}, append([]string{"-db", dbURL, "-broker", "memory://", "-log-format", "json"}, args...)...)
+	source := "poll"
+	if slices.Contains(args, "tail") {
+		source = map[*sqldb.Dialect]string{sqldb.Postgres: "pgcdc", sqldb.MySQL: "mysqlcdc"}[d]
+	}
+	r := startRelay(t, &relayCommand{}, append([]string{"-db", dbURL, "-broker", "memory://", "-log-format", "json", "-progress", "100ms"}, args...)...)
 	// The tailing relays publish what commits after they start reading.
 	waitFor(t, r.addr, "/readyz", "ready, leader")
 	commitMessages(t, db, d, 25)
@@ -201,6 +206,18 @@ func testRelayCommand(t *testing.T, db *sql.DB, d *sqldb.Dialect, dbURL string, 
 	if r.metric(t, "courier_relay_leader") != 1 {
 		t.Fatal("the relay that published is not the leader")
 	}
+	labels := `{relay="outbox",source="` + source + `"}`
+	metrics := get(t, "http://"+r.addr+"/metrics")
+	for _, want := range []string{"courier_relay_published_total" + labels + " 25", "courier_relay_publish_latency_seconds_count" + labels + " 25",
+		"courier_relay_batch_rows_count" + labels} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, metrics)
+		}
+	}
+	r.eventually(t, "a progress line counting the messages", func() bool {
+		return strings.Contains(r.logs.String(), `"msg":"courier: outbox relay progress","relay":"outbox"`) &&
+			strings.Contains(r.logs.String(), `"published_total":25`)
+	})
 	r.wait(t)
 	if !strings.Contains(r.logs.String(), `"msg":"courier: relay stopped"`) {
 		t.Fatalf("logs are not structured JSON:\n%s", r.logs.String())

@@ -296,8 +296,12 @@ func (s *reader) commit(h *replication.EventHeader) error {
 	}
 	rows := len(s.tx) > 0
 	if rows {
+		committed := time.Unix(int64(h.Timestamp), 0)
+		for i := range s.tx {
+			s.tx[i].Committed = committed
+		}
 		s.batch = append(s.batch, s.tx...)
-		s.batchCommit = time.Unix(int64(h.Timestamp), 0)
+		s.batchCommit = committed
 	}
 	s.inTx, s.standalone, s.txGTID, s.tx = false, false, nil, s.tx[:0]
 	if h.LogPos == 0 || h.Flags&replication.LOG_EVENT_ARTIFICIAL_F != 0 {

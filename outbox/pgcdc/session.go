@@ -223,6 +223,9 @@ func (s *reader) logical(walData []byte) error {
 	case *pglogrepl.CommitMessage:
 		s.inTx = false
 		if len(s.tx) > 0 {
+			for i := range s.tx {
+				s.tx[i].Committed = m.CommitTime
+			}
 			s.batch = append(s.batch, s.tx...)
 			s.batchCommit = m.CommitTime
 		}

@@ -28,6 +28,12 @@ type Row struct {
 	Destination string
 	Headers     string // the headers column: a JSON object of strings
 	Payload     []byte
+	// Committed is when the row's transaction committed, as well as the
+	// source knows: the commit time in the log (PostgreSQL's to the
+	// microsecond, the binary log's to the second), or the row's
+	// creation_time, its insert in the transaction (the table poller).
+	// Zero if unknown.
+	Committed time.Time
 }
 
 // Message decodes the row into the message to publish, or says why it
