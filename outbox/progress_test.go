@@ -71,4 +71,3 @@ func TestProgressLog(t *testing.T) {
 		t.Error("a negative interval was accepted")
 	}
 }
-
