@@ -104,6 +104,7 @@ func Suites() []Suite {
 		eventSuite(),
 		rpcSuite(),
 		discoverySuite(),
+		observeSuite(),
 	}
 }
 

@@ -70,13 +70,16 @@ func (p *producer) Send(ctx context.Context, channel string, msgs ...*message.Me
 		if !fromCtx {
 			parent = p.t.prop.Extract(ctx, carrier(m.Headers))
 		}
-		attrs := []attribute.KeyValue{p.t.system, semconv.MessagingDestinationName(channel),
-			semconv.MessagingOperationName(p.op), p.opType, semconv.MessagingMessageID(m.ID)}
-		if k := m.Headers.Get(message.HeaderPartitionID); k != "" {
-			attrs = append(attrs, PartitionKeyKey.String(k))
-		}
-		sctx, span := p.t.tracer.Start(parent, p.op+" "+channel, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+		sctx, span := p.t.tracer.Start(parent, p.t.spanName(p.op, channel), trace.WithSpanKind(trace.SpanKindProducer))
 		p.t.prop.Inject(sctx, carrier(m.Headers))
+		if !span.IsRecording() {
+			continue // nothing to set or end: a no-op tracer costs no allocation here
+		}
+		span.SetAttributes(p.t.system, semconv.MessagingDestinationName(channel),
+			semconv.MessagingOperationName(p.op), p.opType, semconv.MessagingMessageID(m.ID))
+		if k := m.Headers.Get(message.HeaderPartitionID); k != "" {
+			span.SetAttributes(PartitionKeyKey.String(k))
+		}
 		spans = append(spans, span)
 	}
 	err := p.p.Send(ctx, channel, msgs...)

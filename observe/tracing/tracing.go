@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -36,6 +37,8 @@ type Tracing struct {
 	prop   propagation.TextMapPropagator
 	system attribute.KeyValue
 	links  bool
+	// names caches the span names, "<operation> <channel>".
+	names sync.Map
 }
 
 // Option configures a Tracing.
@@ -119,41 +122,62 @@ func (t *Tracing) DeliveryTracer() broker.Tracer { return deliveryTracer{t} }
 
 type deliveryTracer struct{ t *Tracing }
 
-// StartDelivery starts the span "process <channel>".
+// StartDelivery starts the span "process <channel>". Its attributes are
+// set only on a span that records, so that a no-op tracer costs no
+// allocation for them.
 func (d deliveryTracer) StartDelivery(ctx context.Context, info broker.DeliveryInfo, msg *message.Message) (context.Context, func(broker.DeliveryOutcome)) {
 	t := d.t
 	ctx = t.prop.Extract(ctx, carrier(msg.Headers))
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
-		t.system,
+	var span trace.Span
+	if t.links {
+		var links []trace.Link
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			links = []trace.Link{{SpanContext: sc}}
+		}
+		ctx, span = t.tracer.Start(ctx, t.spanName("process", info.Channel), trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithNewRoot(), trace.WithLinks(links...))
+	} else {
+		ctx, span = t.tracer.Start(ctx, t.spanName("process", info.Channel), trace.WithSpanKind(trace.SpanKindConsumer))
+	}
+	if !span.IsRecording() {
+		return ctx, endNothing
+	}
+	span.SetAttributes(t.system,
 		semconv.MessagingDestinationName(info.Channel),
 		semconv.MessagingOperationName("process"),
 		semconv.MessagingOperationTypeProcess,
 		semconv.MessagingConsumerGroupName(info.SubscriberID),
-		semconv.MessagingMessageID(msg.ID),
-	)}
+		semconv.MessagingMessageID(msg.ID))
 	if k := msg.Headers.Get(message.HeaderPartitionID); k != "" {
-		opts = append(opts, trace.WithAttributes(PartitionKeyKey.String(k)))
+		span.SetAttributes(PartitionKeyKey.String(k))
 	}
-	if t.links {
-		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
-		}
-		opts = append(opts, trace.WithNewRoot())
-	}
-	ctx, span := t.tracer.Start(ctx, "process "+info.Channel, opts...)
 	return ctx, func(out broker.DeliveryOutcome) {
-		if span.IsRecording() {
-			span.SetAttributes(AttemptsKey.Int(out.Attempts), ResultKey.String(out.Result))
-			if out.Err != nil {
-				span.RecordError(out.Err)
-				if out.Result != broker.ResultHandled {
-					span.SetStatus(codes.Error, out.Err.Error())
-				}
+		span.SetAttributes(AttemptsKey.Int(out.Attempts), ResultKey.String(out.Result))
+		if out.Err != nil {
+			span.RecordError(out.Err)
+			if out.Result != broker.ResultHandled {
+				span.SetStatus(codes.Error, out.Err.Error())
 			}
 		}
 		span.End()
 	}
 }
+
+// endNothing ends a delivery whose span does not record.
+func endNothing(broker.DeliveryOutcome) {}
+
+// spanName returns "<operation> <channel>", made once per pair.
+func (t *Tracing) spanName(op, channel string) string {
+	key := spanKey{op, channel}
+	if n, ok := t.names.Load(key); ok {
+		return n.(string)
+	}
+	n := op + " " + channel
+	t.names.Store(key, n)
+	return n
+}
+
+type spanKey struct{ op, channel string }
 
 // carrier reads and writes message headers for a propagator.
 type carrier message.Headers
