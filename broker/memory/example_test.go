@@ -75,3 +75,45 @@ func Example_deadLetter() {
 	// {"amount":42}
 	// card declined after 3 attempts on payments
 }
+
+// A subscriber id whose handler does not depend on order asks for
+// concurrent delivery: here up to 4 messages of one partition key are
+// handled at once, which ordered delivery would hand over one at a time.
+func Example_concurrentDelivery() {
+	ctx := context.Background()
+	b, _ := memory.New()
+	defer b.Close(ctx)
+
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	var wg sync.WaitGroup
+	wg.Add(8)
+	release := make(chan struct{})
+	sub, _ := b.Subscribe(ctx, "mailer", []string{"order-events"},
+		broker.HandlerFunc(func(context.Context, *message.Message) error {
+			defer wg.Done()
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			if inFlight == 4 {
+				close(release) // the limit is reached: let them all finish
+			}
+			mu.Unlock()
+			<-release
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			return nil
+		}),
+		broker.WithConcurrentDelivery(4))
+	defer sub.Close(ctx)
+
+	for i := range 8 {
+		_ = b.Send(ctx, "order-events",
+			message.NewBuilder([]byte(fmt.Sprint("email ", i))).WithPartitionKey("customer-1").Build())
+	}
+	wg.Wait()
+	fmt.Println("most handlers in flight at once:", most)
+	// Output:
+	// most handlers in flight at once: 4
+}

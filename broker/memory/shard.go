@@ -178,9 +178,14 @@ type worker struct {
 	g      *group
 	shard  *shard
 	index  int
-	offset atomic.Uint64 // next offset to deliver
+	offset atomic.Uint64 // next offset to deliver; in concurrent mode, the first not handled
 	owner  atomic.Pointer[subscription]
 	wake   chan struct{}
+
+	// In concurrent delivery mode (see dispatch):
+	next     uint64             // the next offset to hand out; the worker's own
+	read     []*message.Message // read from the shard at next, not handed out yet
+	inFlight window
 }
 
 func (w *worker) notify() {
@@ -222,10 +227,10 @@ func (w *worker) drain() {
 // deliver hands a batch of messages to s while s owns the shard. It reports
 // how many were done and whether it stopped because the owner changed.
 func (w *worker) deliver(s *subscription) (done int, moved bool) {
-	batch := w.shard.read(w.offset.Load(), readBatch)
 	if s.slots != nil {
-		return w.deliverConcurrently(s, batch)
+		return w.dispatch(s), false
 	}
+	batch := w.shard.read(w.offset.Load(), readBatch)
 	for _, m := range batch {
 		if w.owner.Load() != s {
 			return done, true
@@ -240,41 +245,4 @@ func (w *worker) deliver(s *subscription) (done int, moved bool) {
 		done++
 	}
 	return done, false
-}
-
-// deliverConcurrently is deliver in concurrent delivery mode: the batch's
-// messages go to the Processor at once, each as soon as one of s's
-// MaxInFlight slots is free, and once they all returned the shard's offset
-// moves past the longest run of handled messages from the start of the
-// batch. A message abandoned because s is closing holds the offset there,
-// so the next owner gets it, and those after it, again.
-func (w *worker) deliverConcurrently(s *subscription, batch []*message.Message) (done int, moved bool) {
-	abandoned := make([]bool, len(batch))
-	var wg sync.WaitGroup
-	started := 0
-	for i, m := range batch {
-		if moved = w.owner.Load() != s; moved || s.stopping() {
-			break
-		}
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.stop:
-		}
-		if s.stopping() {
-			break // the slot, if taken, is s's to drop: s is closing
-		}
-		started = i + 1
-		wg.Go(func() {
-			defer func() { <-s.slots }()
-			if err := s.proc.Process(s.ctx, s.stop, w.g.ch.name, w.index, 0, m); err != nil {
-				abandoned[i] = true
-			}
-		})
-	}
-	wg.Wait()
-	for done < started && !abandoned[done] {
-		done++
-	}
-	w.offset.Add(uint64(done))
-	return done, moved
 }
