@@ -15,10 +15,10 @@
 // every position is in memory anyway.
 //
 // In concurrent delivery mode (broker.WithConcurrentDelivery(n)) the
-// shards and positions are the same, but a shard's worker hands a batch of
-// messages to the handler at once, up to n per instance over all its
-// shards, and moves the shard's position past the longest run of handled
-// messages from the start of the batch.
+// shards and positions are the same, but a shard's worker hands each
+// message to the handler in a goroutine of its own, up to n at once per
+// instance over all its shards, without waiting for the ones before, and
+// moves the shard's position past the longest run of handled messages.
 package memory
 
 import (
