@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,8 @@ func amqpSuite() Suite {
 				courierAMQP("courier-amqp-concurrent", amqp.ClassicQueue, broker.WithConcurrentDelivery(benchInFlight)),
 				RawAMQP(),
 				RawAMQPSharded(),
+				RawAMQPDirectSharded(),
+				RawAMQPHashSharded(),
 				RawAMQPTopic(),
 				WatermillAMQP(),
 			}
@@ -297,9 +300,57 @@ func RawAMQP() System {
 // is of the server: the difference between the two is what RabbitMQ's
 // topic routing and the headers cost.
 func RawAMQPSharded() System {
-	return funcSystem{name: "raw-amqp091-go-sharded", probe: probeAMQP, start: func(ctx context.Context, _ int, deliver func([]byte)) (Session, error) {
+	width := bits.TrailingZeros(amqpShards)
+	return rawAMQPSharded("raw-amqp091-go-sharded", amqp091.ExchangeTopic, func(i int) string {
+		var pattern strings.Builder
+		for bit := width - 1; bit >= 0; bit-- {
+			fmt.Fprintf(&pattern, "%d.", i>>bit&1)
+		}
+		pattern.WriteString("#")
+		return pattern.String()
+	}, amqp.RoutingKey)
+}
+
+// RawAMQPDirectSharded is RawAMQPSharded with a direct exchange instead of
+// the topic exchange: each shard queue is bound with its number as the
+// routing key, and a message is published with the number of its key's
+// shard (the first bits of amqp.RoutingKey, as the topic patterns match
+// them). It measures the first alternative to Courier's topology.
+func RawAMQPDirectSharded() System {
+	return rawAMQPSharded("raw-amqp091-go-direct", amqp091.ExchangeDirect, strconv.Itoa, func(key string) string {
+		return strconv.Itoa(shardOfRoutingKey(amqp.RoutingKey(key)))
+	})
+}
+
+// RawAMQPHashSharded is RawAMQPSharded with RabbitMQ's consistent-hash
+// exchange (the rabbitmq_consistent_hash_exchange plugin) instead of the
+// topic exchange: each shard queue is bound with weight 1, and a message is
+// published with its partition key as the routing key, which the exchange
+// hashes onto the queues. It measures the second alternative.
+func RawAMQPHashSharded() System {
+	return rawAMQPSharded("raw-amqp091-go-hash", "x-consistent-hash", func(int) string { return "1" },
+		func(key string) string { return key })
+}
+
+// shardOfRoutingKey reads the shard of amqpShards that a Courier routing
+// key's first words select.
+func shardOfRoutingKey(rk string) int {
+	shard := 0
+	for i := 0; i < bits.TrailingZeros(amqpShards); i++ {
+		shard = shard<<1 | int(rk[2*i]-'0')
+	}
+	return shard
+}
+
+// rawAMQPSharded is the workload on amqp091-go directly with amqpShards
+// classic single-active-consumer queues behind one exchange of the given
+// kind, queue i bound with binding(i), messages published with Courier's
+// headers and the routing key route(partition key); one consuming channel
+// per queue, with a prefetch of amqpPrefetch.
+func rawAMQPSharded(name, kind string, binding func(int) string, route func(string) string) System {
+	return funcSystem{name: name, probe: probeAMQP, start: func(ctx context.Context, _ int, deliver func([]byte)) (Session, error) {
 		var c cleanup
-		exchange := uniqueName("bench-raw-sharded")
+		exchange := uniqueName("bench-" + name)
 		queues := make([]string, amqpShards)
 		for i := range queues {
 			queues[i] = fmt.Sprintf("%s:%03d", exchange, i)
@@ -309,23 +360,17 @@ func RawAMQPSharded() System {
 			return nil, c.fail(ctx, err)
 		}
 		c.add(func(context.Context) error { return deleteAMQP(queues, []string{exchange}) })
-		if err := declareTopic(conns[1], exchange); err != nil {
+		if err := declareExchange(conns[1], exchange, kind); err != nil {
 			return nil, c.fail(ctx, err)
 		}
-		width := bits.TrailingZeros(amqpShards)
 		for i, q := range queues {
-			var pattern strings.Builder
-			for bit := width - 1; bit >= 0; bit-- {
-				fmt.Fprintf(&pattern, "%d.", i>>bit&1)
-			}
-			pattern.WriteString("#")
 			if err := consumeQueue(&c, conns[1], q, amqp091.Table{"x-single-active-consumer": true},
-				func(ch *amqp091.Channel) error { return ch.QueueBind(q, pattern.String(), exchange, false, nil) },
+				func(ch *amqp091.Channel) error { return ch.QueueBind(q, binding(i), exchange, false, nil) },
 				fmt.Sprintf("bench-%d", i), deliver); err != nil {
 				return nil, c.fail(ctx, err)
 			}
 		}
-		publish, err := publishAsCourier(conns[0], exchange)
+		publish, err := publishAsCourier(conns[0], exchange, route)
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}
@@ -333,26 +378,28 @@ func RawAMQPSharded() System {
 	}}
 }
 
-// declareTopic declares a durable topic exchange on a channel of conn.
-func declareTopic(conn *amqp091.Connection, exchange string) error {
+// declareExchange declares a durable exchange of the given kind on a
+// channel of conn.
+func declareExchange(conn *amqp091.Connection, exchange, kind string) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	return ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil)
+	return ch.ExchangeDeclare(exchange, kind, true, false, false, false, nil)
 }
 
 // publishAsCourier returns a confirmPool publish function that sends to
-// exchange as Courier's broker does: persistent, with Courier's routing key
-// (amqp.RoutingKey) and headers (ID, DESTINATION, DATE, PARTITION_ID and
-// the message-id property).
-func publishAsCourier(conn *amqp091.Connection, exchange string) (func(ctx context.Context, key string, payload []byte) error, error) {
+// exchange as Courier's broker does: persistent, with Courier's headers
+// (ID, DESTINATION, DATE, PARTITION_ID and the message-id property), and
+// the routing key route makes of the partition key (Courier's is
+// amqp.RoutingKey).
+func publishAsCourier(conn *amqp091.Connection, exchange string, route func(string) string) (func(ctx context.Context, key string, payload []byte) error, error) {
 	date := time.Now().UTC().Format(time.RFC3339)
 	var seq atomic.Uint64
 	return confirmPool(conn, func(key string, payload []byte) (string, string, amqp091.Publishing) {
 		id := fmt.Sprintf("%016x-%016x", time.Now().UnixNano(), seq.Add(1))
-		return exchange, amqp.RoutingKey(key), amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload, MessageId: id,
+		return exchange, route(key), amqp091.Publishing{DeliveryMode: amqp091.Persistent, Body: payload, MessageId: id,
 			Headers: amqp091.Table{"ID": id, "DESTINATION": exchange, "DATE": date, "PARTITION_ID": key}}
 	})
 }
@@ -375,7 +422,7 @@ func RawAMQPTopic() System {
 			return nil, c.fail(ctx, err)
 		}
 		c.add(func(context.Context) error { return deleteAMQP([]string{queue}, []string{exchange}) })
-		if err := declareTopic(conns[1], exchange); err != nil {
+		if err := declareExchange(conns[1], exchange, amqp091.ExchangeTopic); err != nil {
 			return nil, c.fail(ctx, err)
 		}
 		bind := func(ch *amqp091.Channel) error {
@@ -386,7 +433,7 @@ func RawAMQPTopic() System {
 				return nil, c.fail(ctx, err)
 			}
 		}
-		publish, err := publishAsCourier(conns[0], exchange)
+		publish, err := publishAsCourier(conns[0], exchange, amqp.RoutingKey)
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}

@@ -94,4 +94,4 @@ func (o observed) Subscribe(ctx context.Context, id string, channels []string, h
 type dropExporter struct{}
 
 func (dropExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
-func (dropExporter) Shutdown(context.Context) error                            { return nil }
+func (dropExporter) Shutdown(context.Context) error                             { return nil }
