@@ -1,10 +1,15 @@
 package memory
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/courier-go/courier/message"
 )
+
+// errNotStarted marks a message a closing subscription's pool
+// received but did not start: it goes to the shard's next owner.
+var errNotStarted = errors.New("memory broker: subscription closing")
 
 // window tracks a worker's messages in concurrent delivery mode: which of
 // those handed out since the worker's offset are done, and which were
@@ -21,15 +26,21 @@ type redo struct {
 	msg    *message.Message
 }
 
+// job is a message a worker hands to a subscription's pool.
+type job struct {
+	w   *worker
+	off uint64
+	msg *message.Message
+}
+
 // dispatch is deliver in concurrent delivery mode. It hands the shard's
-// messages out to s, each in a goroutine of its own as soon as one of s's
-// MaxInFlight slots is free, without waiting for them: the abandoned
-// messages first, then those after the last one handed out. It returns how
-// many it handed out, once none is left, s stops owning the shard or s
-// closes. A message's goroutine counts as s's work, so that s's Close waits
-// for it; when it finishes, the shard's offset moves past the longest run
-// of handled messages, and a message abandoned because s is closing is
-// handed out again, to the shard's next owner.
+// messages to s's pool of MaxInFlight goroutines, each as soon as one of
+// them is free, without waiting for it to finish: the abandoned messages
+// first, then those after the last one handed out. It returns how many it
+// handed out, once none is left, s stops owning the shard or s closes.
+// When a message is done (see finish) the shard's offset moves past the
+// longest run of handled messages, and a message abandoned because s is
+// closing is handed out again, to the shard's next owner.
 func (w *worker) dispatch(s *subscription) int {
 	n := 0
 	for {
@@ -37,35 +48,38 @@ func (w *worker) dispatch(s *subscription) int {
 		if !ok {
 			return n
 		}
-		if w.owner.Load() != s || s.stopping() || !w.acquireSlot(s) {
+		if w.owner.Load() != s || s.stopping() {
 			w.giveBack(off, m)
 			return n
 		}
-		w.g.ch.b.wg.Add(1)
-		go func() {
-			defer w.g.ch.b.wg.Done()
-			defer s.release()
-			err := s.proc.Process(s.ctx, s.stop, w.g.ch.name, w.index, 0, m)
-			<-s.slots
-			w.finish(off, m, err != nil)
-		}()
-		n++
+		select {
+		case s.jobs <- job{w, off, m}:
+			n++
+		case <-s.stop:
+			w.giveBack(off, m)
+			return n
+		}
 	}
 }
 
-// acquireSlot waits for a free slot of s and registers the message's
-// goroutine as s's work; it reports false if s closes first.
-func (w *worker) acquireSlot(s *subscription) bool {
-	select {
-	case s.slots <- struct{}{}:
-	case <-s.stop:
-		return false
+// work is one goroutine of a concurrent subscription's pool: it handles
+// the messages the workers hand it until the subscription closes. It is
+// counted in the subscription's active work from Subscribe on.
+func (s *subscription) work() {
+	defer s.release()
+	for {
+		var j job
+		select {
+		case j = <-s.jobs:
+		case <-s.stop:
+			return
+		}
+		err := errNotStarted
+		if !s.stopping() {
+			err = s.proc.Process(s.ctx, s.stop, j.w.g.ch.name, j.w.index, 0, j.msg)
+		}
+		j.w.finish(j.off, j.msg, err != nil)
 	}
-	if !s.acquire() {
-		<-s.slots
-		return false
-	}
-	return true
 }
 
 // take returns the next message to hand out: an abandoned one, or the one

@@ -89,14 +89,15 @@ func Example_concurrentDelivery() {
 	var wg sync.WaitGroup
 	wg.Add(8)
 	release := make(chan struct{})
+	var reached sync.Once
 	sub, _ := b.Subscribe(ctx, "mailer", []string{"order-events"},
 		broker.HandlerFunc(func(context.Context, *message.Message) error {
 			defer wg.Done()
 			mu.Lock()
 			inFlight++
 			most = max(most, inFlight)
-			if inFlight == 4 {
-				close(release) // the limit is reached: let them all finish
+			if inFlight == 4 { // the limit is reached: let them all finish
+				reached.Do(func() { close(release) })
 			}
 			mu.Unlock()
 			<-release

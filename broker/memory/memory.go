@@ -193,12 +193,18 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &subscription{id: fmt.Sprintf("instance-%d", b.instances.Add(1)), b: b, proc: adapter.NewProcessor(cfg, b), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
 	if cfg.Delivery == broker.DeliveryConcurrent {
-		s.slots = make(chan struct{}, cfg.MaxInFlight)
+		s.jobs = make(chan job)
 	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	err = b.subs.Add(s, func() {
+		if s.jobs != nil {
+			s.active = cfg.MaxInFlight // the pool, until Close stops it
+			for range cfg.MaxInFlight {
+				go s.work()
+			}
+		}
 		for _, name := range cfg.Channels {
 			g := b.channelLocked(name).groupLocked(subscriberID)
 			s.groups = append(s.groups, g)

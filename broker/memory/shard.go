@@ -227,7 +227,7 @@ func (w *worker) drain() {
 // deliver hands a batch of messages to s while s owns the shard. It reports
 // how many were done and whether it stopped because the owner changed.
 func (w *worker) deliver(s *subscription) (done int, moved bool) {
-	if s.slots != nil {
+	if s.jobs != nil {
 		return w.dispatch(s), false
 	}
 	batch := w.shard.read(w.offset.Load(), readBatch)

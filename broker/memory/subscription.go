@@ -13,9 +13,10 @@ type subscription struct {
 	b      *Broker
 	proc   *adapter.Processor
 	groups []*group // one per channel
-	// slots bounds the handlers in flight in concurrent delivery mode,
-	// over every shard the instance owns; nil in ordered mode.
-	slots chan struct{}
+	// jobs feeds the pool of MaxInFlight goroutines that handle the
+	// messages of every shard the instance owns in concurrent delivery
+	// mode; nil in ordered mode.
+	jobs chan job
 
 	ctx    context.Context // the handlers' context
 	cancel context.CancelFunc
