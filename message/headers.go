@@ -72,4 +72,10 @@ const (
 	// HeaderDeadLetterPayloadSHA256 is the hex SHA-256 of the original
 	// payload, set with HeaderDeadLetterPayloadBytes.
 	HeaderDeadLetterPayloadSHA256 = "dead_letter_payload_sha256"
+	// HeaderReplayOf is set on a dead letter sent back to its channel
+	// (package broker/deadletter): the ID of the dead letter, which is
+	// the ID of the message that was given up on. The replayed message
+	// has an ID of its own, so that a broker's or an inbox's duplicate
+	// detection does not take it for the original.
+	HeaderReplayOf = "replay_of"
 )

@@ -109,6 +109,7 @@ func Run(t *testing.T, s Suite) {
 		{"ShardsRunConcurrently", testShardsConcurrent},
 		{"RedeliveryAfterErrors", testRedelivery},
 		{"DeadLetter", testDeadLetter},
+		{"DeadLettersBrowseReplayPurge", testDeadLetterBrowser},
 		{"PoisonMessageDoesNotStallItsShard", testPoisonDoesNotStall},
 		{"MalformedMessagesLeaveTheirShard", testMalformed},
 		{"CloseWaitsForInFlightHandlers", testCloseWaits},

@@ -10,7 +10,9 @@
 // stopped. A subscriber id starts at the end of the channel: it receives
 // the messages sent after its first Subscribe returned. Messages sent to a
 // channel with no subscriber id are dropped, as nothing would ever read
-// them; a message is kept in memory until every subscriber id of its
+// them, but for dead letters, which the Broker keeps until they are
+// removed (Broker.DeadLetterProducer, broker.DeadLetterBrowser); a message
+// is kept in memory until every subscriber id of its
 // channel has handled it. broker.WithEphemeral changes nothing here, where
 // every position is in memory anyway.
 //
@@ -74,7 +76,11 @@ type Broker struct {
 
 	mu       sync.RWMutex
 	channels map[string]*channel
-	subs     adapter.Subscriptions[*subscription] // closing: Close began
+	// kept holds each dead-letter channel's dead letters, in the order
+	// they were sent, until RemoveDeadLetters; keptSeq numbers them.
+	kept    map[string][]keptLetter
+	keptSeq uint64
+	subs    adapter.Subscriptions[*subscription] // closing: Close began
 
 	done chan struct{} // closed by Close: stops the workers
 	wg   sync.WaitGroup
@@ -87,6 +93,7 @@ func New(opts ...Option) (*Broker, error) {
 	b := &Broker{
 		shards:   DefaultShards,
 		channels: make(map[string]*channel),
+		kept:     make(map[string][]keptLetter),
 		done:     make(chan struct{}),
 	}
 	for _, opt := range opts {
@@ -191,7 +198,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		return nil, fmt.Errorf("memory broker: %w", err)
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &subscription{id: fmt.Sprintf("instance-%d", b.instances.Add(1)), b: b, proc: adapter.NewProcessor(cfg, b), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
+	s := &subscription{id: fmt.Sprintf("instance-%d", b.instances.Add(1)), b: b, proc: adapter.NewProcessor(cfg, b.DeadLetterProducer()), ctx: hctx, cancel: cancel, stop: make(chan struct{})}
 	if cfg.Delivery == broker.DeliveryConcurrent {
 		s.jobs = make(chan job)
 	}
