@@ -1,6 +1,7 @@
 // Command courier runs Courier's operational components:
 //
 //	courier relay     publish a service's outbox to the broker (polling or log tailing)
+//	courier deadletter list, show, replay or purge a subscriber id's dead letters
 //	courier registry  run a single-node etcd service registry for development
 //	courier registrar register other processes' instances (third-party registration)
 //	courier router    reverse proxy to registry-resolved instances (REST and gRPC)
@@ -92,6 +93,7 @@ const usage = `usage: courier <command> [flags]
 
 commands:
   relay     publish a service's transactional outbox to the broker
+  deadletter list, show, replay or purge a subscriber id's dead letters
   registry  run a single-node etcd service registry for development
   registrar health-check targets and register them on their behalf
   router    reverse proxy routing to registry-resolved instances (REST, gRPC)
@@ -110,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "relay":
 		return (&relayCommand{}).run(ctx, args[1:], stderr)
+	case "deadletter":
+		return (&deadLetterCommand{}).run(ctx, args[1:], stdout, stderr)
 	case "registry":
 		return (&registryCommand{}).run(ctx, args[1:], stdout, stderr)
 	case "registrar":
