@@ -15,8 +15,12 @@ import (
 //
 // The returned broker has b's optional methods (broker.ChannelRemover,
 // broker.SubscriberRemover, broker.Pinger) if b has them, and only then.
-// Closing it closes b.
+// Closing it closes b. When the Tracing is off (see New), Broker returns b
+// itself.
 func (t *Tracing) Broker(b broker.Broker) broker.Broker {
+	if t.off {
+		return b
+	}
 	tb := &tracedBroker{producer: producer{t: t, p: b, op: "send", opType: semconv.MessagingOperationTypeSend}, b: b}
 	cr, hasCR := b.(broker.ChannelRemover)
 	sr, hasSR := b.(broker.SubscriberRemover)

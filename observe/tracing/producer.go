@@ -22,8 +22,12 @@ import (
 // with its error.
 //
 // The returned producer sends dead letters as p does
-// (broker.DeadLetterProducer).
+// (broker.DeadLetterProducer). When the Tracing is off (see New), Producer
+// returns p itself.
 func (t *Tracing) Producer(p broker.Producer) broker.Producer {
+	if t.off {
+		return p
+	}
 	return &producer{t: t, p: p, op: "send", opType: semconv.MessagingOperationTypeSend}
 }
 
@@ -31,8 +35,12 @@ func (t *Tracing) Producer(p broker.Producer) broker.Producer {
 // producer (outbox.Writer.Producer), each message in a producer span
 // "create <channel>" that is a child of ctx's: the span of the request
 // that wrote the row, ended when the row is written. The relay's traced
-// producer then continues from it.
+// producer then continues from it. When the Tracing is off (see New),
+// Outbox returns p itself.
 func (t *Tracing) Outbox(p broker.Producer) broker.Producer {
+	if t.off {
+		return p
+	}
 	return &producer{t: t, p: p, op: "create", opType: semconv.MessagingOperationTypeCreate}
 }
 

@@ -37,6 +37,9 @@ type Tracing struct {
 	prop   propagation.TextMapPropagator
 	system attribute.KeyValue
 	links  bool
+	// off is set when the provider records nothing (see New): the
+	// wrappers then return what they wrap, and cost nothing.
+	off bool
 	// names caches the span names, "<operation> <channel>".
 	names sync.Map
 }
@@ -86,6 +89,16 @@ func WithLinks() Option {
 }
 
 // New returns a Tracing.
+//
+// New finds out once whether the provider records anything: it starts a
+// probe span under a sampled parent and looks whether it records. When it
+// does not (OpenTelemetry's global provider before the program sets one,
+// the noop package's provider, an SDK that samples nothing), the Tracing
+// is off: Broker, Producer and Outbox return what they are given, and
+// SubscribeOption adds no tracer, so that tracing wired in but not
+// configured costs nothing per message, not even the trace headers. Make
+// the Tracing after setting the global provider (otel.SetTracerProvider),
+// or give the provider with WithTracerProvider.
 func New(opts ...Option) *Tracing {
 	t := &Tracing{
 		tp:     otel.GetTracerProvider(),
@@ -96,8 +109,31 @@ func New(opts ...Option) *Tracing {
 		opt(t)
 	}
 	t.tracer = t.tp.Tracer(ScopeName)
+	t.off = !records(t.tracer)
 	return t
 }
+
+// probeParent is the sampled remote parent of New's probe span: a span
+// that a parent-based sampler follows, so that only a tracer that records
+// nothing leaves the probe unrecorded.
+var probeParent = trace.NewSpanContext(trace.SpanContextConfig{
+	TraceID:    trace.TraceID{0x43, 0x6f, 0x75, 0x72, 0x69, 0x65, 0x72, 1},
+	SpanID:     trace.SpanID{0x70, 0x72, 0x6f, 0x62, 0x65, 1},
+	TraceFlags: trace.FlagsSampled,
+	Remote:     true,
+})
+
+// records reports whether tracer records a span under a sampled parent.
+// The probe span is never ended, so that no processor or exporter sees it.
+func records(tracer trace.Tracer) bool {
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), probeParent)
+	_, span := tracer.Start(ctx, "courier.probe")
+	return span.IsRecording()
+}
+
+// Enabled reports whether the Tracing makes spans: false when its
+// provider records nothing (see New), and its wrappers are then no-ops.
+func (t *Tracing) Enabled() bool { return !t.off }
 
 // Inject writes the trace context of ctx into h, which must not be nil,
 // for code that builds its messages' headers itself.
@@ -111,8 +147,12 @@ func (t *Tracing) Extract(ctx context.Context, h message.Headers) context.Contex
 }
 
 // SubscribeOption follows each delivery of a subscription: it is
-// broker.WithTracer(t.DeliveryTracer()).
+// broker.WithTracer(t.DeliveryTracer()), or an option that changes nothing
+// when the Tracing is off (see New).
 func (t *Tracing) SubscribeOption() broker.SubscribeOption {
+	if t.off {
+		return func(*broker.SubscribeConfig) error { return nil }
+	}
 	return broker.WithTracer(deliveryTracer{t})
 }
 
