@@ -14,7 +14,8 @@ import (
 // caller's options, so that a broker.WithTracer among them wins).
 //
 // The returned broker has b's optional methods (broker.ChannelRemover,
-// broker.SubscriberRemover, broker.Pinger) if b has them, and only then.
+// broker.SubscriberRemover, broker.Pinger, broker.DeadLetterBrowser) if b
+// has them, and only then.
 // Closing it closes b. When the Tracing is off (see New), Broker returns b
 // itself.
 func (t *Tracing) Broker(b broker.Broker) broker.Broker {
@@ -25,12 +26,24 @@ func (t *Tracing) Broker(b broker.Broker) broker.Broker {
 	cr, hasCR := b.(broker.ChannelRemover)
 	sr, hasSR := b.(broker.SubscriberRemover)
 	pg, hasPing := b.(broker.Pinger)
+	dl, hasDL := b.(broker.DeadLetterBrowser)
 	type (
 		c = channelRemover
 		s = subscriberRemover
 		p = pinger
+		d = deadLetterBrowser
 	)
+	// One struct type per combination, so that the result has exactly
+	// b's optional methods.
 	switch {
+	case hasCR && hasSR && hasPing && hasDL:
+		return struct {
+			*tracedBroker
+			c
+			s
+			p
+			d
+		}{tb, c{cr}, s{sr}, p{pg}, d{dl}}
 	case hasCR && hasSR && hasPing:
 		return struct {
 			*tracedBroker
@@ -38,6 +51,27 @@ func (t *Tracing) Broker(b broker.Broker) broker.Broker {
 			s
 			p
 		}{tb, c{cr}, s{sr}, p{pg}}
+	case hasCR && hasSR && hasDL:
+		return struct {
+			*tracedBroker
+			c
+			s
+			d
+		}{tb, c{cr}, s{sr}, d{dl}}
+	case hasCR && hasPing && hasDL:
+		return struct {
+			*tracedBroker
+			c
+			p
+			d
+		}{tb, c{cr}, p{pg}, d{dl}}
+	case hasSR && hasPing && hasDL:
+		return struct {
+			*tracedBroker
+			s
+			p
+			d
+		}{tb, s{sr}, p{pg}, d{dl}}
 	case hasCR && hasSR:
 		return struct {
 			*tracedBroker
@@ -50,12 +84,30 @@ func (t *Tracing) Broker(b broker.Broker) broker.Broker {
 			c
 			p
 		}{tb, c{cr}, p{pg}}
+	case hasCR && hasDL:
+		return struct {
+			*tracedBroker
+			c
+			d
+		}{tb, c{cr}, d{dl}}
 	case hasSR && hasPing:
 		return struct {
 			*tracedBroker
 			s
 			p
 		}{tb, s{sr}, p{pg}}
+	case hasSR && hasDL:
+		return struct {
+			*tracedBroker
+			s
+			d
+		}{tb, s{sr}, d{dl}}
+	case hasPing && hasDL:
+		return struct {
+			*tracedBroker
+			p
+			d
+		}{tb, p{pg}, d{dl}}
 	case hasCR:
 		return struct {
 			*tracedBroker
@@ -71,6 +123,11 @@ func (t *Tracing) Broker(b broker.Broker) broker.Broker {
 			*tracedBroker
 			p
 		}{tb, p{pg}}
+	case hasDL:
+		return struct {
+			*tracedBroker
+			d
+		}{tb, d{dl}}
 	}
 	return tb
 }
@@ -105,3 +162,13 @@ func (s subscriberRemover) RemoveSubscriber(ctx context.Context, subscriberID st
 type pinger struct{ p broker.Pinger }
 
 func (p pinger) Ping(ctx context.Context) error { return p.p.Ping(ctx) }
+
+type deadLetterBrowser struct{ d broker.DeadLetterBrowser }
+
+func (d deadLetterBrowser) BrowseDeadLetters(ctx context.Context, channel string, fn func(broker.DeadLetter) error) error {
+	return d.d.BrowseDeadLetters(ctx, channel, fn)
+}
+
+func (d deadLetterBrowser) RemoveDeadLetters(ctx context.Context, channel string, letters []broker.DeadLetter) (int, error) {
+	return d.d.RemoveDeadLetters(ctx, channel, letters)
+}
