@@ -26,6 +26,23 @@ type Registry interface {
 	Watch(ctx context.Context, service string) (Watcher, error)
 }
 
+// ServiceLister is implemented by registries that can list the services
+// registered in them: the in-process and etcd registries, and the
+// registries registryurl opens (whose Services fails with an error
+// wrapping errors.ErrUnsupported for DNS, which has no such list). Tools
+// that show a whole system, such as courier console, use it.
+type ServiceLister interface {
+	// Services returns the names of the services that have at least one
+	// instance registered, healthy or not, sorted.
+	Services(ctx context.Context) ([]string, error)
+}
+
+// MetadataMetrics is the instance metadata that says where the instance
+// serves its Prometheus metrics: a URL (http://host:port/metrics), or a
+// path such as /metrics on the instance's own address over HTTP. Tools
+// that show a system's state, such as courier console, scrape it.
+const MetadataMetrics = "metrics"
+
 // Lease is one registration, kept alive by heartbeats.
 type Lease interface {
 	// Instance returns the instance as last registered or updated.

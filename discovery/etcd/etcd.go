@@ -109,7 +109,10 @@ func New(cli *clientv3.Client, opts ...Option) (*Registry, error) {
 	return r, nil
 }
 
-var _ discovery.Registry = (*Registry)(nil)
+var (
+	_ discovery.Registry      = (*Registry)(nil)
+	_ discovery.ServiceLister = (*Registry)(nil)
+)
 
 // Close stops the heartbeats of every lease, which then expire in etcd after
 // their TTL unless deregistered first, and ends every watcher.
@@ -231,6 +234,29 @@ func (r *Registry) Instances(ctx context.Context, service string) ([]discovery.I
 		return nil, &discovery.UnknownServiceError{Service: service}
 	}
 	return sorted(set), nil
+}
+
+// Services implements discovery.ServiceLister: the services that have a
+// key under the prefix, read without their values.
+func (r *Registry) Services(ctx context.Context) ([]string, error) {
+	var resp *clientv3.GetResponse
+	err := r.do(ctx, func(ctx context.Context) (err error) {
+		resp, err = r.cli.Get(ctx, r.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discovery/etcd: services: %w", err)
+	}
+	var names []string
+	for _, kv := range resp.Kvs {
+		service, _, ok := strings.Cut(strings.TrimPrefix(string(kv.Key), r.prefix), "/")
+		if !ok || discovery.ValidateServiceName(service) != nil {
+			continue // not a registration: Instances skips it too
+		}
+		names = append(names, service)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
 }
 
 // decode adds the registration key holds to set, if it is one: JSON of a

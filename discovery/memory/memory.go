@@ -37,7 +37,10 @@ func New() *Registry {
 		leases: map[*Lease]struct{}{}, done: make(chan struct{})}
 }
 
-var _ discovery.Registry = (*Registry)(nil)
+var (
+	_ discovery.Registry      = (*Registry)(nil)
+	_ discovery.ServiceLister = (*Registry)(nil)
+)
 
 // Close ends every lease (without reporting them lost), stops heartbeats and
 // finishes every watcher.
@@ -162,6 +165,26 @@ func (r *Registry) Instances(ctx context.Context, service string) ([]discovery.I
 		return nil, &discovery.UnknownServiceError{Service: service}
 	}
 	return insts, nil
+}
+
+// Services implements discovery.ServiceLister.
+func (r *Registry) Services(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("discovery/memory: services: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("discovery/memory: services: %w", discovery.ErrClosed)
+	}
+	names := make([]string, 0, len(r.services))
+	for name, recs := range r.services {
+		if len(recs) > 0 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // Watch implements discovery.Registry.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -51,6 +52,50 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("ExpiryAfterHeartbeatsStop", func(t *testing.T) { testExpiry(t, reg, cfg.TTL) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, reg) })
 	t.Run("Resolver", func(t *testing.T) { testResolver(t, reg) })
+	if l, ok := reg.(discovery.ServiceLister); ok {
+		t.Run("Services", func(t *testing.T) { testServices(t, reg, l) })
+	}
+}
+
+// testServices checks that a registry that lists its services lists a
+// service while it has an instance, healthy or not, and not after its
+// last instance left.
+func testServices(t *testing.T, reg discovery.Registry, l discovery.ServiceLister) {
+	a, b := Service(t), Service(t)
+	has := slices.Contains[[]string]
+	la := register(t, reg, a, "a1", "127.0.0.1:9001")
+	register(t, reg, a, "a2", "127.0.0.1:9002")
+	lb := register(t, reg, b, "b1", "127.0.0.1:9003")
+	sick := lb.Instance()
+	sick.Unhealthy = true
+	if err := lb.Update(ctxT(t, 10*time.Second), sick); err != nil {
+		t.Fatal(err)
+	}
+	names, err := l.Services(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(names, a) || !has(names, b) {
+		t.Fatalf("Services = %v, want %s and %s among them", names, a, b)
+	}
+	for i := 1; i < len(names); i++ {
+		if names[i-1] >= names[i] {
+			t.Fatalf("Services = %v: not sorted, or a name twice", names)
+		}
+	}
+	if err := la.Deregister(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.Deregister(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	names, err = l.Services(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(names, a) || has(names, b) {
+		t.Fatalf("Services = %v after %s's only instance left: want %s (one instance left) and not %s", names, b, a, b)
+	}
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

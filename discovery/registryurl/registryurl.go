@@ -70,6 +70,10 @@ type Registry interface {
 	Close() error
 	// String returns the registry's URL without its password, for logs.
 	String() string
+	// Services lists the registered services (discovery.ServiceLister);
+	// for dns://, which has no such list, it fails with an error wrapping
+	// errors.ErrUnsupported.
+	Services(ctx context.Context) ([]string, error)
 }
 
 // Option configures Open.
@@ -152,6 +156,20 @@ func (r *registry) Ping(ctx context.Context) error {
 }
 
 func (r *registry) Close() error { return r.close() }
+
+// Services lists the registry's services (discovery.ServiceLister);
+// DNS has no such list, and its error wraps errors.ErrUnsupported.
+func (r *registry) Services(ctx context.Context) ([]string, error) {
+	l, ok := r.Registry.(discovery.ServiceLister)
+	if !ok {
+		return nil, fmt.Errorf("registry %s cannot list its services: %w", r.url, errors.ErrUnsupported)
+	}
+	names, err := l.Services(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", r.url, err)
+	}
+	return names, nil
+}
 
 func (r *registry) String() string { return r.url }
 

@@ -3,6 +3,7 @@ package registryurl_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,8 +88,9 @@ func TestPasswordNeverShows(t *testing.T) {
 	}
 }
 
-// roundTrip registers an instance through r and reads it back.
-func roundTrip(t *testing.T, r discovery.Registry) {
+// roundTrip registers an instance through r and reads it back, and
+// finds its service in r's list.
+func roundTrip(t *testing.T, r registryurl.Registry) {
 	t.Helper()
 	ctx := ctxFor(t)
 	lease, err := r.Register(ctx, discovery.Instance{Service: "kitchen", ID: "k1", Address: "127.0.0.1:8080"})
@@ -99,6 +101,23 @@ func roundTrip(t *testing.T, r discovery.Registry) {
 	insts, err := r.Instances(ctx, "kitchen")
 	if err != nil || len(insts) != 1 || insts[0].ID != "k1" {
 		t.Fatalf("Instances = %v, %v", insts, err)
+	}
+	if names, err := r.Services(ctx); err != nil || !slices.Contains(names, "kitchen") {
+		t.Fatalf("Services = %v, %v; want kitchen among them", names, err)
+	}
+}
+
+// TestDNSListsNoServices checks that a dns:// registry says it cannot
+// list its services rather than list none.
+func TestDNSListsNoServices(t *testing.T) {
+	r, err := registryurl.Open(ctxFor(t), "dns://127.0.0.1:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	names, err := r.Services(ctxFor(t))
+	if !errors.Is(err, errors.ErrUnsupported) || names != nil {
+		t.Fatalf("Services = %v, %v; want errors.ErrUnsupported", names, err)
 	}
 }
 
