@@ -90,11 +90,11 @@ func startOrder(ctx context.Context, env *Env, release int) (*node, error) {
 		return fail(err)
 	}
 	n.onStop(func(context.Context) error { return resolver.Close() })
-	rest, err := newRESTConsumers(resolver, env.Logger)
+	rest, err := newRESTConsumers(resolver, env.Logger, n.breakers)
 	if err != nil {
 		return fail(err)
 	}
-	menus, err := newGRPCMenus(resolver, env.Logger)
+	menus, err := newGRPCMenus(resolver, env.Logger, n.breakers)
 	if err != nil {
 		return fail(err)
 	}

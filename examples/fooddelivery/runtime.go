@@ -11,13 +11,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/courier-go/courier/broker"
+	brokermetrics "github.com/courier-go/courier/broker/metrics"
 	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/discovery"
 	"github.com/courier-go/courier/events"
 	"github.com/courier-go/courier/inbox"
 	"github.com/courier-go/courier/message"
 	"github.com/courier-go/courier/outbox"
+	relaymetrics "github.com/courier-go/courier/outbox/metrics"
+	resiliencemetrics "github.com/courier-go/courier/resilience/metrics"
 	"github.com/courier-go/courier/sqldb"
 )
 
@@ -114,9 +119,14 @@ type node struct {
 	trace *Trace
 	// api is the service's REST or gRPC endpoint, if it has one.
 	api *endpoint
-	// web serves the service's health, its API documents and its REST
-	// API.
+	// web serves the service's health, its API documents, its metrics
+	// and its REST API.
 	web *endpoint
+	// metrics gathers the node's metrics: its subscriptions' (consumers),
+	// its outbox relay's and its synchronous clients' (breakers).
+	metrics   *prometheus.Registry
+	consumers *brokermetrics.Observer
+	breakers  *resiliencemetrics.Observer
 
 	ctx    context.Context // ends when the node stops
 	cancel context.CancelFunc
@@ -149,19 +159,31 @@ func startNode(ctx context.Context, env *Env, name string, schema ...string) (*n
 		db.Close()
 		return nil, fmt.Errorf("%s: open broker: %w", name, err)
 	}
-	n := &node{name: name, label: name, env: env, db: db, d: d, b: b, w: outbox.NewWriter(d), trace: env.Trace}
+	n := &node{name: name, label: name, env: env, db: db, d: d, b: b, w: outbox.NewWriter(d), trace: env.Trace,
+		metrics: prometheus.NewRegistry()}
+	if err := n.newMetrics(); err != nil {
+		db.Close()
+		_ = b.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	n.ib = inbox.New(db, d, inbox.OnDuplicate(func(_ context.Context, m *message.Message) {
 		n.trace.Printf(name, "skips duplicate %s %s (inbox)", shortType(m), key(m))
 	}))
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if !env.ExternalRelay {
-		relay, err := outbox.NewRelay(db, d, b, outbox.WithName(name), outbox.WithOwner(name),
-			outbox.WithPollInterval(10*time.Millisecond), outbox.WithLeaseTTL(2*time.Second),
-			outbox.WithLogger(env.Logger))
+		rm, err := relaymetrics.NewRelay(n.metrics, name, relaymetrics.SourcePoll)
 		if err != nil {
 			n.kill()
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		relay, err := outbox.NewRelay(db, d, b, outbox.WithName(name), outbox.WithOwner(name),
+			outbox.WithPollInterval(10*time.Millisecond), outbox.WithLeaseTTL(2*time.Second),
+			outbox.WithLogger(env.Logger), outbox.WithObserver(rm))
+		if err != nil {
+			n.kill()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		rm.Track(relay)
 		n.wg.Go(func() {
 			if err := relay.Run(n.ctx); err != nil && n.ctx.Err() == nil {
 				env.Logger.Error("outbox relay stopped", slog.String("service", name), slog.Any("error", err))
@@ -169,6 +191,19 @@ func startNode(ctx context.Context, env *Env, name string, schema ...string) (*n
 		})
 	}
 	return n, nil
+}
+
+// newMetrics creates the node's metrics in n.metrics, which its web
+// endpoint serves on /metrics: what its subscriptions do with their
+// messages (courier_consumer_*) and its circuit breakers' states and
+// rejections (courier_resilience_*); startNode adds the relay's.
+func (n *node) newMetrics() error {
+	var err error
+	if n.consumers, err = brokermetrics.NewObserver(n.metrics); err != nil {
+		return err
+	}
+	n.breakers, err = resiliencemetrics.NewObserver(n.metrics)
+	return err
 }
 
 // subscribe subscribes h, as the service's subscriber id, to channels. h
@@ -179,7 +214,7 @@ func startNode(ctx context.Context, env *Env, name string, schema ...string) (*n
 func (n *node) subscribe(ctx context.Context, subscriberID string, channels []string, h inbox.TxHandler) error {
 	handler := n.ib.Handler(h)
 	sub, err := n.b.Subscribe(ctx, subscriberID, channels, handler,
-		broker.WithLogger(n.env.Logger), broker.WithMaxAttempts(20),
+		broker.WithLogger(n.env.Logger), broker.WithObserver(n.consumers), broker.WithMaxAttempts(20),
 		broker.WithBackoff(broker.ExponentialBackoff(20*time.Millisecond, 500*time.Millisecond)))
 	if err != nil {
 		return fmt.Errorf("%s: subscribe to %v: %w", n.name, channels, err)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
 	"github.com/courier-go/courier/broker"
@@ -85,15 +86,21 @@ func speaks(protocol string) discovery.Health {
 	return discovery.HealthFunc(func(i discovery.Instance) bool { return i.Metadata[metaProtocol] == protocol })
 }
 
-// serveAPI adds the node's health checks and its API documents to mux,
-// which holds its REST routes if it has any, serves it and registers it as
-// the service, with the API's metadata.
+// serveAPI adds the node's health checks, its API documents and its
+// metrics (/metrics) to mux, which holds its REST routes if it has any,
+// serves it and registers it as the service, with the API's metadata and
+// where its metrics are (discovery.MetadataMetrics).
 func (n *node) serveAPI(ctx context.Context, mux *http.ServeMux, api *serviceAPI) (*endpoint, error) {
 	if err := n.health(mux); err != nil {
 		return nil, err
 	}
 	api.register(mux)
-	e, err := serveHTTP(ctx, n.env.Registry, n.name, mux, api.spec.Version(), api.metadata())
+	// The metrics are for operators' tools, not the service's clients:
+	// the endpoint is in the registration, not in the OpenAPI document.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}))
+	md := api.metadata()
+	md[discovery.MetadataMetrics] = "/metrics"
+	e, err := serveHTTP(ctx, n.env.Registry, n.name, mux, api.spec.Version(), md)
 	if err != nil {
 		return nil, err
 	}

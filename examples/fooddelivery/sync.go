@@ -40,10 +40,11 @@ type MenuSource interface {
 
 // guard returns the resilience policies of one synchronous client: a
 // timeout per call and a circuit breaker that opens after two failures in
-// a row and lets a probe through after openDelay. The order service's
+// a row and lets a probe through after openDelay, reporting to obs (the
+// node's metrics). The order service's
 // fallbacks sit outside it and see both failed calls and rejections.
-func guard(name string, logger *slog.Logger) (*resilience.Chain, error) {
-	return resilience.NewChain(resilience.WithName(name), resilience.WithLogger(logger),
+func guard(name string, logger *slog.Logger, obs resilience.Observer) (*resilience.Chain, error) {
+	return resilience.NewChain(resilience.WithName(name), resilience.WithLogger(logger), resilience.WithObserver(obs),
 		resilience.WithTimeout(callTimeout),
 		resilience.WithCircuitBreaker(resilience.FailureCount(2, 2), resilience.OpenDelay(openDelay)))
 }
@@ -59,12 +60,12 @@ type restConsumers struct {
 	call   resilience.Endpoint[string, ConsumerInfo]
 }
 
-func newRESTConsumers(r *discovery.Resolver, logger *slog.Logger) (*restConsumers, error) {
+func newRESTConsumers(r *discovery.Resolver, logger *slog.Logger, obs resilience.Observer) (*restConsumers, error) {
 	t, err := httplb.New(r, httplb.WithHealth(speaks("http")))
 	if err != nil {
 		return nil, err
 	}
-	chain, err := guard(ConsumerService, logger)
+	chain, err := guard(ConsumerService, logger, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +133,8 @@ type grpcMenus struct {
 	call   resilience.Endpoint[string, MenuResponse]
 }
 
-func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger) (*grpcMenus, error) {
-	chain, err := guard(RestaurantService, logger)
+func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger, obs resilience.Observer) (*grpcMenus, error) {
+	chain, err := guard(RestaurantService, logger, obs)
 	if err != nil {
 		return nil, err
 	}
