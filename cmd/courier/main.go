@@ -5,6 +5,7 @@
 //	courier registry  run a single-node etcd service registry for development
 //	courier registrar register other processes' instances (third-party registration)
 //	courier router    reverse proxy to registry-resolved instances (REST and gRPC)
+//	courier console   serve the operations console: services, breakers, relays, consumers, dead letters
 //	courier demo      run the example food-delivery system and its traced scenario
 //	courier api       compare API documents (AsyncAPI, OpenAPI, .proto) and check them against a baseline
 //	courier version   print the version
@@ -97,6 +98,7 @@ commands:
   registry  run a single-node etcd service registry for development
   registrar health-check targets and register them on their behalf
   router    reverse proxy routing to registry-resolved instances (REST, gRPC)
+  console   serve the operations console: services, breakers, relays, consumers, dead letters
   demo      run the example food-delivery system (examples/fooddelivery)
   api       compare API documents and check them against a baseline (diff, check)
   version   print the version
@@ -120,6 +122,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return (&registrarCommand{}).run(ctx, args[1:], stderr)
 	case "router":
 		return (&routerCommand{}).run(ctx, args[1:], stderr)
+	case "console":
+		return (&consoleCommand{}).run(ctx, args[1:], stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "api":

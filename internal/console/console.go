@@ -96,22 +96,31 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Replay == nil {
 		cfg.Replay = ReplayCommand(cfg.ReplayBroker)
 	}
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	return &Console{cfg: cfg, targets: map[string]*target{}}, nil
+}
+
+// Check checks the services' names and the targets: each named once,
+// with an http:// or https:// URL.
+func (cfg *Config) Check() error {
 	for _, s := range cfg.Services {
 		if err := discovery.ValidateServiceName(s); err != nil {
-			return nil, fmt.Errorf("console: %w", err)
+			return fmt.Errorf("console: %w", err)
 		}
 	}
 	seen := map[string]bool{}
 	for _, t := range cfg.Targets {
 		if seen[t.Name] {
-			return nil, fmt.Errorf("console: metrics endpoint %q named twice", t.Name)
+			return fmt.Errorf("console: metrics endpoint %q named twice", t.Name)
 		}
 		seen[t.Name] = true
 		if err := checkURL(t.URL); err != nil {
-			return nil, fmt.Errorf("console: metrics endpoint %s: %w", t.Name, err)
+			return fmt.Errorf("console: metrics endpoint %s: %w", t.Name, err)
 		}
 	}
-	return &Console{cfg: cfg, targets: map[string]*target{}}, nil
+	return nil
 }
 
 // ReplayCommand returns the default Config.Replay: the courier deadletter
