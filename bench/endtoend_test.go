@@ -127,8 +127,8 @@ func report(b *testing.B, rs []Result) {
 	b.ReportMetric(otherCPU, "other-cpus")
 }
 
-// BenchmarkBrokers runs the systems of the durable-broker suites (NATS,
-// Kafka, RabbitMQ; see Suites), one sub-benchmark per suite, system and
+// BenchmarkBrokers runs the systems of the broker suites (NATS, Kafka,
+// RabbitMQ, ActiveMQ, direct; see Suites), one sub-benchmark per suite, system and
 // payload size: suite=<name>/system=<name>/size=<bytes>. The command
 // cmd/courier-bench runs the same suites and prints their tables. A system
 // whose server is unreachable is skipped, except under CI.
@@ -136,6 +136,9 @@ func BenchmarkBrokers(b *testing.B) {
 	o := Options{Quick: quick(), Messages: *msgsFlag}
 	for _, s := range Suites() {
 		bs, ok := s.(BrokerSuite)
+		if d, isDirect := s.(directSuite); isDirect {
+			bs, ok = d.brokers(), true
+		}
 		if !ok || bs.ID == "memory" {
 			continue
 		}

@@ -99,6 +99,7 @@ func Suites() []Suite {
 		kafkaSuite(),
 		amqpSuite(),
 		activeMQSuite(),
+		directSuite{},
 		outboxSuite(),
 		callSuite(),
 		eventSuite(),
