@@ -155,15 +155,16 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		s.abort()
 		return nil, errClosedBroker
 	}
-	if err := s.register(ctx, r.address); err == nil {
+	err = s.register(ctx, r.address)
+	if err == nil {
 		err = b.waitSeen(ctx, s)
-	} else {
-		_ = s.Close(context.Background())
-		return nil, err
 	}
 	if err != nil {
-		_ = s.Close(context.Background())
-		return nil, err
+		// Deregister what was registered, within a bound of its own:
+		// ctx may be what ended.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), waitGoneLimit)
+		defer cancel()
+		return nil, errors.Join(err, s.Close(cctx))
 	}
 	return s, nil
 }

@@ -15,6 +15,10 @@ import (
 	"github.com/courier-go/courier/message"
 )
 
+// waitGoneLimit bounds Close's wait for its broker's registry watch to
+// drop the instance.
+const waitGoneLimit = 5 * time.Second
+
 // errGone is wrapped by the refusals of an instance that is closing.
 var errGone = errors.New("direct: subscription instance closing")
 
@@ -258,10 +262,14 @@ func (s *subscription) close(ctx context.Context) error {
 		}
 	}
 	// Senders of this broker stop choosing the instance before it
-	// refuses them, so that they do not wait on a refusal.
-	if err := s.b.waitGone(ctx, s); err != nil {
-		errs = append(errs, err)
+	// refuses them, so that they do not wait on a refusal. A registry
+	// that does not report the change in time only costs them a refusal.
+	wctx, cancel := context.WithTimeout(ctx, waitGoneLimit)
+	if err := s.b.waitGone(wctx, s); err != nil && ctx.Err() == nil {
+		s.cfg.Logger.Warn("courier: direct broker: the registry did not report the instance gone; closing anyway",
+			"subscriber", s.cfg.SubscriberID, "error", err)
 	}
+	cancel()
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
