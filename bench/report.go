@@ -177,6 +177,15 @@ func fmtMiB(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)
 func fmtPercent(r float64) string { return fmt.Sprintf("%.0f%%", 100*r) }
 
 // fmtOneDecimal formats a per-message figure, e.g. "13.0".
+// fmtMeasured formats a figure with two significant decimals, or "-"
+// for one that was not measured (negative).
+func fmtMeasured(v float64) string {
+	if v < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
 func fmtOneDecimal(v float64) string { return fmt.Sprintf("%.1f", v) }
 
 // Markers delimit generated tables in a Markdown file: everything between

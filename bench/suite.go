@@ -222,7 +222,7 @@ func (s BrokerSuite) Config(o Options, size int) Config {
 func (s BrokerSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 	rounds := s.rounds(o)
 	t := Table{ID: "brokers-" + s.ID, Columns: []string{"payload", "system", "end-to-end msgs/s", "publish msgs/s",
-		"p50 latency", "p99 latency", "allocs/msg", "B/msg", "peak heap"}}
+		"p50 latency", "p99 latency", "CPU µs/msg", "allocs/msg", "B/msg", "peak heap", "other CPUs"}}
 	if rounds > 1 {
 		t.Columns = slices.Insert(t.Columns, 3, "runs", "end-to-end msgs/s of every run")
 	}
@@ -277,8 +277,8 @@ func (s BrokerSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 			r := sorted[len(sorted)/2]
 			rates[fmt.Sprintf("%s/%d", sys.Name(), size)] = r.EndToEndRate()
 			row := []string{fmt.Sprintf("%d B", size), sys.Name(), fmtRate(r.EndToEndRate()), fmtRate(r.PublishRate()),
-				fmtLatency(r.P50), fmtLatency(r.P99), fmtOneDecimal(r.AllocsPerMessage()), fmtRate(r.BytesPerMessage()),
-				fmtMiB(r.PeakHeap)}
+				fmtLatency(r.P50), fmtLatency(r.P99), fmtMeasured(r.CPUPerMessage()), fmtOneDecimal(r.AllocsPerMessage()),
+				fmtRate(r.BytesPerMessage()), fmtMiB(r.PeakHeap), fmtMeasured(r.OtherCPU)}
 			if rounds > 1 {
 				row = slices.Insert(row, 3, fmt.Sprint(len(sorted)),
 					fmtRate(sorted[0].EndToEndRate())+" to "+fmtRate(sorted[len(sorted)-1].EndToEndRate()))

@@ -173,6 +173,19 @@ type Result struct {
 	// the CPU time its host gave to others): a measure of how noisy the
 	// run was. It is -1 where it cannot be measured (outside Linux).
 	OtherCPU float64
+	// SelfCPU is the CPU time this process used over EndToEnd (user and
+	// system; the in-process servers' included), or -1 where it cannot
+	// be measured.
+	SelfCPU time.Duration
+}
+
+// CPUPerMessage is the process's CPU time per message, in microseconds,
+// or -1 where it was not measured.
+func (r Result) CPUPerMessage() float64 {
+	if r.SelfCPU < 0 || r.Messages == 0 {
+		return -1
+	}
+	return float64(r.SelfCPU.Microseconds()) / float64(r.Messages)
 }
 
 func perSecond(n int, d time.Duration) float64 {
@@ -330,7 +343,10 @@ func Run(ctx context.Context, sys System, cfg Config) (Result, error) {
 	runtime.ReadMemStats(&after)
 	peak := sampler.stop()
 	res.EndToEnd = time.Duration(lastNs.Load() - startNs)
-	res.OtherCPU = -1
+	res.OtherCPU, res.SelfCPU = -1, -1
+	if cpuOK && cpuAfterOK {
+		res.SelfCPU = selfAfter - selfBefore
+	}
 	if wall := time.Duration(now() - startNs); cpuOK && cpuAfterOK && wall > 0 {
 		other := (hostAfter - hostBefore) - (selfAfter - selfBefore)
 		res.OtherCPU = max(other.Seconds(), 0) / wall.Seconds()
