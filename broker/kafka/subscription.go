@@ -63,7 +63,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		done:     make(chan struct{}),
 	}
 	if cfg.Delivery == broker.DeliveryConcurrent {
-		s.slots = make(chan struct{}, cfg.MaxInFlight)
+		s.jobs, s.poolStop = make(chan poolJob), make(chan struct{})
 	}
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(context.Background())
 	var pollCtx context.Context
@@ -103,7 +103,16 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		s.cancelPoll()
 		return nil, fmt.Errorf("kafka: subscribe %q: %w", subscriberID, err)
 	}
-	if err := b.subs.Add(s, func() { go s.poll(pollCtx) }); err != nil {
+	start := func() {
+		if s.jobs != nil {
+			for range cfg.MaxInFlight {
+				s.poolDone.Add(1)
+				go s.work()
+			}
+		}
+		go s.poll(pollCtx)
+	}
+	if err := b.subs.Add(s, start); err != nil {
 		s.cl.Close()
 		s.cancelHandlers()
 		s.cancelPoll()
@@ -167,9 +176,12 @@ type subscription struct {
 	cancelPoll     context.CancelFunc
 	pollDone       chan struct{}
 
-	// slots bounds the handlers in flight in concurrent delivery mode,
-	// over every partition; nil in ordered mode.
-	slots chan struct{}
+	// jobs feeds the pool of MaxInFlight goroutines that handle the
+	// records of every partition in concurrent delivery mode; nil in
+	// ordered mode. poolStop stops the pool once the workers stopped.
+	jobs     chan poolJob
+	poolStop chan struct{}
+	poolDone sync.WaitGroup
 
 	mu      sync.Mutex
 	workers map[topicPartition]*worker
@@ -332,6 +344,10 @@ func (s *subscription) shutdown(ctx context.Context) error {
 	s.cancelPoll()
 	<-s.pollDone
 	err := s.stopWorkers(ctx, s.take(nil))
+	if s.poolStop != nil {
+		close(s.poolStop)
+		s.poolDone.Wait()
+	}
 	// An unreachable cluster must not hold Close for ever: after a session
 	// timeout the coordinator drops the member anyway.
 	gctx, cancel := context.WithTimeout(ctx, s.b.cfg.sessionTimeout)

@@ -120,7 +120,7 @@ func (w *worker) run() {
 // handle runs batch through the Processor and marks what it handled. It
 // returns false when the worker was stopped.
 func (w *worker) handle(batch []*kgo.Record) bool {
-	if w.s.slots != nil {
+	if w.s.jobs != nil {
 		return w.handleConcurrently(batch)
 	}
 	var last *kgo.Record // handled, not yet marked
@@ -147,48 +147,70 @@ func (w *worker) handle(batch []*kgo.Record) bool {
 }
 
 // handleConcurrently is handle in concurrent delivery mode: the records of
-// batch go to the Processor at once, each as soon as one of the
-// subscription's MaxInFlight slots is free, and once they all returned,
-// the longest run of handled records from the start of the batch is
-// marked for the next commit. A record abandoned because the worker was
-// stopped leaves itself and the records after it unmarked, handled or not:
-// the partition's next owner starts there, and may deliver some of them
-// again.
+// batch go to the subscription's pool of MaxInFlight goroutines (shared by
+// all its partitions), each as soon as one of them is free, and once they
+// all returned, the longest run of handled records from the start of the
+// batch is marked for the next commit. A record abandoned because the
+// worker was stopped leaves itself and the records after it unmarked,
+// handled or not: the partition's next owner starts there, and may
+// deliver some of them again.
 func (w *worker) handleConcurrently(batch []*kgo.Record) bool {
-	abandoned := make([]bool, len(batch))
-	var wg sync.WaitGroup
+	b := &poolBatch{abandoned: make([]bool, len(batch))}
 	started := 0
 	for i, r := range batch {
 		if w.stopped() {
 			break
 		}
-		acquired := false
+		b.wg.Add(1)
 		select {
-		case w.s.slots <- struct{}{}:
-			acquired = true
+		case w.s.jobs <- poolJob{w: w, rec: r, batch: b, index: i}:
+			started = i + 1
+			continue
 		case <-w.stop:
+			b.wg.Done()
 		}
-		if w.stopped() {
-			if acquired {
-				<-w.s.slots
-			}
-			break
-		}
-		started = i + 1
-		wg.Go(func() {
-			defer func() { <-w.s.slots }()
-			if err := w.s.proc.Process(w.s.handlerCtx, w.stop, r.Topic, int(r.Partition), 0, decode(r)); err != nil {
-				abandoned[i] = true // adapter.ErrAbandoned: stopped
-			}
-		})
+		break
 	}
-	wg.Wait()
+	b.wg.Wait()
 	handled := 0
-	for handled < started && !abandoned[handled] {
+	for handled < started && !b.abandoned[handled] {
 		handled++
 	}
 	if handled > 0 {
 		w.s.cl.MarkCommitRecords(batch[handled-1])
 	}
 	return handled == len(batch)
+}
+
+// poolBatch tracks one worker's batch in the pool.
+type poolBatch struct {
+	wg        sync.WaitGroup
+	abandoned []bool // written by the pool, read once wg is done
+}
+
+// poolJob is one record of a batch, for the pool.
+type poolJob struct {
+	w     *worker
+	rec   *kgo.Record
+	batch *poolBatch
+	index int
+}
+
+// work is one goroutine of the subscription's pool in concurrent delivery
+// mode: it runs the records the workers hand it through the Processor
+// until the pool stops, which happens once every worker has stopped.
+func (s *subscription) work() {
+	defer s.poolDone.Done()
+	for {
+		var j poolJob
+		select {
+		case j = <-s.jobs:
+		case <-s.poolStop:
+			return
+		}
+		if j.w.stopped() || s.proc.Process(s.handlerCtx, j.w.stop, j.rec.Topic, int(j.rec.Partition), 0, decode(j.rec)) != nil {
+			j.batch.abandoned[j.index] = true // adapter.ErrAbandoned: stopped
+		}
+		j.batch.wg.Done()
+	}
 }
