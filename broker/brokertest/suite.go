@@ -45,6 +45,11 @@ type Features struct {
 	// move more shards than a sticky assignment would. The suite then
 	// reports the moves on join and leave without failing on them.
 	BrokerPicksNextOwner bool
+	// NoDeadLetterStore means the broker keeps nothing that could hold
+	// dead letters for an operator to browse (a brokerless adapter): it
+	// need not implement broker.DeadLetterBrowser, and the suite skips
+	// that test instead of failing it.
+	NoDeadLetterStore bool
 	// MaxPayloadBytes is the largest payload the adapter accepts by
 	// default; 0 means message.DefaultMaxPayloadBytes. The suite sends a
 	// payload of this size and expects one byte more to be refused.

@@ -55,7 +55,7 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { reg.Close() })
 			return pair{Broker: newBroker(t, reg), sender: newBroker(t, reg)}
 		},
-		Features: brokertest.Features{Timeout: 20 * time.Second},
+		Features: brokertest.Features{Timeout: 20 * time.Second, NoDeadLetterStore: true},
 		Raw: func(t *testing.T, b broker.Broker, channel, key string, headers message.Headers, payload []byte) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
