@@ -76,19 +76,21 @@ func CheckTraced(t testing.TB, relayDB, writerDB *sql.DB, d *sqldb.Dialect, src 
 	case <-time.After(30 * time.Second):
 		t.Fatal("the relay published nothing within 30s")
 	}
-	Eventually(t, "the process span", func() bool {
+	// The send span ends when the relay's Send returns, which can be
+	// after the handler's span ended: wait for every span of the chain.
+	chain := []string{"request", "create orders", "send orders", "process orders"}
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	Eventually(t, "the chain's spans", func() bool {
 		for _, s := range rec.Ended() {
-			if s.Name() == "process orders" {
-				return true
+			byName[s.Name()] = s
+		}
+		for _, name := range chain {
+			if byName[name] == nil {
+				return false
 			}
 		}
-		return false
+		return true
 	})
-	byName := map[string]sdktrace.ReadOnlySpan{}
-	for _, s := range rec.Ended() {
-		byName[s.Name()] = s
-	}
-	chain := []string{"request", "create orders", "send orders", "process orders"}
 	for i := 1; i < len(chain); i++ {
 		parent, child := byName[chain[i-1]], byName[chain[i]]
 		if parent == nil || child == nil {
