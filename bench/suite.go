@@ -51,6 +51,10 @@ type Options struct {
 	// each Courier relay at 1,000 messages a second for this long, with
 	// the heap sampled every 10 s (see OutboxSuite).
 	Soak time.Duration
+	// Rate, if positive, paces the publishers of the broker suites at
+	// this many messages a second in all, so that their latency columns
+	// are those of a steady load rather than of a backlog.
+	Rate int
 }
 
 func (o Options) sizes() []int {
@@ -215,6 +219,7 @@ func (s BrokerSuite) Config(o Options, size int) Config {
 		PayloadSize: size,
 		Consumers:   s.Consumers,
 		Publishers:  s.Publishers,
+		Rate:        o.Rate,
 	}
 }
 
@@ -234,6 +239,9 @@ func (s BrokerSuite) Run(ctx context.Context, o Options) ([]Table, error) {
 		cfg := s.Config(o, size)
 		t.Title = fmt.Sprintf("%d messages per run, %d publishers, %d consumers", cfg.withDefaults().Messages,
 			cfg.withDefaults().Publishers, cfg.withDefaults().Consumers)
+		if cfg.Rate > 0 {
+			t.Title += fmt.Sprintf(", paced at %d msgs/s", cfg.Rate)
+		}
 		// A failed run is noted and the system's other runs still count.
 		runs := make([][]Result, len(systems))
 		for round := range rounds {

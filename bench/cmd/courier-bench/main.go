@@ -73,6 +73,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.update, "update", "", "replace the tables between the bench markers of this Markdown file (e.g. ../BENCHMARKS.md)")
 	fs.BoolVar(&c.progress, "v", true, "report each measurement on stderr as it finishes")
 	fs.DurationVar(&c.opts.Soak, "soak", 0, "outbox suite only: run each Courier relay at 1,000 msgs/s for this long, sampling the heap every 10s, instead of the suite's phases (e.g. 5m)")
+	fs.IntVar(&c.opts.Rate, "rate", 0, "broker suites only: pace the publishers at this many messages a second in all (e.g. 1000), for latency under a steady load")
 	fs.StringVar(&c.note, "note", "", "a remark put before the tables' header line, e.g. \"Provisional:\"")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -96,6 +97,8 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	switch {
 	case c.opts.Soak < 0:
 		return c, fmt.Errorf("-soak must not be negative, got %v", c.opts.Soak)
+	case c.opts.Rate < 0:
+		return c, fmt.Errorf("-rate must not be negative, got %d", c.opts.Rate)
 	case c.opts.Messages < 0:
 		return c, fmt.Errorf("-msgs must not be negative, got %d", c.opts.Messages)
 	case c.format != "markdown" && c.format != "csv":
