@@ -89,8 +89,11 @@ func (m *Message) Clone() *Message {
 // and value, and its payload.
 func (m *Message) Size() int { return len(m.ID) + m.Headers.size() + len(m.Payload) }
 
-// FormatDate formats t as the DATE header value, the form Eventuate uses.
+// FormatDate formats t as the DATE header value, as Eventuate writes it
+// (HttpDateHeaderFormatUtil: DateTimeFormatter.RFC_1123_DATE_TIME in GMT),
+// "Fri, 2 Jan 2026 03:04:05 GMT".
 func FormatDate(t time.Time) string { return t.UTC().Format(dateLayout) }
 
-// dateLayout is RFC 1123 with the zone spelled GMT, as in HTTP dates.
-const dateLayout = "Mon, 02 Jan 2006 15:04:05 GMT"
+// dateLayout is Java's RFC_1123_DATE_TIME of a GMT time: RFC 1123 with
+// the zone spelled GMT and the day of the month without a leading zero.
+const dateLayout = "Mon, 2 Jan 2006 15:04:05 GMT"
