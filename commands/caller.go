@@ -103,6 +103,7 @@ func (c *Caller) send(ctx context.Context, channel string, cmd any, n int, opts 
 	if err != nil {
 		return "", nil, err
 	}
+	m.SetHeader(message.HeaderCommandDestination, channel)
 	ch := make(chan ReplyMessage, n)
 	c.mu.Lock()
 	c.pending[m.ID] = ch

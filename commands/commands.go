@@ -10,13 +10,18 @@
 //     a publish-subscribe channel and collects the replies of every
 //     responder until a count or a deadline.
 //
-// Headers follow Eventuate Tram: command_type, command_resource and
-// command_reply_to on the command; reply_type, reply_outcome-type and
-// reply_to_message_id on the reply, which also echoes every command_*
-// header as commandreply_*.
+// Headers follow Eventuate Tram: command_type, command__destination (the
+// channel), command_resource and command_reply_to on the command;
+// reply_type, reply_outcome-type and reply_to_message_id on the reply,
+// which also echoes every command_* header as commandreply_*.
 //
 // A command's type name is what its CommandType() method returns, or its Go
-// type name; a reply's is ReplyType() or its Go type name.
+// type name; a reply's is ReplyType() or its Go type name. A Go type
+// exchanged with a Java service on Eventuate declares the Java class name
+// Eventuate uses for it (Eventuate's DefaultCommandNameMapping names a
+// command by its class, CommandHandlerReplyBuilder a reply likewise):
+//
+//	func (ReserveCredit) CommandType() string { return "com.example.customers.api.ReserveCreditCommand" }
 //
 // # One transaction per message
 //
@@ -142,7 +147,8 @@ func WithPartitionKey(key string) SendOption {
 	return func(b *message.Builder) { b.WithPartitionKey(key) }
 }
 
-// Message builds the message Send would send.
+// Message builds the message Send would send, but for command__destination,
+// which Send sets to the channel.
 func (p *Producer) Message(cmd any, opts ...SendOption) (*message.Message, error) {
 	if cmd == nil {
 		return nil, fmt.Errorf("commands: nil command")
@@ -167,6 +173,7 @@ func (p *Producer) Send(ctx context.Context, channel string, cmd any, opts ...Se
 	if err != nil {
 		return "", err
 	}
+	m.SetHeader(message.HeaderCommandDestination, channel)
 	if err := p.p.Send(ctx, channel, m); err != nil {
 		return "", fmt.Errorf("commands: send %s to %s: %w", m.Header(message.HeaderCommandType), channel, err)
 	}

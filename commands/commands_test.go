@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -68,12 +69,15 @@ func TestReplyEchoesCorrelationHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		message.HeaderReplyOutcome:     message.ReplyOutcomeSuccess,
-		message.HeaderReplyType:        "commands_test.Pong",
-		"commandreply_saga_id":         "s-9",
-		"commandreply_resource":        "/pings/1",
-		"commandreply_type":            "commands_test.Ping",
-		"commandreply_reply_to":        "test.replies",
+		message.HeaderReplyOutcome: message.ReplyOutcomeSuccess,
+		message.HeaderReplyType:    "commands_test.Pong",
+		"commandreply_saga_id":     "s-9",
+		"commandreply_resource":    "/pings/1",
+		"commandreply_type":        "commands_test.Ping",
+		"commandreply_reply_to":    "test.replies",
+		// Eventuate's command__destination, set by Courier too, echoed
+		// as Eventuate's CommandHandlerParams echoes it.
+		"commandreply__destination":    "pings",
 		message.HeaderPartitionID:      "k",
 		message.HeaderContentType:      "application/json",
 		message.HeaderReplyToMessageID: r.InReplyTo(),
@@ -204,5 +208,46 @@ func TestGatherValidatesAndSendErrors(t *testing.T) {
 	}
 	if _, err := commands.NewProducer(b).Send(ctx, "x", nil); err == nil {
 		t.Fatal("nil command sent")
+	}
+}
+
+// javaReserveCredit and javaCreditReserved are Go types exchanged with a
+// Java service on Eventuate under the Java class names Eventuate gives
+// them (DefaultCommandNameMapping, CommandHandlerReplyBuilder: the class
+// name).
+type javaReserveCredit struct {
+	CustomerID int64 `json:"customerId"`
+}
+
+func (javaReserveCredit) CommandType() string {
+	return "io.eventuate.examples.tram.sagas.ordersandcustomers.customers.api.commands.ReserveCreditCommand"
+}
+
+type javaCreditReserved struct{}
+
+func (javaCreditReserved) ReplyType() string {
+	return "io.eventuate.examples.tram.sagas.ordersandcustomers.customers.api.replies.CustomerCreditReserved"
+}
+
+func TestJavaClassNames(t *testing.T) {
+	b, caller, ctx := setUp(t)
+	d := commands.NewDispatcher(b)
+	commands.Handle(d, func(_ context.Context, c commands.Command[javaReserveCredit]) (commands.Reply, error) {
+		if got := c.Type; got != commands.TypeName[javaReserveCredit]() || c.Payload.CustomerID != 7 {
+			return commands.Reply{}, fmt.Errorf("command_type %q, payload %+v", got, c.Payload)
+		}
+		return commands.Success(javaCreditReserved{}), nil
+	})
+	subscribe(t, b, d)
+	r, err := caller.Request(ctx, "pings", javaReserveCredit{CustomerID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Type() != "io.eventuate.examples.tram.sagas.ordersandcustomers.customers.api.replies.CustomerCreditReserved" ||
+		r.Header("commandreply_type") != "io.eventuate.examples.tram.sagas.ordersandcustomers.customers.api.commands.ReserveCreditCommand" {
+		t.Errorf("reply_type %q, commandreply_type %q: want the Java class names", r.Type(), r.Header("commandreply_type"))
+	}
+	if _, err := commands.DecodeReply[javaCreditReserved](r); err != nil {
+		t.Errorf("DecodeReply: %v", err)
 	}
 }

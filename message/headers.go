@@ -29,6 +29,11 @@ const (
 	HeaderCommandType     = "command_type"
 	HeaderCommandResource = "command_resource"
 	HeaderCommandReplyTo  = "command_reply_to"
+	// HeaderCommandDestination is the channel a command was sent to, as
+	// Eventuate's CommandMessageHeaders.DESTINATION ("command_" +
+	// "_destination") names it; a reply echoes it as
+	// commandreply__destination.
+	HeaderCommandDestination = "command__destination"
 	// CommandHeaderPrefix starts every command header; a reply echoes each of
 	// them with CommandReplyHeaderPrefix instead.
 	CommandHeaderPrefix      = "command_"
