@@ -13,10 +13,11 @@
 //	    clients with a certificate signed by a CA in C when it is given
 //	nats://[user:pass@|token@]host:port[,host:port...][?shards=N&replicas=N&TLS]
 //	    an existing NATS server or cluster with JetStream (package natsjs)
-//	kafka://[user:pass@]host:port[,host:port...][?partitions=N&replication=N&sasl=MECH&TLS]
+//	kafka://[user:pass@]host:port[,host:port...][?partitions=N&replication=N&sasl=MECH&format=eventuate&TLS]
 //	    a Kafka cluster, given the addresses of some of its brokers (package
 //	    kafka); with a user, SASL with MECH = scram-sha-512 (the default),
-//	    scram-sha-256 or plain
+//	    scram-sha-256 or plain; format=eventuate reads and writes Eventuate
+//	    Tram's records (kafka.WithEventuateFormat)
 //	amqp://user:pass@host:port/vhost[?shards=N&connection_timeout=MS&heartbeat=S&channel_max=N&auth_mechanism=M]
 //	amqps://...[?...&certfile=F&keyfile=F&cacertfile=F&server_name_indication=H]
 //	    a RabbitMQ server (package amqp); connection_timeout, in
@@ -133,6 +134,22 @@ func (p *params) int(name string, def, lo, hi int) int {
 	return n
 }
 
+// eventuateFormat reads the format parameter: absent, "courier" (Courier's
+// own format) or "eventuate" (Eventuate Tram's).
+func (p *params) eventuateFormat() (bool, error) {
+	if p.err != nil {
+		return false, p.err
+	}
+	switch f := p.q.Get("format"); f {
+	case "", "courier":
+		return false, nil
+	case "eventuate":
+		return true, nil
+	default:
+		return false, fmt.Errorf("parameter format=%q: want courier (the default) or eventuate", f)
+	}
+}
+
 // has reports whether the parameter name is present.
 func (p *params) has(name string) bool { return p.q.Has(name) }
 
@@ -247,8 +264,13 @@ func openKafka(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("kafka:// takes no path, got %q", u.Path)
 	}
-	p := newParams(u, append([]string{"partitions", "replication", "sasl"}, connurl.TLSParams...)...)
+	p := newParams(u, append([]string{"partitions", "replication", "sasl", "format"}, connurl.TLSParams...)...)
 	var opts []kafka.Option
+	if eventuate, err := p.eventuateFormat(); err != nil {
+		return nil, err
+	} else if eventuate {
+		opts = append(opts, kafka.WithEventuateFormat())
+	}
 	if p.has("partitions") {
 		opts = append(opts, kafka.WithPartitions(p.int("partitions", 0, 1, 10000)))
 	}

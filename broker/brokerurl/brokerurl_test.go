@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/brokerurl"
@@ -109,7 +110,8 @@ func TestBadURLs(t *testing.T) {
 		"memory://?shardz=4":                               `unknown parameter "shardz" (known: shards)`,
 		"nats+embedded:///tmp/x?shardz=4":                  `unknown parameter "shardz" (known: shards, listen, certfile, keyfile, cacertfile)`,
 		"nats://127.0.0.1:4222?shardz=4":                   `unknown parameter "shardz" (known: shards, replicas, tls, cacertfile, certfile, keyfile, server_name_indication)`,
-		"kafka://127.0.0.1:9092?shardz=4":                  `unknown parameter "shardz" (known: partitions, replication, sasl, tls, cacertfile, certfile, keyfile, server_name_indication)`,
+		"kafka://127.0.0.1:9092?shardz=4":                  `unknown parameter "shardz" (known: partitions, replication, sasl, format, tls, cacertfile, certfile, keyfile, server_name_indication)`,
+		"kafka://127.0.0.1:9092?format=java":               `format="java": want courier (the default) or eventuate`,
 		"amqp://u:p@127.0.0.1:5672/?shardz=4":              `unknown parameter "shardz" (known: shards, connection_timeout, heartbeat, channel_max, auth_mechanism)`,
 		"amqps://u:p@127.0.0.1:5671/?shardz=4":             `unknown parameter "shardz" (known: shards, connection_timeout, heartbeat, channel_max, auth_mechanism, certfile, keyfile, cacertfile, server_name_indication)`,
 		"memory://?shards=2&shards=4":                      `parameter "shards" given 2 times`,
@@ -211,6 +213,27 @@ func TestKafka(t *testing.T) {
 	}
 	if n := len(topics["brokerurl.ch"].Partitions); n != 3 {
 		t.Errorf("topic has %d partitions, want the URL's 3", n)
+	}
+
+	// format=eventuate: the record is Eventuate's envelope, keyed by the
+	// message ID when it has no PARTITION_ID.
+	ev := open(t, "kafka://"+strings.Join(c.ListenAddrs(), ",")+"?partitions=1&format=eventuate")
+	m := message.New([]byte(`{"a":1}`))
+	if err := ev.Send(ctxFor(t), "brokerurl.eventuate", m); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("brokerurl.eventuate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	fs := cl.PollFetches(ctxFor(t))
+	if err := fs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec := fs.Records()[0]
+	if string(rec.Key) != m.ID || len(rec.Headers) != 0 || !strings.HasPrefix(string(rec.Value), `{"payload":"{\"a\":1}","headers":{`) {
+		t.Errorf("format=eventuate wrote key %q, headers %v, value %s", rec.Key, rec.Headers, rec.Value)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

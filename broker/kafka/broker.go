@@ -99,7 +99,14 @@ func (b *Broker) Client() *kgo.Client { return b.cl }
 // every in-sync replica of their partitions has them (acks=all, with the
 // idempotent producer, so that retries neither duplicate nor reorder
 // them). It creates the topic on first use, unless WithoutTopicCreation.
+//
+// With WithEventuateFormat the records are in Eventuate Tram's format.
 func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	return b.send(ctx, channel, b.cfg.eventuate, msgs)
+}
+
+// send is Send in Eventuate's format or in Courier's.
+func (b *Broker) send(ctx context.Context, channel string, eventuate bool, msgs []*message.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("kafka: send to %q: %w", channel, err)
 	}
@@ -125,14 +132,22 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 		recs = make([]*kgo.Record, 0, len(msgs))
 	}
 	for _, m := range msgs {
-		recs = append(recs, encode(channel, date, m))
+		if !eventuate {
+			recs = append(recs, encode(channel, date, m))
+			continue
+		}
+		r, err := encodeEventuate(channel, date, m)
+		if err != nil {
+			return fmt.Errorf("kafka: send to %q: %w", channel, err)
+		}
+		recs = append(recs, r)
 	}
-	for _, r := range b.cl.ProduceSync(ctx, recs...) {
+	for i, r := range b.cl.ProduceSync(ctx, recs...) {
 		if r.Err != nil {
 			if errors.Is(r.Err, kerr.UnknownTopicID) {
 				b.forgetTopic(channel) // deleted behind our back: the next Send starts afresh
 			}
-			return fmt.Errorf("kafka: send to %q: message %s: %w", channel, string(r.Record.Headers[0].Value), b.sendErr(r.Err))
+			return fmt.Errorf("kafka: send to %q: message %s: %w", channel, msgs[i].ID, b.sendErr(r.Err))
 		}
 	}
 	return nil

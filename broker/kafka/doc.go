@@ -98,11 +98,17 @@
 // # Wire format
 //
 // A record carries the message's payload as its value, the partition key as
-// its key and the headers as record headers, plus ID (the Eventuate
-// convention), DESTINATION (the channel) and DATE (if absent). Consumers get
-// the ID in Message.ID, not as a header. A record from another producer
-// without an ID header gets the ID "<topic>-<partition>-<offset>", the same
-// on every delivery.
+// its key and the headers as record headers, plus ID, DESTINATION (the
+// channel) and DATE (if absent), under Eventuate Tram's header names.
+// Consumers get the ID in Message.ID, not as a header. A record from
+// another producer without an ID header gets the ID
+// "<topic>-<partition>-<offset>", the same on every delivery.
+//
+// That is Courier's format, not Eventuate's: Eventuate's CDC writes the
+// value as a JSON envelope {"payload":"...","headers":{...}} with no
+// record headers. A Broker opened WithEventuateFormat (kafka://...?format=eventuate
+// with package brokerurl) reads and writes Eventuate's records instead, so
+// that Go services on Courier and Java services on Eventuate share topics.
 //
 // # Settings for a real cluster
 //

@@ -45,6 +45,7 @@ type config struct {
 	sessionTimeout    time.Duration
 	heartbeatInterval time.Duration
 	kgoOpts           []kgo.Opt
+	eventuate         bool // WithEventuateFormat
 }
 
 func newConfig(opts []Option) (config, error) {

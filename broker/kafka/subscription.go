@@ -56,7 +56,7 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 	}
 	s := &subscription{
 		b:        b,
-		proc:     adapter.NewProcessor(cfg, b),
+		proc:     b.newProcessor(cfg),
 		log:      cfg.Logger.With(slog.String("subscriber", subscriberID)),
 		workers:  make(map[topicPartition]*worker),
 		pollDone: make(chan struct{}),

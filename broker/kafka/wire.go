@@ -24,10 +24,9 @@ type record struct {
 // encode turns m, sent to channel, into a Kafka record: the payload, as
 // is, as the record value; the partition key as the record key; the
 // headers as Kafka record headers, plus ID, DESTINATION and (if absent)
-// DATE. Only the header names are Eventuate Tram's: Eventuate's Kafka
-// producer writes another record, a JSON envelope {"payload": ...,
-// "headers": {...}} as the value. The key and the header values share one
-// buffer.
+// DATE. This is Courier's own format, whose header names are Eventuate
+// Tram's; Eventuate's format is in eventuate.go. The key and the header
+// values share one buffer.
 func encode(channel, date string, m *message.Message) *kgo.Record {
 	key := m.PartitionKey()
 	_, hasDate := m.Headers[message.HeaderDate]

@@ -134,7 +134,8 @@ func (w *worker) handle(batch []*kgo.Record) bool {
 		if i > 0 && w.stopped() {
 			return false
 		}
-		if err := w.s.proc.Process(w.s.handlerCtx, w.stop, r.Topic, int(r.Partition), 0, decode(r)); err != nil {
+		ctx, m := w.s.b.decodeRecord(w.s.handlerCtx, r)
+		if err := w.s.proc.Process(ctx, w.stop, r.Topic, int(r.Partition), 0, m); err != nil {
 			return false // adapter.ErrAbandoned: stopped
 		}
 		last = r

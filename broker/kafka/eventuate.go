@@ -1,0 +1,150 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/adapter"
+	"github.com/courier-go/courier/internal/eventuate"
+	"github.com/courier-go/courier/message"
+)
+
+// WithEventuateFormat makes the Broker speak Eventuate Tram's Kafka
+// format, so that Go services on Courier and Java services on Eventuate
+// share topics:
+//
+//   - Send writes each message as Eventuate's CDC publishes a row of its
+//     outbox: the record value is the JSON envelope
+//     {"payload":"...","headers":{...}} (the headers with ID,
+//     DESTINATION and DATE), the key the PARTITION_ID header or, without
+//     one, the message ID, and no record headers. The payload must be
+//     UTF-8 text, which is what the envelope carries (JSON, for Eventuate's
+//     events and commands); other bytes are refused.
+//   - Subscriptions read a record's value as that envelope, as Eventuate's
+//     consumer does. A record that carries an ID record header is read in
+//     Courier's own format instead (a dead letter, or a Courier producer
+//     without this option). A record that is neither, such as a value
+//     that is not JSON, is dead-lettered at once, untouched, with the
+//     reason, and the handler never sees it.
+//   - Dead letters are written in Courier's own format (the payload as it
+//     was and the headers as record headers), which keeps the bytes of an
+//     envelope that did not parse.
+//
+// Eventuate's CDC can also publish batches of messages in one record (its
+// enableBatchProcessing, off by default, a binary format); a Courier
+// subscriber dead-letters such a record as not an envelope.
+func WithEventuateFormat() Option {
+	return func(c *config) error {
+		c.eventuate = true
+		return nil
+	}
+}
+
+// encodeEventuate turns m into the record Eventuate's CDC would publish for
+// it (MessageWithDestination.toJson as the value, partitionKeyFor as the
+// key).
+func encodeEventuate(channel, date string, m *message.Message) (*kgo.Record, error) {
+	headers := make(map[string]string, len(m.Headers)+3)
+	maps.Copy(headers, m.Headers)
+	headers[message.HeaderID] = m.ID
+	headers[message.HeaderDestination] = channel
+	if _, ok := headers[message.HeaderDate]; !ok {
+		headers[message.HeaderDate] = date
+	}
+	value, err := eventuate.AppendEnvelope(nil, m.Payload, headers)
+	if err != nil {
+		return nil, broker.Permanent(fmt.Errorf("message %s in Eventuate's format: %w", m.ID, err))
+	}
+	key := m.PartitionKey()
+	if key == "" {
+		key = m.ID
+	}
+	return &kgo.Record{Topic: channel, Key: []byte(key), Value: value}, nil
+}
+
+// envelopeErrorKey is the context key of the error of a record that is
+// not an Eventuate envelope, for eventuateHandler.
+type envelopeErrorKey struct{}
+
+// decodeRecord decodes r as the Broker's format says. A record that is
+// not an Eventuate envelope comes back as Courier's decoding makes it,
+// with a context that makes the subscription's handler refuse it.
+func (b *Broker) decodeRecord(ctx context.Context, r *kgo.Record) (context.Context, *message.Message) {
+	if !b.cfg.eventuate || hasIDHeader(r) {
+		return ctx, decode(r)
+	}
+	m, err := decodeEventuate(r)
+	if err != nil {
+		return context.WithValue(ctx, envelopeErrorKey{}, err), decode(r)
+	}
+	return ctx, m
+}
+
+func hasIDHeader(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == message.HeaderID {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeEventuate reads r's value as Eventuate's consumer does. A message
+// without an ID gets one from the record's coordinates, one without
+// DESTINATION the topic, and one without PARTITION_ID the key (bytes
+// that are not UTF-8 as U+FFFD).
+func decodeEventuate(r *kgo.Record) (*message.Message, error) {
+	payload, headers, err := eventuate.ParseEnvelope(r.Value)
+	if err != nil {
+		return nil, err
+	}
+	m := &message.Message{ID: headers[message.HeaderID], Headers: headers, Payload: []byte(payload)}
+	delete(headers, message.HeaderID)
+	if m.ID == "" {
+		m.ID = r.Topic + "-" + strconv.FormatInt(int64(r.Partition), 10) + "-" + strconv.FormatInt(r.Offset, 10)
+	}
+	if _, ok := headers[message.HeaderDestination]; !ok {
+		headers[message.HeaderDestination] = r.Topic
+	}
+	if _, ok := headers[message.HeaderPartitionID]; !ok && len(r.Key) > 0 {
+		// Read as Java's StringDeserializer reads the key.
+		headers[message.HeaderPartitionID] = strings.ToValidUTF8(string(r.Key), "\uFFFD")
+	}
+	return m, nil
+}
+
+// newProcessor returns the Processor of a subscription with cfg: in
+// Eventuate's format, its handler refuses records that are not envelopes
+// and its dead letters are written in Courier's format.
+func (b *Broker) newProcessor(cfg broker.SubscribeConfig) *adapter.Processor {
+	if !b.cfg.eventuate {
+		return adapter.NewProcessor(cfg, b)
+	}
+	cfg.Handler = eventuateHandler{cfg.Handler}
+	return adapter.NewProcessor(cfg, nativeProducer{b})
+}
+
+// eventuateHandler dead-letters at once the records decodeRecord marked
+// as no envelope, and hands the others to its handler.
+type eventuateHandler struct{ h broker.Handler }
+
+func (e eventuateHandler) HandleMessage(ctx context.Context, m *message.Message) error {
+	if err, ok := ctx.Value(envelopeErrorKey{}).(error); ok {
+		return broker.Permanent(fmt.Errorf("kafka: not an Eventuate envelope: %w", err))
+	}
+	return e.h.HandleMessage(ctx, m)
+}
+
+// nativeProducer sends in Courier's own record format whatever the
+// Broker's format.
+type nativeProducer struct{ b *Broker }
+
+func (p nativeProducer) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
+	return p.b.send(ctx, channel, false, msgs)
+}

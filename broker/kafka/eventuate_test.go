@@ -1,0 +1,298 @@
+package kafka_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/courier-go/courier/broker"
+	"github.com/courier-go/courier/broker/kafka"
+	"github.com/courier-go/courier/commands"
+	"github.com/courier-go/courier/events"
+	"github.com/courier-go/courier/message"
+)
+
+// The fixtures are what Eventuate Tram writes, built from its sources:
+// internal/eventuate/testdata/README.md names the files and commits.
+func eventuateFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "internal", "eventuate", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rawClient is a plain Kafka client, standing for Eventuate's producer and
+// consumer (EventuateKafkaProducer: a String key and the envelope's UTF-8
+// bytes as the value, no record headers).
+func rawClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func produceRaw(t *testing.T, cl *kgo.Client, topic, key string, value []byte) {
+	t.Helper()
+	if err := cl.ProduceSync(ctxFor(t), &kgo.Record{Topic: topic, Key: []byte(key), Value: value}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consumeRaw returns the first n records of topic.
+func consumeRaw(t *testing.T, c *kfake.Cluster, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl := rawClient(t, c, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var recs []*kgo.Record
+	ctx := ctxFor(t)
+	for len(recs) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d records on %s: %v", len(recs), n, topic, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+	}
+	return recs
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestEventuateSendWritesEventuatesRecord: the record of a message is,
+// byte for byte, the one Eventuate's CDC publishes for it.
+func TestEventuateSendWritesEventuatesRecord(t *testing.T) {
+	c := startCluster(t, kfake.NumBrokers(1))
+	b := open(t, c, kafka.WithEventuateFormat(), kafka.WithPartitions(4))
+	t.Cleanup(func() { b.Close(context.Background()) })
+
+	m := &message.Message{
+		ID: "0000018c39a0b5e2-0242ac1200050000",
+		Headers: message.Headers{
+			message.HeaderPartitionID:        "1511300065921",
+			message.HeaderDate:               "Tue, 5 Dec 2023 10:15:30 GMT",
+			message.HeaderEventAggregateType: "net.chrisrichardson.ftgo.orderservice.domain.Order",
+			message.HeaderEventAggregateID:   "1511300065921",
+			message.HeaderEventType:          "net.chrisrichardson.ftgo.orderservice.api.events.OrderCreatedEvent",
+		},
+		Payload: []byte(`{"orderDetails":{"lineItems":[{"quantity":5,"menuItemId":"1","name":"Chicken Vindaloo","price":"12.34"}],"orderTotal":"61.70","restaurantId":1,"consumerId":1511300065921},"deliveryAddress":"1 Main St\nApt \"B\"","restaurantName":"Ajanta"}`),
+	}
+	const topic = "net.chrisrichardson.ftgo.orderservice.domain.Order"
+	if err := b.Send(ctxFor(t), topic, m); err != nil {
+		t.Fatal(err)
+	}
+	// Without PARTITION_ID, the key is the message ID
+	// (MessageWithDestinationPublishingStrategy.partitionKeyFor).
+	unkeyed := message.New([]byte("{}"))
+	if err := b.Send(ctxFor(t), topic, unkeyed); err != nil {
+		t.Fatal(err)
+	}
+	recs := consumeRaw(t, c, topic, 2)
+	byKey := map[string]*kgo.Record{}
+	for _, r := range recs {
+		byKey[string(r.Key)] = r
+	}
+	r := byKey["1511300065921"]
+	if r == nil {
+		t.Fatalf("no record keyed by the PARTITION_ID among %d", len(recs))
+	}
+	if want := eventuateFixture(t, "event.envelope"); string(r.Value) != string(want) {
+		t.Errorf("value =\n%s\nwant Eventuate's\n%s", r.Value, want)
+	}
+	if len(r.Headers) != 0 {
+		t.Errorf("record headers %v: Eventuate writes none", r.Headers)
+	}
+	if byKey[unkeyed.ID] == nil {
+		t.Errorf("the message without PARTITION_ID is not keyed by its ID %s", unkeyed.ID)
+	}
+
+	if err := b.Send(ctxFor(t), topic, message.New([]byte{0xff})); !broker.IsPermanent(err) || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("Send of a payload that is not text: %v, want a permanent error", err)
+	}
+}
+
+// Java types of the fixtures, under their class names.
+type orderCreated struct {
+	RestaurantName  string `json:"restaurantName"`
+	DeliveryAddress string `json:"deliveryAddress"`
+}
+
+func (orderCreated) EventType() string {
+	return "net.chrisrichardson.ftgo.orderservice.api.events.OrderCreatedEvent"
+}
+
+type reserveCredit struct {
+	CustomerID int64 `json:"customerId"`
+	OrderID    int64 `json:"orderId"`
+}
+
+func (reserveCredit) CommandType() string {
+	return "io.eventuate.examples.tram.sagas.ordersandcustomers.customers.api.commands.ReserveCreditCommand"
+}
+
+type creditReserved struct {
+	CreditReservationID int `json:"creditReservationId"`
+}
+
+func (creditReserved) ReplyType() string {
+	return "io.eventuate.examples.tram.sagas.ordersandcustomers.customers.api.replies.CustomerCreditReserved"
+}
+
+// TestEventuateRoundTrip: an event and a command that Eventuate published
+// are dispatched by their Java type names to Courier handlers, and the
+// command's reply goes out as Eventuate's CommandDispatcher reads it.
+func TestEventuateRoundTrip(t *testing.T) {
+	c := startCluster(t, kfake.NumBrokers(1))
+	b := open(t, c, kafka.WithEventuateFormat())
+	t.Cleanup(func() { b.Close(context.Background()) })
+	raw := rawClient(t, c)
+	ctx := ctxFor(t)
+	quietLog := broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	// The event.
+	const orders = "net.chrisrichardson.ftgo.orderservice.domain.Order"
+	got := make(chan events.Event[orderCreated], 1)
+	ed := events.NewDispatcher()
+	events.On(ed, orders, func(_ context.Context, e events.Event[orderCreated]) error {
+		got <- e
+		return nil
+	})
+	esub, err := ed.Subscribe(ctx, b, "kitchen-service", quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { esub.Close(context.Background()) })
+	produceRaw(t, raw, orders, "1511300065921", eventuateFixture(t, "event.envelope"))
+	select {
+	case e := <-got:
+		if e.ID != "0000018c39a0b5e2-0242ac1200050000" || e.AggregateID != "1511300065921" ||
+			e.Payload.RestaurantName != "Ajanta" || e.Payload.DeliveryAddress != "1 Main St\nApt \"B\"" {
+			t.Errorf("event %+v", e)
+		}
+	case <-ctx.Done():
+		t.Fatal("the event did not arrive")
+	}
+
+	// The command and its reply.
+	d := commands.NewDispatcher(b)
+	commands.Handle(d, func(_ context.Context, cmd commands.Command[reserveCredit]) (commands.Reply, error) {
+		if cmd.ID != "0000018c39a0b9ca-0242ac1200050000" || cmd.Payload.CustomerID != 1511300065921 || cmd.Payload.OrderID != 4 {
+			t.Errorf("command %+v", cmd)
+		}
+		return commands.Success(creditReserved{CreditReservationID: 7}), nil
+	})
+	csub, err := d.Subscribe(ctx, b, "customer-service", "customerService", quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { csub.Close(context.Background()) })
+	produceRaw(t, raw, "customerService", "7f6e2a5c-3b1d-4f0e-9a8b-2c4d6e8f0a1b", eventuateFixture(t, "command.envelope"))
+
+	const replies = "io.eventuate.examples.tram.sagas.ordersandcustomers.orders.sagas.createorder.CreateOrderSaga-reply"
+	reply := consumeRaw(t, c, replies, 1)[0]
+	var env struct {
+		Headers map[string]string `json:"headers"`
+	}
+	if err := json.Unmarshal(reply.Value, &env); err != nil {
+		t.Fatalf("reply %s: %v", reply.Value, err)
+	}
+	want := strings.NewReplacer("${ID}", env.Headers["ID"], "${DATE}", env.Headers["DATE"]).Replace(string(eventuateFixture(t, "reply.envelope")))
+	if string(reply.Value) != want {
+		t.Errorf("reply =\n%s\nwant\n%s", reply.Value, want)
+	}
+	if string(reply.Key) != "7f6e2a5c-3b1d-4f0e-9a8b-2c4d6e8f0a1b" || len(reply.Headers) != 0 {
+		t.Errorf("reply key %q, record headers %v", reply.Key, reply.Headers)
+	}
+	if _, err := message.IDTime(env.Headers["ID"]); err != nil {
+		t.Errorf("reply ID: %v", err)
+	}
+	if _, err := time.Parse("Mon, 2 Jan 2006 15:04:05 GMT", env.Headers["DATE"]); err != nil {
+		t.Errorf("reply DATE: %v", err)
+	}
+}
+
+// TestEventuateMalformedRecordsAreDeadLettered: a record that is not an
+// envelope goes to the dead-letter channel at once, as it was, and the
+// records of its key behind it are handled.
+func TestEventuateMalformedRecordsAreDeadLettered(t *testing.T) {
+	for _, delivery := range []struct {
+		name string
+		opts []broker.SubscribeOption
+	}{
+		{"Ordered", nil},
+		{"Concurrent", []broker.SubscribeOption{broker.WithConcurrentDelivery(4)}},
+	} {
+		t.Run(delivery.name, func(t *testing.T) {
+			c := startCluster(t, kfake.NumBrokers(1))
+			b := open(t, c, kafka.WithEventuateFormat(), kafka.WithPartitions(1))
+			t.Cleanup(func() { b.Close(context.Background()) })
+			raw := rawClient(t, c)
+			const ch, dlq = "eventuate.in", "eventuate-sub.dead-letter"
+			bad := [][]byte{[]byte("not json"), []byte(`{"payload":1,"headers":{}}`), []byte(`{"payload":"p","headers":{"ID":null}}`), {0xff, 0xfe}}
+			handled := make(chan *message.Message, 10)
+			var calls atomic.Int32
+			opts := append([]broker.SubscribeOption{broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, delivery.opts...)
+			sub, err := b.Subscribe(ctxFor(t), "eventuate-sub", []string{ch}, broker.HandlerFunc(func(_ context.Context, m *message.Message) error {
+				calls.Add(1)
+				handled <- m
+				return nil
+			}), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sub.Close(context.Background()) })
+			for _, v := range bad {
+				produceRaw(t, raw, ch, "k", v)
+			}
+			produceRaw(t, raw, ch, "k", []byte(`{"payload":"good","headers":{"ID":"0000018c39a0b5e2-0242ac1200050001","PARTITION_ID":"k"}}`))
+			select {
+			case m := <-handled:
+				if string(m.Payload) != "good" || m.ID != "0000018c39a0b5e2-0242ac1200050001" {
+					t.Errorf("handled %+v", m)
+				}
+			case <-ctxFor(t).Done():
+				t.Fatal("the good record was not handled")
+			}
+			// In order, but for concurrent delivery, which keeps none.
+			want := map[string]bool{}
+			for _, v := range bad {
+				want[string(v)] = true
+			}
+			for i, r := range consumeRaw(t, c, dlq, len(bad)) {
+				if !want[string(r.Value)] || (delivery.opts == nil && string(r.Value) != string(bad[i])) {
+					t.Errorf("dead letter %d = %q, want the record as it was, %q", i, r.Value, bad[i])
+				}
+				delete(want, string(r.Value))
+				reason := ""
+				for _, h := range r.Headers {
+					if h.Key == message.HeaderDeadLetterReason {
+						reason = string(h.Value)
+					}
+				}
+				if !strings.Contains(reason, "not an Eventuate envelope") {
+					t.Errorf("dead letter %d: reason %q", i, reason)
+				}
+			}
+			sub.Close(context.Background())
+			if n := calls.Load(); n != 1 {
+				t.Errorf("the handler was called %d times, want once (for the good record only)", n)
+			}
+		})
+	}
+}
