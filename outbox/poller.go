@@ -20,6 +20,7 @@ type pollConfig struct {
 	interval  time.Duration
 	wakeup    Wakeup
 	keep      bool
+	eventuate *EventuateTable // PollEventuateTable: Eventuate's table instead of Courier's
 }
 
 // pollOption returns a RelayOption that configures the table poller,
@@ -91,12 +92,26 @@ func (p *poller) Bind(env relay.Env) error {
 	if p.env.DB != nil {
 		return errors.New("outbox: the table poller serves one relay")
 	}
+	if p.cfg.eventuate != nil && env.Dialect != sqldb.Postgres && env.Dialect != sqldb.MySQL {
+		return fmt.Errorf("%w, not %s", errNoEventuateDialect, env.Dialect)
+	}
 	p.env = env
 	return nil
 }
 
 func (p *poller) Setup(ctx context.Context) error {
+	if p.cfg.eventuate != nil {
+		return p.checkEventuateTable(ctx)
+	}
 	return sqldb.CheckSchema(ctx, p.env.DB, p.env.Dialect)
+}
+
+// table is the outbox table the poller reads.
+func (p *poller) table() string {
+	if p.cfg.eventuate != nil {
+		return p.cfg.eventuate.name()
+	}
+	return "message"
 }
 
 func (p *poller) Progress() relay.Progress { return relay.Progress{} }
@@ -104,7 +119,7 @@ func (p *poller) Progress() relay.Progress { return relay.Progress{} }
 // Lag is the age of the oldest unpublished row.
 func (p *poller) Lag(ctx context.Context) (relay.Lag, error) {
 	var oldest sql.NullInt64
-	if err := p.env.DB.QueryRowContext(ctx, "SELECT MIN(creation_time) FROM message WHERE published = 0").Scan(&oldest); err != nil {
+	if err := p.env.DB.QueryRowContext(ctx, "SELECT MIN(creation_time) FROM "+p.table()+" WHERE published = 0").Scan(&oldest); err != nil {
 		return relay.Lag{}, fmt.Errorf("outbox: reading the oldest unpublished row: %w", err)
 	}
 	if !oldest.Valid {
@@ -145,6 +160,7 @@ type pollReader struct {
 	// one waits for the interval or a wake-up.
 	idle bool
 	rows []relay.Row
+	keys []any // the key of each row: its id (or dbid in Eventuate's database-id mode)
 }
 
 func (rd *pollReader) Read(ctx context.Context) ([]relay.Row, error) {
@@ -160,52 +176,63 @@ func (rd *pollReader) Read(ctx context.Context) ([]relay.Row, error) {
 			return nil, nil
 		}
 	}
-	rows, err := rd.query(ctx)
-	rd.rows, rd.idle = rows, len(rows) < rd.p.cfg.batchSize
+	rows, keys, err := rd.query(ctx)
+	rd.rows, rd.keys, rd.idle = rows, keys, len(rows) < rd.p.cfg.batchSize
 	if err != nil {
 		rd.idle = true
 	}
 	return rows, err
 }
 
-func (rd *pollReader) query(ctx context.Context) ([]relay.Row, error) {
+func (rd *pollReader) query(ctx context.Context) ([]relay.Row, []any, error) {
 	d := rd.p.env.Dialect
-	q, err := rd.p.env.DB.QueryContext(ctx, d.Rebind(
-		"SELECT id, destination, headers, payload, creation_time FROM message WHERE published = 0 ORDER BY seq LIMIT ?"), rd.p.cfg.batchSize)
+	query := "SELECT id, destination, headers, payload, creation_time FROM message WHERE published = 0 ORDER BY seq LIMIT ?"
+	if rd.p.cfg.eventuate != nil {
+		query, _, _ = rd.p.eventuateSQL()
+	}
+	q, err := rd.p.env.DB.QueryContext(ctx, d.Rebind(query), rd.p.cfg.batchSize)
 	if err != nil {
-		return nil, fmt.Errorf("reading the outbox: %w", err)
+		return nil, nil, fmt.Errorf("reading the outbox: %w", err)
 	}
 	defer q.Close()
 	out := make([]relay.Row, 0, rd.p.cfg.batchSize)
+	keys := make([]any, 0, rd.p.cfg.batchSize)
 	for q.Next() {
 		var (
 			rw      relay.Row
+			key     any
 			created sql.NullInt64
 		)
-		if err := q.Scan(&rw.ID, &rw.Destination, &rw.Headers, &rw.Payload, &created); err != nil {
-			return nil, fmt.Errorf("reading the outbox: %w", err)
+		if rd.p.cfg.eventuate != nil {
+			rw, key, err = rd.p.scanEventuate(q, &created)
+		} else {
+			err = q.Scan(&rw.ID, &rw.Destination, &rw.Headers, &rw.Payload, &created)
+			key = rw.ID
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the outbox: %w", err)
 		}
 		if created.Valid {
 			rw.Committed = time.UnixMilli(created.Int64)
 		}
-		out = append(out, rw)
+		out, keys = append(out, rw), append(keys, key)
 	}
 	if err := q.Err(); err != nil {
-		return nil, fmt.Errorf("reading the outbox: %w", err)
+		return nil, nil, fmt.Errorf("reading the outbox: %w", err)
 	}
-	return out, nil
+	return out, keys, nil
 }
 
 // Confirm removes the rows the broker confirmed; the others are read
 // again.
 func (rd *pollReader) Confirm(ctx context.Context, done []bool) error {
-	var ids []string
+	var ids []any
 	for i, ok := range done {
 		if ok {
-			ids = append(ids, rd.rows[i].ID)
+			ids = append(ids, rd.keys[i])
 		}
 	}
-	rd.rows = nil
+	rd.rows, rd.keys = nil, nil
 	if len(ids) == 0 {
 		return nil
 	}
@@ -222,15 +249,14 @@ func (rd *pollReader) Close(context.Context) error {
 
 // remove deletes (or marks) the published rows, but only while this relay
 // still holds the lease with the token it published under.
-func (rd *pollReader) remove(ctx context.Context, ids []string) error {
+func (rd *pollReader) remove(ctx context.Context, ids []any) error {
 	for start := 0; start < len(ids); start += maxRowsPerInsert {
 		chunk := ids[start:min(len(ids), start+maxRowsPerInsert)]
 		fence, args := rd.lease.Fence()
-		stmt := rd.removeStatement() + " WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ") AND " + fence
+		remove, key := rd.removeStatement()
+		stmt := remove + " WHERE " + key + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ") AND " + fence
 		all := make([]any, 0, len(chunk)+len(args))
-		for _, id := range chunk {
-			all = append(all, id)
-		}
+		all = append(all, chunk...)
 		all = append(all, args...)
 		res, err := rd.p.env.DB.ExecContext(ctx, rd.p.env.Dialect.Rebind(stmt), all...)
 		if err != nil {
@@ -243,11 +269,17 @@ func (rd *pollReader) remove(ctx context.Context, ids []string) error {
 	return nil
 }
 
-func (rd *pollReader) removeStatement() string {
-	if rd.p.cfg.keep {
-		return "UPDATE message SET published = 1"
+// removeStatement returns the statement that removes (or marks) rows,
+// without its WHERE clause, and the column that identifies them.
+func (rd *pollReader) removeStatement() (string, string) {
+	if rd.p.cfg.eventuate != nil {
+		_, remove, key := rd.p.eventuateSQL()
+		return remove, key
 	}
-	return "DELETE FROM message"
+	if rd.p.cfg.keep {
+		return "UPDATE message SET published = 1", "id"
+	}
+	return "DELETE FROM message", "id"
 }
 
 // fenced reports sqldb.ErrLeaseLost when a removal touched no row:
@@ -267,7 +299,7 @@ func fenced(res sql.Result) error {
 // server crash only makes the rows be published again, which
 // at-least-once delivery allows; without the flush, the relay's next
 // batch does not wait for the disk.
-func (rd *pollReader) removePostgres(ctx context.Context, ids []string) error {
+func (rd *pollReader) removePostgres(ctx context.Context, ids []any) error {
 	fence, args := rd.lease.Fence()
 	db := rd.p.env.DB
 	tx, err := db.BeginTx(ctx, nil)
@@ -277,7 +309,8 @@ func (rd *pollReader) removePostgres(ctx context.Context, ids []string) error {
 	if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO off"); err != nil {
 		return errors.Join(fmt.Errorf("removing %d published rows: %w", len(ids), err), tx.Rollback())
 	}
-	res, err := tx.ExecContext(ctx, sqldb.Postgres.Rebind(rd.removeStatement()+" WHERE id = ANY(?) AND "+fence), append([]any{ids}, args...)...)
+	remove, key := rd.removeStatement()
+	res, err := tx.ExecContext(ctx, sqldb.Postgres.Rebind(remove+" WHERE "+key+" = ANY(?) AND "+fence), append([]any{pgArray(ids)}, args...)...)
 	if err == nil {
 		err = fenced(res)
 	}
@@ -291,4 +324,23 @@ func (rd *pollReader) removePostgres(ctx context.Context, ids []string) error {
 		return fmt.Errorf("removing %d published rows: %w", len(ids), err)
 	}
 	return nil
+}
+
+// pgArray returns keys, all strings (ids) or all int64s (Eventuate's
+// dbids), as the typed slice the driver sends as one array parameter.
+func pgArray(keys []any) any {
+	if len(keys) > 0 {
+		if _, ok := keys[0].(int64); ok {
+			out := make([]int64, len(keys))
+			for i, k := range keys {
+				out[i] = k.(int64)
+			}
+			return out
+		}
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.(string)
+	}
+	return out
 }

@@ -45,6 +45,7 @@ type Writer struct {
 	d           *sqldb.Dialect
 	limits      message.Limits
 	deleteAfter bool
+	eventuate   *EventuateTable // WithEventuateTable
 }
 
 // WriterOption configures a Writer.
@@ -84,6 +85,9 @@ const maxRowsPerInsert = 500
 // broker.Producer.Send, it assigns IDs to messages without one and fails
 // without writing anything if a message is invalid.
 func (w *Writer) Send(ctx context.Context, tx sqldb.Execer, channel string, msgs ...*message.Message) error {
+	if w.eventuate != nil {
+		return w.sendEventuate(ctx, tx, channel, msgs)
+	}
 	if err := adapter.PrepareSend(channel, msgs, w.limits); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}

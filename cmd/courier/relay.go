@@ -52,6 +52,10 @@ Publishes the messages a service writes into its transactional outbox.
                or the MySQL/MariaDB binary log (log_bin, binlog_format=ROW,
                binlog_row_image=FULL)
 
+With -eventuate-schema, -mode poll publishes the outbox table of
+Eventuate Tram, SCHEMA.message, which Java services on Eventuate and Go
+services with outbox.WithEventuateTable write, as Eventuate's CDC does.
+
 Several relays may run against one outbox: one publishes, the others
 stand by and take over within the lease TTL when it dies, and at once
 when it stops.
@@ -84,6 +88,9 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		slot        = fs.String("slot", pgcdc.DefaultSlot, "replication slot (tail mode, PostgreSQL)")
 		publication = fs.String("publication", pgcdc.DefaultPublication, "publication (tail mode, PostgreSQL)")
 		deadLetter  = fs.String("dead-letter", outbox.DefaultDeadLetterChannel, "channel for rows that cannot be published")
+		evSchema    = fs.String("eventuate-schema", "", "publish Eventuate Tram's outbox table SCHEMA.message instead of Courier's, marking rows published (poll mode, PostgreSQL and MySQL/MariaDB)")
+		evDBIDs     = fs.Bool("eventuate-db-ids", false, "the Eventuate table is in database-id mode (with -eventuate-schema)")
+		evOutboxID  = fs.Uint64("eventuate-outbox-id", 0, "Eventuate's eventuate.outbox.id: the low half of the IDs of database-id rows without one (with -eventuate-schema)")
 		migrate     = fs.Bool("migrate", false, "create or update the Courier schema before starting")
 		listen      = fs.String("listen", "127.0.0.1:9464", "address of the health and metrics endpoint; empty for none")
 		logFormat   = fs.String("log-format", "text", "text or json")
@@ -151,6 +158,11 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 	switch *mode {
 	case "poll":
 		opts = append(opts, outbox.WithBatchSize(*batch), outbox.WithPollInterval(*poll))
+		if *evSchema != "" {
+			opts = append(opts, outbox.WithKeepPublished(), outbox.PollEventuateTable(outbox.EventuateTable{Schema: *evSchema, DatabaseIDs: *evDBIDs, OutboxID: *evOutboxID}))
+		} else if *evDBIDs || *evOutboxID != 0 {
+			return errors.New("relay: -eventuate-db-ids and -eventuate-outbox-id go with -eventuate-schema")
+		}
 		if *notify {
 			if err := pgnotify.Install(ctx, db); err != nil {
 				return withMigrateHint(fmt.Errorf("relay: -notify: %w", err))
@@ -158,6 +170,9 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 			opts = append(opts, outbox.WithWakeup(pgnotify.New(db)))
 		}
 	case "tail":
+		if *evSchema != "" {
+			return errors.New("relay: -eventuate-schema works with -mode poll: the log-tailing sources read Courier's outbox table only")
+		}
 		src, srcName, err := logSource(target, *dbURL, *heartbeat, *serverID, *slot, *publication)
 		if err != nil {
 			return err
