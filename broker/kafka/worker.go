@@ -209,7 +209,9 @@ func (s *subscription) work() {
 		case <-s.poolStop:
 			return
 		}
-		if j.w.stopped() || s.proc.Process(s.handlerCtx, j.w.stop, j.rec.Topic, int(j.rec.Partition), 0, decode(j.rec)) != nil {
+		if j.w.stopped() {
+			j.batch.abandoned[j.index] = true
+		} else if ctx, m := s.b.decodeRecord(s.handlerCtx, j.rec); s.proc.Process(ctx, j.w.stop, j.rec.Topic, int(j.rec.Partition), 0, m) != nil {
 			j.batch.abandoned[j.index] = true // adapter.ErrAbandoned: stopped
 		}
 		j.batch.wg.Done()
