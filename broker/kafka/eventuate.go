@@ -2,8 +2,6 @@ package kafka
 
 import (
 	"context"
-	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 
@@ -50,27 +48,12 @@ func WithEventuateFormat() Option {
 // it (MessageWithDestination.toJson as the value, partitionKeyFor as the
 // key).
 func encodeEventuate(channel, date string, m *message.Message) (*kgo.Record, error) {
-	headers := make(map[string]string, len(m.Headers)+3)
-	maps.Copy(headers, m.Headers)
-	headers[message.HeaderID] = m.ID
-	headers[message.HeaderDestination] = channel
-	if _, ok := headers[message.HeaderDate]; !ok {
-		headers[message.HeaderDate] = date
-	}
-	value, err := eventuate.AppendEnvelope(nil, m.Payload, headers)
+	value, key, err := eventuate.Message(channel, date, m)
 	if err != nil {
-		return nil, broker.Permanent(fmt.Errorf("message %s in Eventuate's format: %w", m.ID, err))
-	}
-	key := m.PartitionKey()
-	if key == "" {
-		key = m.ID
+		return nil, broker.Permanent(err)
 	}
 	return &kgo.Record{Topic: channel, Key: []byte(key), Value: value}, nil
 }
-
-// envelopeErrorKey is the context key of the error of a record that is
-// not an Eventuate envelope, for eventuateHandler.
-type envelopeErrorKey struct{}
 
 // decodeRecord decodes r as the Broker's format says. A record that is
 // not an Eventuate envelope comes back as Courier's decoding makes it,
@@ -81,7 +64,7 @@ func (b *Broker) decodeRecord(ctx context.Context, r *kgo.Record) (context.Conte
 	}
 	m, err := decodeEventuate(r)
 	if err != nil {
-		return context.WithValue(ctx, envelopeErrorKey{}, err), decode(r)
+		return eventuate.WithMalformed(ctx, err), decode(r)
 	}
 	return ctx, m
 }
@@ -126,19 +109,8 @@ func (b *Broker) newProcessor(cfg broker.SubscribeConfig) *adapter.Processor {
 	if !b.cfg.eventuate {
 		return adapter.NewProcessor(cfg, b)
 	}
-	cfg.Handler = eventuateHandler{cfg.Handler}
+	cfg.Handler = eventuate.Handler(cfg.Handler)
 	return adapter.NewProcessor(cfg, nativeProducer{b})
-}
-
-// eventuateHandler dead-letters at once the records decodeRecord marked
-// as no envelope, and hands the others to its handler.
-type eventuateHandler struct{ h broker.Handler }
-
-func (e eventuateHandler) HandleMessage(ctx context.Context, m *message.Message) error {
-	if err, ok := ctx.Value(envelopeErrorKey{}).(error); ok {
-		return broker.Permanent(fmt.Errorf("kafka: not an Eventuate envelope: %w", err))
-	}
-	return e.h.HandleMessage(ctx, m)
 }
 
 // nativeProducer sends in Courier's own record format whatever the

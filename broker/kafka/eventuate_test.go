@@ -2,11 +2,8 @@ package kafka_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,21 +14,9 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/kafka"
-	"github.com/courier-go/courier/commands"
-	"github.com/courier-go/courier/events"
+	"github.com/courier-go/courier/internal/eventuate/eventuatetest"
 	"github.com/courier-go/courier/message"
 )
-
-// The fixtures are what Eventuate Tram writes, built from its sources:
-// internal/eventuate/testdata/README.md names the files and commits.
-func eventuateFixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "internal", "eventuate", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // rawClient is a plain Kafka client, standing for Eventuate's producer and
 // consumer (EventuateKafkaProducer: a String key and the envelope's UTF-8
@@ -112,7 +97,7 @@ func TestEventuateSendWritesEventuatesRecord(t *testing.T) {
 	if r == nil {
 		t.Fatalf("no record keyed by the PARTITION_ID among %d", len(recs))
 	}
-	if want := eventuateFixture(t, "event.envelope"); string(r.Value) != string(want) {
+	if want := eventuatetest.Fixture(t, "event.envelope"); string(r.Value) != string(want) {
 		t.Errorf("value =\n%s\nwant Eventuate's\n%s", r.Value, want)
 	}
 	if len(r.Headers) != 0 {
@@ -127,104 +112,24 @@ func TestEventuateSendWritesEventuatesRecord(t *testing.T) {
 	}
 }
 
-// Java types of the fixtures, under their class names.
-type orderCreated struct {
-	RestaurantName  string `json:"restaurantName"`
-	DeliveryAddress string `json:"deliveryAddress"`
-}
-
-func (orderCreated) EventType() string {
-	return "net.chrisrichardson.ftgo.orderservice.api.events.OrderCreatedEvent"
-}
-
-type reserveCredit struct {
-	CustomerID int64 `json:"customerId"`
-	OrderID    int64 `json:"orderId"`
-}
-
-func (reserveCredit) CommandType() string {
-	return "io.eventuate.examples.tram.sagas.ordersandcustomers.customers.api.commands.ReserveCreditCommand"
-}
-
-type creditReserved struct {
-	CreditReservationID int `json:"creditReservationId"`
-}
-
-func (creditReserved) ReplyType() string {
-	return "io.eventuate.examples.tram.sagas.ordersandcustomers.customers.api.replies.CustomerCreditReserved"
-}
-
 // TestEventuateRoundTrip: an event and a command that Eventuate published
 // are dispatched by their Java type names to Courier handlers, and the
-// command's reply goes out as Eventuate's CommandDispatcher reads it.
+// command's reply is written as Eventuate reads it.
 func TestEventuateRoundTrip(t *testing.T) {
 	c := startCluster(t, kfake.NumBrokers(1))
 	b := open(t, c, kafka.WithEventuateFormat())
 	t.Cleanup(func() { b.Close(context.Background()) })
 	raw := rawClient(t, c)
-	ctx := ctxFor(t)
-	quietLog := broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-
-	// The event.
-	const orders = "net.chrisrichardson.ftgo.orderservice.domain.Order"
-	got := make(chan events.Event[orderCreated], 1)
-	ed := events.NewDispatcher()
-	events.On(ed, orders, func(_ context.Context, e events.Event[orderCreated]) error {
-		got <- e
-		return nil
-	})
-	esub, err := ed.Subscribe(ctx, b, "kitchen-service", quietLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { esub.Close(context.Background()) })
-	produceRaw(t, raw, orders, "1511300065921", eventuateFixture(t, "event.envelope"))
-	select {
-	case e := <-got:
-		if e.ID != "0000018c39a0b5e2-0242ac1200050000" || e.AggregateID != "1511300065921" ||
-			e.Payload.RestaurantName != "Ajanta" || e.Payload.DeliveryAddress != "1 Main St\nApt \"B\"" {
-			t.Errorf("event %+v", e)
-		}
-	case <-ctx.Done():
-		t.Fatal("the event did not arrive")
-	}
-
-	// The command and its reply.
-	d := commands.NewDispatcher(b)
-	commands.Handle(d, func(_ context.Context, cmd commands.Command[reserveCredit]) (commands.Reply, error) {
-		if cmd.ID != "0000018c39a0b9ca-0242ac1200050000" || cmd.Payload.CustomerID != 1511300065921 || cmd.Payload.OrderID != 4 {
-			t.Errorf("command %+v", cmd)
-		}
-		return commands.Success(creditReserved{CreditReservationID: 7}), nil
-	})
-	csub, err := d.Subscribe(ctx, b, "customer-service", "customerService", quietLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { csub.Close(context.Background()) })
-	produceRaw(t, raw, "customerService", "7f6e2a5c-3b1d-4f0e-9a8b-2c4d6e8f0a1b", eventuateFixture(t, "command.envelope"))
-
-	const replies = "io.eventuate.examples.tram.sagas.ordersandcustomers.orders.sagas.createorder.CreateOrderSaga-reply"
-	reply := consumeRaw(t, c, replies, 1)[0]
-	var env struct {
-		Headers map[string]string `json:"headers"`
-	}
-	if err := json.Unmarshal(reply.Value, &env); err != nil {
-		t.Fatalf("reply %s: %v", reply.Value, err)
-	}
-	want := strings.NewReplacer("${ID}", env.Headers["ID"], "${DATE}", env.Headers["DATE"]).Replace(string(eventuateFixture(t, "reply.envelope")))
-	if string(reply.Value) != want {
-		t.Errorf("reply =\n%s\nwant\n%s", reply.Value, want)
-	}
-	if string(reply.Key) != "7f6e2a5c-3b1d-4f0e-9a8b-2c4d6e8f0a1b" || len(reply.Headers) != 0 {
-		t.Errorf("reply key %q, record headers %v", reply.Key, reply.Headers)
-	}
-	if _, err := message.IDTime(env.Headers["ID"]); err != nil {
-		t.Errorf("reply ID: %v", err)
-	}
-	if _, err := time.Parse("Mon, 2 Jan 2006 15:04:05 GMT", env.Headers["DATE"]); err != nil {
-		t.Errorf("reply DATE: %v", err)
-	}
+	eventuatetest.RoundTrip(t, b, eventuatetest.Eventuate{
+		Publish: func(t *testing.T, channel, key string, envelope []byte) { produceRaw(t, raw, channel, key, envelope) },
+		Reply: func(t *testing.T) ([]byte, string) {
+			r := consumeRaw(t, c, eventuatetest.ReplyChannel, 1)[0]
+			if len(r.Headers) != 0 {
+				t.Errorf("reply record headers %v: Eventuate writes none", r.Headers)
+			}
+			return r.Value, string(r.Key)
+		},
+	}, "kitchen-service", "customer-service")
 }
 
 // TestEventuateMalformedRecordsAreDeadLettered: a record that is not an

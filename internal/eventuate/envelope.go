@@ -16,7 +16,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"unicode/utf8"
+
+	"github.com/courier-go/courier/message"
 )
 
 // ErrMalformedEnvelope is wrapped by ParseEnvelope's errors: the bytes are
@@ -173,4 +176,28 @@ func kind(raw json.RawMessage) string {
 // mode are made of the row's dbid (hi) and the outbox's id (lo).
 func FormatID(hi, lo uint64) string {
 	return fmt.Sprintf("%016x-%016x", hi, lo)
+}
+
+// Message returns the envelope of m, sent to channel, as Eventuate's CDC
+// publishes it (MessageWithDestination.toJson of the row that
+// EventuateCommonJdbcOperations writes): m's headers with ID, DESTINATION
+// and, unless m has one, date as DATE. It also returns the key Eventuate
+// publishes it with (MessageWithDestinationPublishingStrategy.partitionKeyFor):
+// the PARTITION_ID header, or the message ID without one.
+func Message(channel, date string, m *message.Message) (envelope []byte, key string, err error) {
+	headers := make(map[string]string, len(m.Headers)+3)
+	maps.Copy(headers, m.Headers)
+	headers[message.HeaderID] = m.ID
+	headers[message.HeaderDestination] = channel
+	if _, ok := headers[message.HeaderDate]; !ok {
+		headers[message.HeaderDate] = date
+	}
+	if envelope, err = AppendEnvelope(nil, m.Payload, headers); err != nil {
+		return nil, "", fmt.Errorf("message %s in Eventuate's format: %w", m.ID, err)
+	}
+	key = m.PartitionKey()
+	if key == "" {
+		key = m.ID
+	}
+	return envelope, key, nil
 }
