@@ -128,6 +128,12 @@ func (b *Broker) RemoveSubscriber(ctx context.Context, subscriberID string, chan
 	}
 	ch, err := b.openChannel(ctx, sess, func(ch *amqp091.Channel) error {
 		for _, channel := range channels {
+			if b.cfg.eventuate {
+				if err := b.removeEventuateSubscriber(ch, subscriberID, channel); err != nil {
+					return err
+				}
+				continue
+			}
 			group := groupName(channel, subscriberID)
 			queues := []string{presenceQueueName(group), poolQueueName(group)}
 			for i := range b.cfg.shards {
@@ -152,7 +158,7 @@ func (b *Broker) RemoveSubscriber(ctx context.Context, subscriberID string, chan
 // has confirmed that it stored every one of them. While the connection is
 // down it waits for it to come back, as long as ctx allows.
 func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
-	out, err := b.prepare(ctx, channel, msgs)
+	out, err := b.prepare(ctx, channel, msgs, b.cfg.eventuate)
 	if err != nil || len(out) == 0 {
 		return err
 	}
@@ -162,8 +168,9 @@ func (b *Broker) Send(ctx context.Context, channel string, msgs ...*message.Mess
 	return nil
 }
 
-// prepare validates a Send's arguments and encodes its messages.
-func (b *Broker) prepare(ctx context.Context, channel string, msgs []*message.Message) ([]outgoing, error) {
+// prepare validates a Send's arguments and encodes its messages, in
+// Eventuate's format or in Courier's.
+func (b *Broker) prepare(ctx context.Context, channel string, msgs []*message.Message, eventuate bool) ([]outgoing, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("amqp broker: send to %q: %w", channel, err)
 	}
@@ -178,7 +185,12 @@ func (b *Broker) prepare(ctx context.Context, channel string, msgs []*message.Me
 	out := make([]outgoing, len(msgs))
 	for i, m := range msgs {
 		var err error
-		if out[i], err = encode(channel, m, date, now, b.frameSize); err != nil {
+		if eventuate {
+			out[i], err = encodeEventuate(channel, m, date)
+		} else {
+			out[i], err = encode(channel, m, date, now, b.frameSize)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("amqp broker: send to %q: %w", channel, err)
 		}
 	}
@@ -201,7 +213,7 @@ func (b *Broker) DeadLetterProducer() broker.Producer { return deadLetterProduce
 type deadLetterProducer struct{ b *Broker }
 
 func (d deadLetterProducer) Send(ctx context.Context, channel string, msgs ...*message.Message) error {
-	out, err := d.b.prepare(ctx, channel, msgs)
+	out, err := d.b.prepare(ctx, channel, msgs, false)
 	if err != nil || len(out) == 0 {
 		return err
 	}
@@ -220,6 +232,9 @@ func (b *Broker) Subscribe(ctx context.Context, subscriberID string, channels []
 		return nil, fmt.Errorf("amqp broker: subscribe %q: %w", subscriberID, err)
 	}
 	cfg, err := adapter.NewSubscribeConfig(subscriberID, channels, h, opts...)
+	if err == nil {
+		err = b.checkEventuate(cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("amqp broker: %w", err)
 	}

@@ -153,6 +153,18 @@
 // pathological numbers of tiny headers; Send refuses the rest with
 // message.ErrHeadersTooLarge.
 //
+// # Eventuate Tram's format
+//
+// The headers follow Eventuate Tram's names, but the topology and the
+// message are Courier's: Eventuate declares a fanout exchange per channel
+// and a consistent-hash exchange with partition queues per subscriber id,
+// and sends a JSON envelope as the body, so a Broker in Courier's format
+// and Eventuate's services cannot share a channel (whichever declares the
+// channel's exchange second is refused with PRECONDITION_FAILED). A Broker
+// opened WithEventuateFormat (amqp://...?format=eventuate with package
+// brokerurl) declares and speaks Eventuate's instead; see its
+// documentation for what it does and does not do.
+//
 // # Publishing with a plain AMQP client
 //
 // A producer that does not use Courier publishes to the channel's exchange

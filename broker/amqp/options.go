@@ -58,6 +58,9 @@ type config struct {
 	reconnectMin      time.Duration
 	reconnectMax      time.Duration
 	connectionName    string
+	// eventuate is set by WithEventuateFormat, with its partition count.
+	eventuate           bool
+	eventuatePartitions int
 }
 
 func defaultConfig() config {

@@ -206,7 +206,13 @@ func (p *publisher) declare(ctx context.Context, s *session, channel string) err
 	if done {
 		return nil
 	}
-	if err := p.b.call(ctx, func() error { return p.b.cfg.declareChannel(s.conn, channel) }, nil); err != nil {
+	declare := func() error { return p.b.cfg.declareChannel(s.conn, channel) }
+	if p.b.cfg.eventuate {
+		declare = func() error {
+			return withChannel(s.conn, func(ch *amqp091.Channel) error { return declareEventuateChannel(ch, channel) })
+		}
+	}
+	if err := p.b.call(ctx, declare, nil); err != nil {
 		return err
 	}
 	p.mu.Lock()

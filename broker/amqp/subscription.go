@@ -93,7 +93,7 @@ func newSubscription(ctx context.Context, b *Broker, cfg broker.SubscribeConfig)
 	s := &subscription{
 		b:    b,
 		cfg:  cfg,
-		proc: adapter.NewProcessor(cfg, b.DeadLetterProducer()),
+		proc: b.newProcessor(cfg),
 		log:  cfg.Logger.With(slog.String("subscriber", cfg.SubscriberID)),
 		id:   hex.EncodeToString(id[:]),
 		stop: make(chan struct{}),
@@ -102,6 +102,9 @@ func newSubscription(ctx context.Context, b *Broker, cfg broker.SubscribeConfig)
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	shards := b.cfg.shards
+	if b.cfg.eventuate {
+		shards = b.cfg.eventuatePartitions
+	}
 	if cfg.Ephemeral {
 		shards = 1
 	}
@@ -129,6 +132,9 @@ func newSubscription(ctx context.Context, b *Broker, cfg broker.SubscribeConfig)
 			})
 		}
 		s.groups = append(s.groups, g)
+	}
+	if b.cfg.eventuate {
+		s.eventuateShards()
 	}
 	return s
 }
@@ -273,7 +279,7 @@ func (s *subscription) sleep(d time.Duration) bool {
 // which they balance through presence queues: not when it is ephemeral
 // (one instance) or in concurrent delivery mode (no shards).
 func (s *subscription) sharded() bool {
-	return !s.cfg.Ephemeral && s.cfg.Delivery != broker.DeliveryConcurrent
+	return !s.cfg.Ephemeral && s.cfg.Delivery != broker.DeliveryConcurrent && !s.b.cfg.eventuate
 }
 
 // queueConsumer consumes one queue of a subscription: a shard, or the
@@ -312,6 +318,19 @@ func (s *subscription) run(c queueConsumer, started chan<- error) {
 		}
 		if errors.Is(err, errHandover) {
 			log.Debug("courier: shard handed over to another instance")
+			continue
+		}
+		if s.b.ownedElsewhere(err) {
+			// Another instance consumes the partition: try again
+			// soon, to take it over when that instance goes.
+			if started != nil {
+				started <- nil
+				started = nil
+			}
+			failures, redeclare = 0, false
+			if !s.sleep(eventuateTakeover) {
+				return
+			}
 			continue
 		}
 		if started != nil && !retryAtStart(err) {
@@ -362,7 +381,9 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 			return fmt.Errorf("set the prefetch: %w", err)
 		}
 		var err error
-		if deliveries, err = ch.Consume(sh.queue, tag, false, false, false, false, nil); err != nil {
+		// Exclusive in Eventuate's format, where the queue has no
+		// single active consumer.
+		if deliveries, err = ch.Consume(sh.queue, tag, false, s.b.cfg.eventuate, false, false, nil); err != nil {
 			return fmt.Errorf("consume queue %q: %w", sh.queue, err)
 		}
 		return nil
@@ -423,8 +444,8 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 			return acks.flush()
 		}
 		sh.owned.Store(true)
-		m := decode(&d)
-		if err := s.proc.Process(s.ctx, s.stop, sh.g.channel, sh.index, 0, m); err != nil {
+		ctx, m := s.b.decodeDelivery(s.ctx, &d)
+		if err := s.proc.Process(ctx, s.stop, sh.g.channel, sh.index, 0, m); err != nil {
 			// Abandoned because the subscription is closing: closing
 			// the channel returns the message.
 			return acks.flush()

@@ -181,6 +181,9 @@ func (c *config) declare(conn *amqp091.Connection, ch *amqp091.Channel, g *group
 // of the group, bound to it; shard 0 is bound to the channel's alternate
 // exchange as well (see otherExchangeName).
 func (c *config) declareGroup(conn *amqp091.Connection, ch *amqp091.Channel, g *group, shards []*shard) error {
+	if c.eventuate {
+		return declareEventuateGroup(conn, ch, g, shards)
+	}
 	if err := c.declareChannel(conn, g.channel); err != nil {
 		return err
 	}

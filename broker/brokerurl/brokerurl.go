@@ -18,10 +18,13 @@
 //	    kafka); with a user, SASL with MECH = scram-sha-512 (the default),
 //	    scram-sha-256 or plain; format=eventuate reads and writes Eventuate
 //	    Tram's records (kafka.WithEventuateFormat)
-//	amqp://user:pass@host:port/vhost[?shards=N&connection_timeout=MS&heartbeat=S&channel_max=N&auth_mechanism=M]
+//	amqp://user:pass@host:port/vhost[?shards=N&connection_timeout=MS&format=eventuate&partitions=N&heartbeat=S&channel_max=N&auth_mechanism=M]
 //	amqps://...[?...&certfile=F&keyfile=F&cacertfile=F&server_name_indication=H]
 //	    a RabbitMQ server (package amqp); connection_timeout, in
-//	    milliseconds, bounds Open as ctx does; the other parameters are
+//	    milliseconds, bounds Open as ctx does; format=eventuate speaks
+//	    Eventuate Tram's format and topology (amqp.WithEventuateFormat),
+//	    with partitions=N queues per subscriber id and channel
+//	    (amqp.WithEventuatePartitions); the other parameters are
 //	    RabbitMQ's URI query parameters, which the AMQP client applies
 //	activemq://[user:pass@]host[:port][?shards=N&TLS]
 //	    an Apache ActiveMQ 5 server, over STOMP (port 61613 by default;
@@ -328,7 +331,7 @@ func openAMQP(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("%s:// needs a host: %s://user:pass@host:5672/vhost", u.Scheme, u.Scheme)
 	}
-	known := []string{"shards", "connection_timeout", "heartbeat", "channel_max", "auth_mechanism"}
+	known := []string{"shards", "connection_timeout", "format", "partitions", "heartbeat", "channel_max", "auth_mechanism"}
 	if u.Scheme == "amqps" {
 		known = append(known, amqpTLSParams...)
 	}
@@ -341,6 +344,19 @@ func openAMQP(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	var opts []amqp.Option
 	if p.has("shards") {
 		opts = append(opts, amqp.WithShards(p.int("shards", 0, 1, 1<<10)))
+	}
+	eventuate, err := p.eventuateFormat()
+	if err != nil {
+		return nil, err
+	}
+	if eventuate {
+		opts = append(opts, amqp.WithEventuateFormat())
+	}
+	if p.has("partitions") {
+		if !eventuate {
+			return nil, errors.New("parameter partitions is for format=eventuate (Courier's own format has shards)")
+		}
+		opts = append(opts, amqp.WithEventuatePartitions(p.int("partitions", 0, 1, 1024)))
 	}
 	if p.has("connection_timeout") {
 		ms := p.int("connection_timeout", 0, 1, 1<<31-1)
@@ -356,6 +372,8 @@ func openAMQP(ctx context.Context, u *url.URL) (broker.Broker, error) {
 	q := p.q
 	q.Del("shards")
 	q.Del("connection_timeout")
+	q.Del("format")
+	q.Del("partitions")
 	rest := *u
 	rest.RawQuery = q.Encode()
 	return amqp.Open(ctx, rest.String(), opts...)

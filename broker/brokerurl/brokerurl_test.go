@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -107,20 +108,22 @@ func TestBadURLs(t *testing.T) {
 
 		// Unknown parameters are refused for every scheme, naming the
 		// known ones; so are repeated ones.
-		"memory://?shardz=4":                               `unknown parameter "shardz" (known: shards)`,
-		"nats+embedded:///tmp/x?shardz=4":                  `unknown parameter "shardz" (known: shards, listen, certfile, keyfile, cacertfile)`,
-		"nats://127.0.0.1:4222?shardz=4":                   `unknown parameter "shardz" (known: shards, replicas, tls, cacertfile, certfile, keyfile, server_name_indication)`,
-		"kafka://127.0.0.1:9092?shardz=4":                  `unknown parameter "shardz" (known: partitions, replication, sasl, format, tls, cacertfile, certfile, keyfile, server_name_indication)`,
-		"kafka://127.0.0.1:9092?format=java":               `format="java": want courier (the default) or eventuate`,
-		"amqp://u:p@127.0.0.1:5672/?shardz=4":              `unknown parameter "shardz" (known: shards, connection_timeout, heartbeat, channel_max, auth_mechanism)`,
-		"amqps://u:p@127.0.0.1:5671/?shardz=4":             `unknown parameter "shardz" (known: shards, connection_timeout, heartbeat, channel_max, auth_mechanism, certfile, keyfile, cacertfile, server_name_indication)`,
-		"memory://?shards=2&shards=4":                      `parameter "shards" given 2 times`,
-		"kafka://127.0.0.1:9092?tls=true&tls=false":        `parameter "tls" given 2 times`,
-		"amqp://u:p@127.0.0.1:5672/?certfile=c.pem":        "write amqps://",
-		"amqp://u:p@127.0.0.1:5672/?heartbeat=often":       "heartbeat",
-		"amqp://u:p@127.0.0.1:5672/?channel_max=70000":     "channel_max",
-		"amqp://u:p@127.0.0.1:5672/?connection_timeout=0":  "connection_timeout",
-		"amqps://u:p@127.0.0.1:5671/?connection_timeout=x": "connection_timeout",
+		"memory://?shardz=4":                                       `unknown parameter "shardz" (known: shards)`,
+		"nats+embedded:///tmp/x?shardz=4":                          `unknown parameter "shardz" (known: shards, listen, certfile, keyfile, cacertfile)`,
+		"nats://127.0.0.1:4222?shardz=4":                           `unknown parameter "shardz" (known: shards, replicas, tls, cacertfile, certfile, keyfile, server_name_indication)`,
+		"kafka://127.0.0.1:9092?shardz=4":                          `unknown parameter "shardz" (known: partitions, replication, sasl, format, tls, cacertfile, certfile, keyfile, server_name_indication)`,
+		"kafka://127.0.0.1:9092?format=java":                       `format="java": want courier (the default) or eventuate`,
+		"amqp://u:p@127.0.0.1:5672/?shardz=4":                      `unknown parameter "shardz" (known: shards, connection_timeout, format, partitions, heartbeat, channel_max, auth_mechanism)`,
+		"amqp://u:p@127.0.0.1:5672/?partitions=4":                  "partitions is for format=eventuate",
+		"amqp://u:p@127.0.0.1:5672/?format=eventuate&partitions=0": "partitions",
+		"amqps://u:p@127.0.0.1:5671/?shardz=4":                     `unknown parameter "shardz" (known: shards, connection_timeout, format, partitions, heartbeat, channel_max, auth_mechanism, certfile, keyfile, cacertfile, server_name_indication)`,
+		"memory://?shards=2&shards=4":                              `parameter "shards" given 2 times`,
+		"kafka://127.0.0.1:9092?tls=true&tls=false":                `parameter "tls" given 2 times`,
+		"amqp://u:p@127.0.0.1:5672/?certfile=c.pem":                "write amqps://",
+		"amqp://u:p@127.0.0.1:5672/?heartbeat=often":               "heartbeat",
+		"amqp://u:p@127.0.0.1:5672/?channel_max=70000":             "channel_max",
+		"amqp://u:p@127.0.0.1:5672/?connection_timeout=0":          "connection_timeout",
+		"amqps://u:p@127.0.0.1:5671/?connection_timeout=x":         "connection_timeout",
 
 		// TLS files are read at once, and refused where they cannot be
 		// used.
@@ -288,6 +291,50 @@ func TestAMQP(t *testing.T) {
 		sep = "&"
 	}
 	roundTrip(t, open(t, raw+sep+"shards=4"))
+	// format=eventuate: Eventuate's topology, with the URL's partitions
+	// (amqp.WithEventuateFormat, tested in broker/amqp).
+	ev := open(t, raw+sep+"format=eventuate&partitions=3")
+	got := make(chan string, 1)
+	sub, err := ev.Subscribe(ctx, "brokerurl-ev", []string{"brokerurl.eventuate"}, broker.HandlerFunc(func(_ context.Context, m *message.Message) error {
+		got <- string(m.Payload)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sub.Close(ctx)
+		if err := ev.(broker.SubscriberRemover).RemoveSubscriber(ctx, "brokerurl-ev", []string{"brokerurl.eventuate"}); err != nil {
+			t.Error(err)
+		}
+		if err := ev.(broker.ChannelRemover).RemoveChannel(ctx, "brokerurl.eventuate"); err != nil {
+			t.Error(err)
+		}
+	}()
+	conn, err := amqp091.Dial(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The third partition queue exists: the URL's partitions=3.
+	if _, err := ch.QueueDeclarePassive("brokerurl.eventuate-brokerurl-ev-2", true, false, false, false, nil); err != nil {
+		t.Errorf("partition queue 2: %v", err)
+	}
+	if err := ev.Send(ctx, "brokerurl.eventuate", message.New([]byte(`"hello"`))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if p != `"hello"` {
+			t.Errorf("got %q", p)
+		}
+	case <-ctx.Done():
+		t.Fatal("the message did not arrive")
+	}
 	if _, err := brokerurl.Open(ctx, strings.Replace(raw, "amqp://", "amqps://", 1)); err == nil {
 		t.Error("amqps:// to a server without TLS succeeded")
 	}

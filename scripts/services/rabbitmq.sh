@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts a local RabbitMQ for Courier's tests, with the consistent-hash
-# exchange plugin enabled (rabbitmq_consistent_hash_exchange, for tests and
-# tools that route with it; broker/amqp itself hashes partition keys in the
-# client), and prints the URL the tests read.
+# exchange plugin enabled (rabbitmq_consistent_hash_exchange: Eventuate
+# Tram's topology, which broker/amqp declares with WithEventuateFormat,
+# routes with it; in its own format broker/amqp hashes partition keys in
+# the client), and prints the URL the tests read.
 # Idempotent: safe to run when the server is already up. Needs root; works
 # without an init system (the server runs detached, as the rabbitmq user).
 #
