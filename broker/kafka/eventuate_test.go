@@ -103,6 +103,11 @@ func TestEventuateSendWritesEventuatesRecord(t *testing.T) {
 	if len(r.Headers) != 0 {
 		t.Errorf("record headers %v: Eventuate writes none", r.Headers)
 	}
+	// The partition Eventuate's producer picks for the key:
+	// EventuateKafkaPartitioner, toPositive(murmur2(key)) % partitions.
+	if want := int32(javaMurmur2([]byte("1511300065921"))&0x7fffffff) % 4; r.Partition != want {
+		t.Errorf("partition %d, want Eventuate's %d", r.Partition, want)
+	}
 	if byKey[unkeyed.ID] == nil {
 		t.Errorf("the message without PARTITION_ID is not keyed by its ID %s", unkeyed.ID)
 	}
@@ -199,5 +204,59 @@ func TestEventuateMalformedRecordsAreDeadLettered(t *testing.T) {
 				t.Errorf("the handler was called %d times, want once (for the good record only)", n)
 			}
 		})
+	}
+}
+
+// javaMurmur2 is org.apache.kafka.common.utils.Utils.murmur2, which
+// Eventuate's partitioner hashes keys with.
+func javaMurmur2(data []byte) int32 {
+	const (
+		seed = 0x9747b28c
+		m    = 0x5bd1e995
+		r    = 24
+	)
+	length := len(data)
+	h := uint32(seed) ^ uint32(length)
+	for i := 0; i+4 <= length; i += 4 {
+		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	tail := data[length&^3:]
+	switch len(tail) {
+	case 3:
+		h ^= uint32(tail[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(tail[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(tail[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return int32(h)
+}
+
+// TestJavaMurmur2 checks javaMurmur2 against the values of Kafka's own
+// UtilsTest.testMurmur2 (apache/kafka,
+// clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java).
+func TestJavaMurmur2(t *testing.T) {
+	for in, want := range map[string]int32{
+		"21":                         -973932308,
+		"foobar":                     -790332482,
+		"a-little-bit-long-string":   -985981536,
+		"a-little-bit-longer-string": -1486304829,
+		"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+		"abc": 479470107,
+	} {
+		if got := javaMurmur2([]byte(in)); got != want {
+			t.Errorf("murmur2(%q) = %d, want %d", in, got, want)
+		}
 	}
 }
