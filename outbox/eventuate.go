@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -24,9 +23,10 @@ import (
 // 5.initialize-database-db-id.sql), with TEXT (not JSON) headers and
 // payload columns. A Writer with WithEventuateTable writes the rows
 // Eventuate's EventuateCommonJdbcOperations writes, and a Relay with
-// PollEventuateTable publishes the rows Eventuate's services write, so
-// that a Go service on Courier and a Java service on Eventuate share one
-// outbox and either relay.
+// PollEventuateTable, or with the log-tailing source of pgcdc or mysqlcdc
+// and their WithEventuateTable, publishes the rows Eventuate's services
+// write, so that a Go service on Courier and a Java service on Eventuate
+// share one outbox and either relay.
 //
 // The table belongs to Eventuate's schema: create it with Eventuate's
 // files. The relay's lease table (courier_lease, made by sqldb.Migrate)
@@ -49,7 +49,8 @@ type EventuateTable struct {
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
-func (t EventuateTable) validate() error {
+// Validate reports whether t is a valid description of a table.
+func (t EventuateTable) Validate() error {
 	if t.Schema != "" && !identifier.MatchString(t.Schema) {
 		return fmt.Errorf("eventuate table: schema %q is not a plain SQL identifier", t.Schema)
 	}
@@ -59,9 +60,9 @@ func (t EventuateTable) validate() error {
 	return nil
 }
 
-// name is the table's qualified name, as EventuateSchema.qualifyTable
-// makes it.
-func (t EventuateTable) name() string {
+// TableName is the table's qualified name, as Eventuate's
+// EventuateSchema.qualifyTable makes it: "eventuate.message" by default.
+func (t EventuateTable) TableName() string {
 	if t.Schema == "" {
 		return "eventuate.message"
 	}
@@ -91,7 +92,7 @@ func WithEventuateTable(t EventuateTable) WriterOption {
 // ID in its headers (or made of dbid and OutboxID).
 func PollEventuateTable(t EventuateTable) RelayOption {
 	return pollOption("PollEventuateTable", func(c *pollConfig) error {
-		if err := t.validate(); err != nil {
+		if err := t.Validate(); err != nil {
 			return err
 		}
 		c.eventuate = &t
@@ -119,12 +120,12 @@ func eventuateInsert(d *sqldb.Dialect, t EventuateTable) (string, error) {
 		id = "''"
 	}
 	return fmt.Sprintf("insert into %s(id, destination, headers, payload, creation_time, published, message_partition) values(%s, ?, %s, %s, %s, ?, ?)",
-		t.name(), id, text, text, now), nil
+		t.TableName(), id, text, text, now), nil
 }
 
 // sendEventuate is Send into Eventuate's table.
 func (w *Writer) sendEventuate(ctx context.Context, tx sqldb.Execer, channel string, msgs []*message.Message) error {
-	if err := w.eventuate.validate(); err != nil {
+	if err := w.eventuate.Validate(); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	if w.deleteAfter {
@@ -161,7 +162,7 @@ func (w *Writer) sendEventuate(ctx context.Context, tx sqldb.Execer, channel str
 			args = append([]any{m.ID}, args...)
 		}
 		if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
-			return fmt.Errorf("outbox: writing message %s for %q into %s: %w", m.ID, channel, w.eventuate.name(), err)
+			return fmt.Errorf("outbox: writing message %s for %q into %s: %w", m.ID, channel, w.eventuate.TableName(), err)
 		}
 	}
 	return nil
@@ -175,26 +176,26 @@ func (p *poller) eventuateSQL() (selectRows, remove, key string) {
 	if t.DatabaseIDs {
 		key = "dbid"
 	}
-	remove = "DELETE FROM " + t.name()
+	remove = "DELETE FROM " + t.TableName()
 	if p.cfg.keep {
-		remove = "UPDATE " + t.name() + " SET published = 1"
+		remove = "UPDATE " + t.TableName() + " SET published = 1"
 	}
-	return "SELECT " + key + ", destination, headers, payload, creation_time FROM " + t.name() + " WHERE published = 0 ORDER BY " + key + " LIMIT ?", remove, key
+	return "SELECT " + key + ", destination, headers, payload, creation_time FROM " + t.TableName() + " WHERE published = 0 ORDER BY " + key + " LIMIT ?", remove, key
 }
 
-// checkEventuateTable checks that Eventuate's table and the relay's lease
-// table can be used.
-func (p *poller) checkEventuateTable(ctx context.Context) error {
-	t := p.cfg.eventuate
+// Check reports whether db has the table, with the columns a relay reads,
+// and the relay's lease table (sqldb.Migrate makes it), with an error
+// wrapping sqldb.ErrSchemaMissing that says which is missing.
+func (t EventuateTable) Check(ctx context.Context, db sqldb.Querier) error {
 	cols := "id, destination, headers, payload, published, message_partition, creation_time"
 	if t.DatabaseIDs {
 		cols += ", dbid"
 	}
 	for _, c := range []struct{ table, cols, fix string }{
-		{t.name(), cols, "create it with Eventuate's schema files"},
+		{t.TableName(), cols, "create it with Eventuate's schema files"},
 		{"courier_lease", "name, owner, token, expires_at, beats", "create it with sqldb.Migrate"},
 	} {
-		rows, err := p.env.DB.QueryContext(ctx, "SELECT "+c.cols+" FROM "+c.table+" WHERE 1 = 0")
+		rows, err := db.QueryContext(ctx, "SELECT "+c.cols+" FROM "+c.table+" WHERE 1 = 0")
 		if err == nil {
 			err = rows.Close()
 		}
@@ -219,26 +220,8 @@ func (p *poller) scanEventuate(q *sql.Rows, created *sql.NullInt64) (relay.Row, 
 	if err := q.Scan(&dbid, &rw.Destination, &rw.Headers, &rw.Payload, created); err != nil {
 		return rw, nil, err
 	}
-	rw.ID = headerID(rw.Headers)
-	if rw.ID == "" {
-		rw.ID = eventuate.FormatID(uint64(dbid), p.cfg.eventuate.OutboxID)
-	}
+	rw.ID = relay.EventuateID(rw.Headers, dbid, p.cfg.eventuate.OutboxID)
 	return rw, dbid, nil
-}
-
-// headerID returns the ID header of a headers column, or "" when it has
-// none or does not parse (the relay then dead-letters the row, saying
-// why).
-func headerID(headers string) string {
-	var h map[string]json.RawMessage
-	if json.Unmarshal([]byte(headers), &h) != nil {
-		return ""
-	}
-	var id string
-	if json.Unmarshal(h[message.HeaderID], &id) != nil {
-		return ""
-	}
-	return id
 }
 
 // errNoEventuateDialect is the error of an Eventuate table on SQLite.

@@ -9,11 +9,13 @@ import (
 	"github.com/courier-go/courier/sqldb"
 )
 
-// eventuateInserts reads testdata/eventuate/inserts.sql: Eventuate's
-// INSERT for each dialect and id mode, keyed by the comment above it.
+// eventuateInserts reads Eventuate's INSERT for each dialect and id mode,
+// keyed by the comment above it (internal/eventuate/testdata/inserts.sql,
+// whose README says where it comes from; read here by path, as
+// eventuatetest, which imports this package, cannot serve its own tests).
 func eventuateInserts(t testing.TB) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "eventuate", "inserts.sql"))
+	b, err := os.ReadFile(filepath.Join("..", "internal", "eventuate", "testdata", "inserts.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}

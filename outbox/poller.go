@@ -101,7 +101,7 @@ func (p *poller) Bind(env relay.Env) error {
 
 func (p *poller) Setup(ctx context.Context) error {
 	if p.cfg.eventuate != nil {
-		return p.checkEventuateTable(ctx)
+		return p.cfg.eventuate.Check(ctx, p.env.DB)
 	}
 	return sqldb.CheckSchema(ctx, p.env.DB, p.env.Dialect)
 }
@@ -109,7 +109,7 @@ func (p *poller) Setup(ctx context.Context) error {
 // table is the outbox table the poller reads.
 func (p *poller) table() string {
 	if p.cfg.eventuate != nil {
-		return p.cfg.eventuate.name()
+		return p.cfg.eventuate.TableName()
 	}
 	return "message"
 }

@@ -52,7 +52,7 @@ Publishes the messages a service writes into its transactional outbox.
                or the MySQL/MariaDB binary log (log_bin, binlog_format=ROW,
                binlog_row_image=FULL)
 
-With -eventuate-schema, -mode poll publishes the outbox table of
+With -eventuate-schema, either mode publishes the outbox table of
 Eventuate Tram, SCHEMA.message, which Java services on Eventuate and Go
 services with outbox.WithEventuateTable write, as Eventuate's CDC does.
 
@@ -88,7 +88,7 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 		slot        = fs.String("slot", pgcdc.DefaultSlot, "replication slot (tail mode, PostgreSQL)")
 		publication = fs.String("publication", pgcdc.DefaultPublication, "publication (tail mode, PostgreSQL)")
 		deadLetter  = fs.String("dead-letter", outbox.DefaultDeadLetterChannel, "channel for rows that cannot be published")
-		evSchema    = fs.String("eventuate-schema", "", "publish Eventuate Tram's outbox table SCHEMA.message instead of Courier's, marking rows published (poll mode, PostgreSQL and MySQL/MariaDB)")
+		evSchema    = fs.String("eventuate-schema", "", "publish Eventuate Tram's outbox table SCHEMA.message instead of Courier's (PostgreSQL and MySQL/MariaDB; poll mode marks rows published)")
 		evDBIDs     = fs.Bool("eventuate-db-ids", false, "the Eventuate table is in database-id mode (with -eventuate-schema)")
 		evOutboxID  = fs.Uint64("eventuate-outbox-id", 0, "Eventuate's eventuate.outbox.id: the low half of the IDs of database-id rows without one (with -eventuate-schema)")
 		migrate     = fs.Bool("migrate", false, "create or update the Courier schema before starting")
@@ -170,10 +170,13 @@ func (c *relayCommand) run(ctx context.Context, args []string, stderr io.Writer)
 			opts = append(opts, outbox.WithWakeup(pgnotify.New(db)))
 		}
 	case "tail":
+		var ev *outbox.EventuateTable
 		if *evSchema != "" {
-			return errors.New("relay: -eventuate-schema works with -mode poll: the log-tailing sources read Courier's outbox table only")
+			ev = &outbox.EventuateTable{Schema: *evSchema, DatabaseIDs: *evDBIDs, OutboxID: *evOutboxID}
+		} else if *evDBIDs || *evOutboxID != 0 {
+			return errors.New("relay: -eventuate-db-ids and -eventuate-outbox-id go with -eventuate-schema")
 		}
-		src, srcName, err := logSource(target, *dbURL, *heartbeat, *serverID, *slot, *publication)
+		src, srcName, err := logSource(target, *dbURL, *heartbeat, *serverID, *slot, *publication, ev)
 		if err != nil {
 			return err
 		}
@@ -230,10 +233,13 @@ func withMigrateHint(err error) error {
 
 // logSource is -mode tail's source: the database's log, and its name
 // in the metrics' source label.
-func logSource(target sqlurl.Target, dbURL string, heartbeat time.Duration, serverID uint, slot, publication string) (outbox.Source, string, error) {
+func logSource(target sqlurl.Target, dbURL string, heartbeat time.Duration, serverID uint, slot, publication string, ev *outbox.EventuateTable) (outbox.Source, string, error) {
 	switch target.Dialect {
 	case sqldb.MySQL:
 		opts := []mysqlcdc.Option{mysqlcdc.WithHeartbeat(heartbeat)}
+		if ev != nil {
+			opts = append(opts, mysqlcdc.WithEventuateTable(*ev))
+		}
 		if serverID != 0 {
 			if serverID > math.MaxUint32 {
 				return nil, "", fmt.Errorf("relay: -server-id %d is over %d", serverID, uint32(math.MaxUint32))
@@ -243,7 +249,11 @@ func logSource(target sqlurl.Target, dbURL string, heartbeat time.Duration, serv
 		src, err := mysqlcdc.NewSource(target.DSN, opts...)
 		return src, relaymetrics.SourceMySQLCDC, err
 	case sqldb.Postgres:
-		src, err := pgcdc.NewSource(dbURL, pgcdc.WithSlot(slot), pgcdc.WithPublication(publication), pgcdc.WithHeartbeat(heartbeat))
+		opts := []pgcdc.Option{pgcdc.WithSlot(slot), pgcdc.WithPublication(publication), pgcdc.WithHeartbeat(heartbeat)}
+		if ev != nil {
+			opts = append(opts, pgcdc.WithEventuateTable(*ev))
+		}
+		src, err := pgcdc.NewSource(dbURL, opts...)
 		return src, relaymetrics.SourcePgCDC, err
 	}
 	return nil, "", fmt.Errorf("relay: -mode tail supports PostgreSQL and MySQL/MariaDB; for %s use -mode poll", target.Dialect)

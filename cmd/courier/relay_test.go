@@ -274,7 +274,6 @@ func TestRelayCommandRefusesBadInput(t *testing.T) {
 		"bad log level":      {"-db", dbURL, "-broker", "memory://", "-log-level", "loud"},
 		"stray argument":     {"-db", dbURL, "-broker", "memory://", "extra"},
 		"unreachable server": {"-db", "mysql://u:p@127.0.0.1:1/db", "-broker", "memory://", "-listen", ""},
-		"eventuate tail":     {"-db", dbURL, "-broker", "memory://", "-mode", "tail", "-eventuate-schema", "eventuate", "-listen", ""},
 		"eventuate ids only": {"-db", dbURL, "-broker", "memory://", "-eventuate-db-ids", "-listen", ""},
 		"eventuate sqlite":   {"-db", dbURL, "-broker", "memory://", "-eventuate-schema", "eventuate", "-listen", ""},
 	}

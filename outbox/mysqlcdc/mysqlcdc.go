@@ -51,6 +51,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/internal/relay"
 	"github.com/courier-go/courier/sqldb"
 )
@@ -73,6 +74,7 @@ var ErrColumnLayout = errors.New("mysqlcdc: unknown outbox column layout")
 type config struct {
 	heartbeat, store time.Duration
 	serverID         uint32
+	eventuate        *outbox.EventuateTable // WithEventuateTable
 }
 
 // Option configures a Source.
@@ -229,7 +231,11 @@ func (r *Source) check(ctx context.Context) error {
 	case !strings.EqualFold(image.String, "FULL"):
 		return fmt.Errorf("%w: binlog_row_image is %s; set binlog_row_image = FULL", ErrBinlogOff, image.String)
 	}
-	if err := sqldb.CheckSchema(ctx, r.db, sqldb.MySQL); err != nil {
+	check := func() error { return sqldb.CheckSchema(ctx, r.db, sqldb.MySQL) }
+	if r.cfg.eventuate != nil {
+		check = func() error { return r.cfg.eventuate.Check(ctx, r.db) }
+	}
+	if err := check(); err != nil {
 		return fmt.Errorf("mysqlcdc: %w", err)
 	}
 	if _, err := r.layout(ctx); err != nil {
@@ -388,7 +394,7 @@ func (r *Source) lagBytes(ctx context.Context) (int64, error) {
 // layout reads the message table's columns from information_schema.
 func (r *Source) layout(ctx context.Context) (*layout, error) {
 	rows, err := r.db.QueryContext(ctx, "SELECT column_name, data_type FROM information_schema.columns"+
-		" WHERE table_schema = DATABASE() AND table_name = 'message' ORDER BY ordinal_position")
+		" WHERE table_schema = ? AND table_name = 'message' ORDER BY ordinal_position", r.outboxSchema())
 	if err != nil {
 		return nil, fmt.Errorf("mysqlcdc: reading the outbox columns: %w", err)
 	}
@@ -404,9 +410,15 @@ func (r *Source) layout(ctx context.Context) (*layout, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("mysqlcdc: reading the outbox columns: %w", err)
 	}
-	l := &layout{columns: len(names), id: -1, destination: -1, headers: -1, payload: -1}
+	l := &layout{columns: len(names), id: -1, destination: -1, headers: -1, payload: -1, eventuate: r.cfg.eventuate, published: -1, dbid: -1}
 	for i, n := range names {
 		switch n {
+		case "published":
+			l.published = i
+			continue
+		case "dbid":
+			l.dbid = i
+			continue
 		case "id":
 			l.id = i
 		case "destination":
@@ -425,6 +437,10 @@ func (r *Source) layout(ctx context.Context) (*layout, error) {
 	if l.id < 0 || l.destination < 0 || l.headers < 0 || l.payload < 0 {
 		return nil, relay.Fatal(fmt.Errorf("%w: message has columns %v; it needs id, destination, headers and payload (see sqldb/migrations/mysql)",
 			ErrColumnLayout, names))
+	}
+	if t := l.eventuate; t != nil && (l.published < 0 || t.DatabaseIDs && l.dbid < 0) {
+		return nil, relay.Fatal(fmt.Errorf("%w: %s.message has columns %v; Eventuate's table has published, and dbid in database-id mode",
+			ErrColumnLayout, r.outboxSchema(), names))
 	}
 	return l, nil
 }
@@ -503,7 +519,7 @@ func (r *Source) syncerConfig(flavor string) replication.BinlogSyncerConfig {
 		Logger:           slog.New(quieter{r.logger.Handler()}),
 		// go-mysql's own decoder loops until memory runs out on some
 		// malformed rows events.
-		RowsEventDecodeFunc: decodeRows(r.dsn.DBName),
+		RowsEventDecodeFunc: decodeRows(r.outboxSchema()),
 	}
 }
 

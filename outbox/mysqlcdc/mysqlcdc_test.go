@@ -39,7 +39,13 @@ func TestMain(m *testing.M) {
 // source; later options win.
 func newRelay(t *testing.T, db *testdb.DB, p broker.Producer, opts ...outbox.RelayOption) (*outbox.Relay, *mysqlcdc.Source) {
 	t.Helper()
-	src, err := mysqlcdc.NewSource(db.DSN, mysqlcdc.WithHeartbeat(200*time.Millisecond), mysqlcdc.WithStoreInterval(50*time.Millisecond))
+	return newRelayOf(t, db, p, nil, opts...)
+}
+
+// newRelayOf is newRelay with options of the source too.
+func newRelayOf(t *testing.T, db *testdb.DB, p broker.Producer, srcOpts []mysqlcdc.Option, opts ...outbox.RelayOption) (*outbox.Relay, *mysqlcdc.Source) {
+	t.Helper()
+	src, err := mysqlcdc.NewSource(db.DSN, append([]mysqlcdc.Option{mysqlcdc.WithHeartbeat(200 * time.Millisecond), mysqlcdc.WithStoreInterval(50 * time.Millisecond)}, srcOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

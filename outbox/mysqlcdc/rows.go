@@ -7,6 +7,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/internal/relay"
 )
 
@@ -15,6 +16,10 @@ import (
 type layout struct {
 	columns                           int
 	id, destination, headers, payload int
+	// eventuate is set for Eventuate's table (WithEventuateTable), with
+	// its published and dbid columns (dbid -1 in application-id mode).
+	eventuate       *outbox.EventuateTable
+	published, dbid int
 }
 
 // check verifies a TABLE_MAP of the outbox table against the layout: as

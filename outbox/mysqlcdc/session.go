@@ -214,7 +214,7 @@ func (s *reader) event(ev *replication.BinlogEvent) error {
 			}
 		}
 	case *replication.TableMapEvent:
-		if string(e.Schema) != s.src.dsn.DBName || string(e.Table) != "message" {
+		if string(e.Schema) != s.src.outboxSchema() || string(e.Table) != "message" {
 			delete(s.outbox, e.TableID)
 			return nil
 		}
@@ -227,11 +227,13 @@ func (s *reader) event(ev *replication.BinlogEvent) error {
 			return nil
 		}
 		for _, values := range e.Rows {
-			row, err := s.layout.row(values)
+			row, keep, err := s.layout.read(values)
 			if err != nil {
 				return relay.Fatal(err)
 			}
-			s.tx = append(s.tx, row)
+			if keep {
+				s.tx = append(s.tx, row)
+			}
 		}
 	case *replication.XIDEvent:
 		return s.commit(ev.Header)

@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/internal/relay"
 	"github.com/courier-go/courier/sqldb"
 )
@@ -64,6 +65,7 @@ var ErrSlotMismatch = errors.New("pgcdc: the replication slot is not this outbox
 type config struct {
 	slot, publication string
 	heartbeat, status time.Duration
+	eventuate         *outbox.EventuateTable // WithEventuateTable
 }
 
 // Option configures a Source.
@@ -177,7 +179,11 @@ func (r *Source) check(ctx context.Context) error {
 	if level != "logical" {
 		return fmt.Errorf("%w: the server's wal_level is %q; set wal_level = logical in postgresql.conf and restart PostgreSQL", ErrNotLogical, level)
 	}
-	if err := sqldb.CheckSchema(ctx, r.db, sqldb.Postgres); err != nil {
+	check := func() error { return sqldb.CheckSchema(ctx, r.db, sqldb.Postgres) }
+	if r.cfg.eventuate != nil {
+		check = func() error { return r.cfg.eventuate.Check(ctx, r.db) }
+	}
+	if err := check(); err != nil {
 		return fmt.Errorf("pgcdc: %w", err)
 	}
 	return nil
@@ -251,12 +257,18 @@ func (r *Source) ensurePublication(ctx context.Context) error {
 	if exists {
 		return nil
 	}
-	var schema string
-	if err := r.db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
-		return fmt.Errorf("pgcdc: reading the current schema: %w", err)
+	var table string
+	if r.cfg.eventuate != nil {
+		table = r.cfg.eventuate.TableName() // plain identifiers (EventuateTable.Validate)
+	} else {
+		var schema string
+		if err := r.db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+			return fmt.Errorf("pgcdc: reading the current schema: %w", err)
+		}
+		table = quoteIdent(schema) + ".message"
 	}
-	_, err := r.db.ExecContext(ctx, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s.message WITH (publish = 'insert')",
-		r.cfg.publication, quoteIdent(schema)))
+	_, err := r.db.ExecContext(ctx, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish = 'insert')",
+		r.cfg.publication, table))
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("pgcdc: creating publication %s: %w", r.cfg.publication, err)
 	}

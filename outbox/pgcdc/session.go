@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/courier-go/courier/outbox"
 	"github.com/courier-go/courier/outbox/internal/relay"
 )
 
@@ -20,6 +21,10 @@ const maxBatch = 1000
 // relation is the outbox table's layout as the log describes it.
 type relation struct {
 	id, destination, headers, payload int
+	// eventuate is set for Eventuate's table (WithEventuateTable), with
+	// its published and dbid columns (dbid -1 in application-id mode).
+	eventuate       *outbox.EventuateTable
+	published, dbid int
 }
 
 // reader is one replication connection's stream.
@@ -204,6 +209,9 @@ func (s *reader) logical(walData []byte) error {
 	switch m := msg.(type) {
 	case *pglogrepl.RelationMessage:
 		rel, err := layout(m)
+		if err == nil && s.src.cfg.eventuate != nil {
+			rel, err = eventuateLayout(m, rel, s.src.cfg.eventuate)
+		}
 		if err != nil {
 			return relay.Fatal(err)
 		}
@@ -215,11 +223,13 @@ func (s *reader) logical(walData []byte) error {
 		if rel == nil {
 			return fmt.Errorf("pgcdc: insert into unknown relation %d", m.RelationID)
 		}
-		row, err := rel.row(m.Tuple)
+		row, keep, err := rel.read(m.Tuple)
 		if err != nil {
 			return err
 		}
-		s.tx = append(s.tx, row)
+		if keep {
+			s.tx = append(s.tx, row)
+		}
 	case *pglogrepl.CommitMessage:
 		s.inTx = false
 		if len(s.tx) > 0 {
@@ -297,23 +307,7 @@ func layout(m *pglogrepl.RelationMessage) (*relation, error) {
 // row decodes an inserted tuple's columns, which pgoutput sends as text
 // (bytea in hex: \x and two digits a byte).
 func (rel *relation) row(t *pglogrepl.TupleData) (relay.Row, error) {
-	text := func(i int) (string, error) {
-		if t == nil || i >= len(t.Columns) {
-			n := 0
-			if t != nil {
-				n = len(t.Columns)
-			}
-			return "", fmt.Errorf("pgcdc: insert with %d columns, column %d missing", n, i)
-		}
-		c := t.Columns[i]
-		switch c.DataType {
-		case pglogrepl.TupleDataTypeText:
-			return string(c.Data), nil
-		case pglogrepl.TupleDataTypeNull:
-			return "", nil
-		}
-		return "", fmt.Errorf("pgcdc: column %d sent as %q, not as text", i, c.DataType)
-	}
+	text := func(i int) (string, error) { return column(t, i) }
 	var row relay.Row
 	var err error
 	if row.ID, err = text(rel.id); err != nil {
@@ -329,7 +323,7 @@ func (rel *relation) row(t *pglogrepl.TupleData) (relay.Row, error) {
 	if err != nil {
 		return row, err
 	}
-	if len(payload) >= 2 && payload[0] == '\\' && payload[1] == 'x' {
+	if rel.eventuate == nil && len(payload) >= 2 && payload[0] == '\\' && payload[1] == 'x' {
 		if row.Payload, err = hex.DecodeString(payload[2:]); err != nil {
 			return row, fmt.Errorf("pgcdc: payload of %s: %w", row.ID, err)
 		}
@@ -337,4 +331,24 @@ func (rel *relation) row(t *pglogrepl.TupleData) (relay.Row, error) {
 		row.Payload = []byte(payload)
 	}
 	return row, nil
+}
+
+// column returns column i of an inserted tuple, which pgoutput sends as
+// text ("" for NULL).
+func column(t *pglogrepl.TupleData, i int) (string, error) {
+	if t == nil || i >= len(t.Columns) {
+		n := 0
+		if t != nil {
+			n = len(t.Columns)
+		}
+		return "", fmt.Errorf("pgcdc: insert with %d columns, column %d missing", n, i)
+	}
+	c := t.Columns[i]
+	switch c.DataType {
+	case pglogrepl.TupleDataTypeText:
+		return string(c.Data), nil
+	case pglogrepl.TupleDataTypeNull:
+		return "", nil
+	}
+	return "", fmt.Errorf("pgcdc: column %d sent as %q, not as text", i, c.DataType)
 }
