@@ -220,8 +220,8 @@ func TestEventuateRoundTrip(t *testing.T) {
 		Reply: func(t *testing.T) ([]byte, string) {
 			select {
 			case r := <-replies:
-				if r.Headers["key"] != r.RoutingKey {
-					t.Errorf("reply key header %v, routing key %q", r.Headers["key"], r.RoutingKey)
+				if r.Headers["key"] != r.RoutingKey || r.DeliveryMode != amqp091.Persistent {
+					t.Errorf("reply key header %v, routing key %q, delivery mode %d", r.Headers["key"], r.RoutingKey, r.DeliveryMode)
 				}
 				return r.Body, r.RoutingKey
 			case <-ctxFor(t).Done():
