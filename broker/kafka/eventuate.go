@@ -34,9 +34,11 @@ import (
 //     was and the headers as record headers), which keeps the bytes of an
 //     envelope that did not parse.
 //
-// Eventuate's CDC can also publish batches of messages in one record (its
-// enableBatchProcessing, off by default, a binary format); a Courier
-// subscriber dead-letters such a record as not an envelope.
+// Eventuate's CDC can also publish several messages of a partition in one
+// record (its enableBatchProcessing, off by default, a binary format):
+// subscriptions hand them to the handler one by one, in order, each
+// dead-lettered on its own if need be; the record counts as handled once
+// all are.
 func WithEventuateFormat() Option {
 	return func(c *config) error {
 		c.eventuate = true
@@ -55,18 +57,59 @@ func encodeEventuate(channel, date string, m *message.Message) (*kgo.Record, err
 	return &kgo.Record{Topic: channel, Key: []byte(key), Value: value}, nil
 }
 
-// decodeRecord decodes r as the Broker's format says. A record that is
-// not an Eventuate envelope comes back as Courier's decoding makes it,
-// with a context that makes the subscription's handler refuse it.
-func (b *Broker) decodeRecord(ctx context.Context, r *kgo.Record) (context.Context, *message.Message) {
+// delivery is a message of a record, with the context to handle it in.
+type delivery struct {
+	ctx context.Context
+	m   *message.Message
+}
+
+// process hands the messages of r to the subscription's Processor, in
+// order, and returns the first error (adapter.ErrAbandoned: stopped): one
+// message, or in Eventuate's format those of a batch of its CDC.
+func (s *subscription) process(stop <-chan struct{}, r *kgo.Record) error {
+	for _, d := range s.b.decodeRecord(s.handlerCtx, r) {
+		if err := s.proc.Process(d.ctx, stop, r.Topic, int(r.Partition), 0, d.m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeRecord decodes r as the Broker's format says: one message, or in
+// Eventuate's format the messages of a batch of its CDC
+// (enableBatchProcessing), in order. A record, or a message of a batch,
+// that is not an Eventuate envelope comes back as Courier's decoding makes
+// it, with a context that makes the subscription's handler refuse it.
+func (b *Broker) decodeRecord(ctx context.Context, r *kgo.Record) []delivery {
 	if !b.cfg.eventuate || hasIDHeader(r) {
-		return ctx, decode(r)
+		return []delivery{{ctx, decode(r)}}
 	}
-	m, err := decodeEventuate(r)
+	if !eventuate.IsBatch(r.Value) {
+		return []delivery{decodeEventuateOrRaw(ctx, r, "")}
+	}
+	msgs, err := eventuate.ParseBatch(r.Value)
 	if err != nil {
-		return eventuate.WithMalformed(ctx, err), decode(r)
+		return []delivery{{eventuate.WithMalformed(ctx, err), decode(r)}}
 	}
-	return ctx, m
+	out := make([]delivery, len(msgs))
+	for i, bm := range msgs {
+		one := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: []byte(bm.Key), Value: []byte(bm.Value)}
+		out[i] = decodeEventuateOrRaw(ctx, one, "-"+strconv.Itoa(i))
+	}
+	return out
+}
+
+// decodeEventuateOrRaw decodes r's envelope, or else returns r as
+// Courier's decoding makes it, marked as no envelope. suffix tells apart
+// the IDs made of the coordinates of one record's messages.
+func decodeEventuateOrRaw(ctx context.Context, r *kgo.Record, suffix string) delivery {
+	m, err := decodeEventuate(r, suffix)
+	if err != nil {
+		raw := decode(r)
+		raw.ID += suffix
+		return delivery{eventuate.WithMalformed(ctx, err), raw}
+	}
+	return delivery{ctx, m}
 }
 
 func hasIDHeader(r *kgo.Record) bool {
@@ -79,10 +122,10 @@ func hasIDHeader(r *kgo.Record) bool {
 }
 
 // decodeEventuate reads r's value as Eventuate's consumer does. A message
-// without an ID gets one from the record's coordinates, one without
+// without an ID gets one from the record's coordinates and suffix, one without
 // DESTINATION the topic, and one without PARTITION_ID the key (bytes
 // that are not UTF-8 as U+FFFD).
-func decodeEventuate(r *kgo.Record) (*message.Message, error) {
+func decodeEventuate(r *kgo.Record, suffix string) (*message.Message, error) {
 	payload, headers, err := eventuate.ParseEnvelope(r.Value)
 	if err != nil {
 		return nil, err
@@ -90,7 +133,7 @@ func decodeEventuate(r *kgo.Record) (*message.Message, error) {
 	m := &message.Message{ID: headers[message.HeaderID], Headers: headers, Payload: []byte(payload)}
 	delete(headers, message.HeaderID)
 	if m.ID == "" {
-		m.ID = r.Topic + "-" + strconv.FormatInt(int64(r.Partition), 10) + "-" + strconv.FormatInt(r.Offset, 10)
+		m.ID = r.Topic + "-" + strconv.FormatInt(int64(r.Partition), 10) + "-" + strconv.FormatInt(r.Offset, 10) + suffix
 	}
 	if _, ok := headers[message.HeaderDestination]; !ok {
 		headers[message.HeaderDestination] = r.Topic

@@ -22,7 +22,7 @@ func FuzzEventuateRecords(f *testing.F) {
 	f.Add([]byte(`{"payload":"x","headers":{"ID":""}}`), "\xff")
 	f.Fuzz(func(t *testing.T, value []byte, key string) {
 		r := &kgo.Record{Topic: "orders", Partition: 3, Offset: 7, Key: []byte(key), Value: value}
-		m, err := decodeEventuate(r)
+		m, err := decodeEventuate(r, "")
 		if err != nil {
 			return
 		}
@@ -34,7 +34,7 @@ func FuzzEventuateRecords(f *testing.F) {
 			t.Fatalf("encoding what was decoded: %v", err)
 		}
 		again.Topic, again.Partition, again.Offset = r.Topic, r.Partition, r.Offset
-		m2, err := decodeEventuate(again)
+		m2, err := decodeEventuate(again, "")
 		if err != nil {
 			t.Fatalf("decoding what was encoded: %v", err)
 		}

@@ -260,3 +260,46 @@ func TestJavaMurmur2(t *testing.T) {
 		}
 	}
 }
+
+// TestEventuateBatches: a record of Eventuate's CDC holding a batch of
+// messages (enableBatchProcessing) hands them to the handler one by one,
+// in order; a message of a batch that is not an envelope is dead-lettered
+// alone, and the others are handled.
+func TestEventuateBatches(t *testing.T) {
+	c := startCluster(t, kfake.NumBrokers(1))
+	b := open(t, c, kafka.WithEventuateFormat(), kafka.WithPartitions(1))
+	t.Cleanup(func() { b.Close(context.Background()) })
+	raw := rawClient(t, c)
+	const ch = "eventuate.batches"
+	handled := make(chan *message.Message, 10)
+	sub, err := b.Subscribe(ctxFor(t), "batch-sub", []string{ch}, broker.HandlerFunc(func(_ context.Context, m *message.Message) error {
+		handled <- m
+		return nil
+	}), eventuatetest.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close(context.Background()) })
+
+	batch := eventuatetest.Fixture(t, "batch.sbe")
+	if again := eventuatetest.Batch([]string{eventuatetest.EventKey, eventuatetest.CommandKey},
+		[]string{string(eventuatetest.Fixture(t, "event.envelope")), string(eventuatetest.Fixture(t, "command.envelope"))}); string(again) != string(batch) {
+		t.Fatal("eventuatetest.Batch does not write batch.sbe")
+	}
+	produceRaw(t, raw, ch, eventuatetest.EventKey, batch)
+	produceRaw(t, raw, ch, "k", eventuatetest.Batch([]string{"k", "k"}, []string{"not json", `{"payload":"after","headers":{"ID":"0000018c39a0b5e2-0242ac1200050009"}}`}))
+	for _, want := range []string{eventuatetest.EventID, eventuatetest.CommandID, "0000018c39a0b5e2-0242ac1200050009"} {
+		select {
+		case m := <-handled:
+			if m.ID != want {
+				t.Fatalf("handled %s, want %s", m.ID, want)
+			}
+		case <-ctxFor(t).Done():
+			t.Fatalf("%s was not handled", want)
+		}
+	}
+	dead := consumeRaw(t, c, "batch-sub.dead-letter", 1)[0]
+	if string(dead.Value) != "not json" {
+		t.Errorf("dead letter %q, want the batch's message that is not an envelope", dead.Value)
+	}
+}

@@ -134,8 +134,7 @@ func (w *worker) handle(batch []*kgo.Record) bool {
 		if i > 0 && w.stopped() {
 			return false
 		}
-		ctx, m := w.s.b.decodeRecord(w.s.handlerCtx, r)
-		if err := w.s.proc.Process(ctx, w.stop, r.Topic, int(r.Partition), 0, m); err != nil {
+		if err := w.s.process(w.stop, r); err != nil {
 			return false // adapter.ErrAbandoned: stopped
 		}
 		last = r
@@ -209,9 +208,7 @@ func (s *subscription) work() {
 		case <-s.poolStop:
 			return
 		}
-		if j.w.stopped() {
-			j.batch.abandoned[j.index] = true
-		} else if ctx, m := s.b.decodeRecord(s.handlerCtx, j.rec); s.proc.Process(ctx, j.w.stop, j.rec.Topic, int(j.rec.Partition), 0, m) != nil {
+		if j.w.stopped() || s.process(j.w.stop, j.rec) != nil {
 			j.batch.abandoned[j.index] = true // adapter.ErrAbandoned: stopped
 		}
 		j.batch.wg.Done()

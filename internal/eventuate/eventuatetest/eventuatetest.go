@@ -7,6 +7,7 @@ package eventuatetest
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -188,4 +189,26 @@ func CheckResent(t *testing.T, m, again *message.Message, date string) {
 	if again.ID != m.ID || string(again.Payload) != string(m.Payload) || !maps.Equal(again.Headers, want) {
 		t.Fatalf("sent again: %+v, want %+v with headers %v", again, m, want)
 	}
+}
+
+// Batch returns a batch of Eventuate's CDC holding values keyed by keys
+// (keys[i] for values[i]), written by the SBE schema as testdata's
+// batch.sbe is (its README says how).
+func Batch(keys, values []string) []byte {
+	b := []byte("a8c79db675e14c4cbf1eb77d0d6d0f00")
+	b = binary.LittleEndian.AppendUint16(b, 0) // blockLength
+	b = binary.LittleEndian.AppendUint16(b, 1) // templateId
+	b = binary.LittleEndian.AppendUint16(b, 1) // schemaId
+	b = binary.LittleEndian.AppendUint16(b, 0) // version
+	b = append(b, 0, 0, 0, 0)                  // no batch headers
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(values)))
+	for i, v := range values {
+		b = append(b, 0, 0, 0, 0) // no message headers
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(keys[i])))
+		b = append(b, keys[i]...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
+		b = append(b, v...)
+	}
+	return b
 }
