@@ -57,8 +57,10 @@ const eventuateTakeover = time.Second
 //     handler never sees it. Dead letters keep Courier's format and
 //     topology (a topic exchange and the kept queue).
 //
-// Ephemeral subscriptions and concurrent delivery, which Eventuate's
-// topology has no place for, are refused in this format.
+// An ephemeral subscription (such as a commands.Caller's) gets a queue of
+// its instance's own bound to the channel's exchange. Concurrent delivery,
+// which Eventuate's partitions have no place for, is refused in this
+// format.
 func WithEventuateFormat() Option {
 	return func(c *config) error {
 		c.eventuate = true
@@ -100,26 +102,36 @@ func (b *Broker) checkEventuate(cfg broker.SubscribeConfig) error {
 	if !b.cfg.eventuate {
 		return nil
 	}
-	if cfg.Ephemeral {
-		return fmt.Errorf("%w: subscriber %q: ephemeral subscriptions are not available in Eventuate's format", broker.ErrInvalidSubscription, cfg.SubscriberID)
-	}
 	if cfg.Delivery == broker.DeliveryConcurrent {
 		return fmt.Errorf("%w: subscriber %q: concurrent delivery is not available in Eventuate's format, whose partitions are each consumed in order", broker.ErrInvalidSubscription, cfg.SubscriberID)
 	}
 	for _, ch := range cfg.Channels {
-		if q := eventuateQueue(ch, cfg.SubscriberID, b.cfg.eventuatePartitions-1); len(q) > maxName {
+		q := eventuateQueue(ch, cfg.SubscriberID, b.cfg.eventuatePartitions-1)
+		if cfg.Ephemeral {
+			q = eventuateEphemeralQueue(ch, cfg.SubscriberID, "00000000")
+		}
+		if len(q) > maxName {
 			return fmt.Errorf("%w: subscriber %q on %q: the queue name %q is over RabbitMQ's %d bytes", broker.ErrInvalidSubscription, cfg.SubscriberID, ch, q, maxName)
 		}
 	}
 	return nil
 }
 
+// eventuateEphemeralQueue names the one queue of an ephemeral
+// subscription, instance, in Eventuate's format.
+func eventuateEphemeralQueue(channel, subscriberID, instance string) string {
+	return eventuateHashExchange(channel, subscriberID) + "-ephemeral-" + instance
+}
+
 // eventuateShards names the shard queues of s as Eventuate's partition
-// queues.
+// queues, or the queue of an ephemeral subscription after its instance.
 func (s *subscription) eventuateShards() {
 	for _, g := range s.groups {
 		for _, sh := range g.shards {
 			sh.queue = eventuateQueue(g.channel, s.cfg.SubscriberID, sh.index)
+			if g.ephemeral {
+				sh.queue = eventuateEphemeralQueue(g.channel, s.cfg.SubscriberID, s.id)
+			}
 		}
 	}
 }
@@ -137,9 +149,25 @@ func declareEventuateChannel(ch *amqp091.Channel, channel string) error {
 // the given partitions of a subscriber id on a channel, in its order: the
 // consistent-hash exchange, each queue (durable, without arguments) bound
 // to it with the weight "10", the channel's fanout exchange and the
-// binding of the consistent-hash exchange to it.
-func declareEventuateGroup(conn *amqp091.Connection, ch *amqp091.Channel, g *group, shards []*shard) error {
+// binding of the consistent-hash exchange to it. An ephemeral
+// subscription, which Eventuate does not have, gets a queue of its own,
+// which expires as Courier's ephemeral queues do, bound to the channel's
+// fanout exchange.
+func (c *config) declareEventuateGroup(conn *amqp091.Connection, ch *amqp091.Channel, g *group, shards []*shard) error {
 	if len(shards) == 0 {
+		return nil
+	}
+	if g.ephemeral {
+		if err := withChannel(conn, func(x *amqp091.Channel) error { return declareEventuateChannel(x, g.channel) }); err != nil {
+			return err
+		}
+		q := shards[0].queue
+		if _, err := ch.QueueDeclare(q, true, false, false, false, c.queueArgs(g)); err != nil {
+			return fmt.Errorf("declare queue %q: %w", q, err)
+		}
+		if err := ch.QueueBind(q, "", g.channel, false, nil); err != nil {
+			return fmt.Errorf("bind queue %q to %q: %w", q, g.channel, err)
+		}
 		return nil
 	}
 	hash := strings.TrimSuffix(shards[0].queue, "-"+strconv.Itoa(shards[0].index))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/courier-go/courier/broker"
 	"github.com/courier-go/courier/broker/amqp"
+	"github.com/courier-go/courier/commands"
 	"github.com/courier-go/courier/internal/eventuate/eventuatetest"
 	"github.com/courier-go/courier/message"
 )
@@ -317,18 +320,49 @@ func waitFor(t *testing.T, c <-chan string) string {
 	}
 }
 
+// TestEventuateCall: a blocking call over Eventuate's topology, whose
+// caller reads its replies through an ephemeral subscription: a queue of
+// its own on the reply channel's fanout exchange.
+func TestEventuateCall(t *testing.T) {
+	u := serverURL(t)
+	b := open(t, u, amqp.WithEventuateFormat())
+	t.Cleanup(func() { b.Close(context.Background()) })
+	ctx := ctxFor(t)
+	service, replies := unique("ev.customers"), unique("ev.replies")
+	customer := unique("customer")
+	t.Cleanup(func() {
+		b.RemoveSubscriber(context.Background(), customer, []string{service})
+		removeChannels(t, b, service, replies)
+	})
+	d := commands.NewDispatcher(b)
+	commands.Handle(d, func(_ context.Context, c commands.Command[eventuatetest.ReserveCredit]) (commands.Reply, error) {
+		return commands.Success(eventuatetest.CreditReserved{CreditReservationID: int(c.Payload.OrderID)}), nil
+	})
+	sub, err := d.Subscribe(ctx, b, customer, service, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close(context.Background()) })
+	caller, err := commands.NewCaller(ctx, b, replies, commands.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := commands.Call[eventuatetest.CreditReserved](ctx, caller, service, eventuatetest.ReserveCredit{OrderID: 42})
+	if err != nil || r.CreditReservationID != 42 {
+		t.Fatalf("Call = %+v, %v", r, err)
+	}
+	if err := caller.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestEventuateRefusesWhatItsTopologyCannotServe(t *testing.T) {
 	u := serverURL(t)
 	b := open(t, u, amqp.WithEventuateFormat())
 	t.Cleanup(func() { b.Close(context.Background()) })
 	h := broker.HandlerFunc(func(context.Context, *message.Message) error { return nil })
-	for name, opt := range map[string]broker.SubscribeOption{
-		"ephemeral":  broker.WithEphemeral(),
-		"concurrent": broker.WithConcurrentDelivery(4),
-	} {
-		if _, err := b.Subscribe(ctxFor(t), unique("ev-refused"), []string{"ev.refused"}, h, opt); !errors.Is(err, broker.ErrInvalidSubscription) {
-			t.Errorf("%s: %v, want ErrInvalidSubscription", name, err)
-		}
+	if _, err := b.Subscribe(ctxFor(t), unique("ev-refused"), []string{"ev.refused"}, h, broker.WithConcurrentDelivery(4)); !errors.Is(err, broker.ErrInvalidSubscription) {
+		t.Errorf("concurrent delivery: %v, want ErrInvalidSubscription", err)
 	}
 	if err := b.Send(ctxFor(t), unique("ev.text"), message.New([]byte{0xff})); !broker.IsPermanent(err) {
 		t.Errorf("Send of a payload that is not text: %v, want a permanent error", err)

@@ -182,7 +182,7 @@ func (c *config) declare(conn *amqp091.Connection, ch *amqp091.Channel, g *group
 // exchange as well (see otherExchangeName).
 func (c *config) declareGroup(conn *amqp091.Connection, ch *amqp091.Channel, g *group, shards []*shard) error {
 	if c.eventuate {
-		return declareEventuateGroup(conn, ch, g, shards)
+		return c.declareEventuateGroup(conn, ch, g, shards)
 	}
 	if err := c.declareChannel(conn, g.channel); err != nil {
 		return err
