@@ -31,6 +31,18 @@ const eventuateWeight = "10"
 // partition waits for a new owner once its owner is gone.
 const eventuateTakeover = time.Second
 
+// eventuateHandover waits, in Eventuate's format, after a shard consumer
+// handed its partition over: long enough for another instance, which
+// tries every eventuateTakeover, to take it before this one tries again
+// (an exclusive consumer has no line to join at the back of). It reports
+// false if the subscription stops meanwhile.
+func (b *Broker) eventuateHandover(s *subscription) bool {
+	if !b.cfg.eventuate {
+		return true
+	}
+	return s.sleep(2 * eventuateTakeover)
+}
+
 // WithEventuateFormat makes the Broker speak Eventuate Tram's RabbitMQ
 // format and declare Eventuate's topology, so that Go services on Courier
 // and Java services on Eventuate share channels:
@@ -47,10 +59,11 @@ const eventuateTakeover = time.Second
 //     them (the rabbitmq_consistent_hash_exchange plugin must be enabled).
 //     Each queue is one partition, consumed in order by one instance at a
 //     time: Courier consumes it exclusively, and another instance takes it
-//     over within a second of its owner closing or dying. Instances are not
-//     balanced: the first to start takes every partition. Eventuate's
-//     instances coordinate through ZooKeeper instead, so one subscriber id
-//     must not have instances of both.
+//     over within a second of its owner closing or dying. Instances share
+//     the partitions: one that owns more than its share (counted as in
+//     Courier's format) hands the surplus over. Eventuate's instances
+//     coordinate through ZooKeeper instead, so one subscriber id must not
+//     have instances of both.
 //   - Deliveries are read as Eventuate's consumer reads them. One that
 //     carries an ID header is read in Courier's own format (a dead letter);
 //     one that is neither is dead-lettered at once, untouched, and the

@@ -371,3 +371,38 @@ func TestEventuateRefusesWhatItsTopologyCannotServe(t *testing.T) {
 		t.Error("0 partitions accepted")
 	}
 }
+
+// TestEventuateInstancesShare: two instances of a subscriber id share
+// Eventuate's partitions: the first takes both, then hands one over to
+// the second, and each handles the messages of its partition.
+func TestEventuateInstancesShare(t *testing.T) {
+	u := serverURL(t)
+	b := open(t, u, amqp.WithEventuateFormat(), amqp.WithRebalanceInterval(100*time.Millisecond))
+	t.Cleanup(func() { b.Close(context.Background()) })
+	ch, sub := unique("ev.share"), unique("ev-share")
+	t.Cleanup(func() {
+		b.RemoveSubscriber(context.Background(), sub, []string{ch})
+		removeChannels(t, b, ch)
+	})
+	var byInstance [2]atomic.Int32
+	for i := range byInstance {
+		s, err := b.Subscribe(ctxFor(t), sub, []string{ch}, broker.HandlerFunc(func(context.Context, *message.Message) error {
+			byInstance[i].Add(1)
+			return nil
+		}), quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close(context.Background()) })
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for n := 0; byInstance[0].Load() == 0 || byInstance[1].Load() == 0; n++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d messages, the instances handled %d and %d: the partitions are not shared", n, byInstance[0].Load(), byInstance[1].Load())
+		}
+		if err := b.Send(ctxFor(t), ch, message.NewBuilder([]byte(`{}`)).WithPartitionKey(fmt.Sprint("k-", n)).Build()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -279,7 +279,7 @@ func (s *subscription) sleep(d time.Duration) bool {
 // which they balance through presence queues: not when it is ephemeral
 // (one instance) or in concurrent delivery mode (no shards).
 func (s *subscription) sharded() bool {
-	return !s.cfg.Ephemeral && s.cfg.Delivery != broker.DeliveryConcurrent && !s.b.cfg.eventuate
+	return !s.cfg.Ephemeral && s.cfg.Delivery != broker.DeliveryConcurrent
 }
 
 // queueConsumer consumes one queue of a subscription: a shard, or the
@@ -318,6 +318,9 @@ func (s *subscription) run(c queueConsumer, started chan<- error) {
 		}
 		if errors.Is(err, errHandover) {
 			log.Debug("courier: shard handed over to another instance")
+			if !s.b.eventuateHandover(s) {
+				return
+			}
 			continue
 		}
 		if s.b.ownedElsewhere(err) {
@@ -361,6 +364,9 @@ func (s *subscription) run(c queueConsumer, started chan<- error) {
 // did not acknowledge to the head of the queue in the same step.
 func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 	s := sh.s
+	if s.b.cfg.eventuate {
+		defer sh.owned.Store(false) // its exclusive consumer is gone
+	}
 	sess, err := s.b.subConn.get(s.stopCtx, s.stop)
 	if err != nil {
 		return fmt.Errorf("wait for the connection: %w", err)
@@ -394,7 +400,7 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 	// Never basic.cancel: see the package documentation.
 	defer ch.Close()
 
-	sh.owned.Store(false)
+	sh.owned.Store(s.b.cfg.eventuate) // an exclusive consumer owns its queue at once
 	select {
 	case <-sh.handover: // a request meant for the previous consumer
 	default:
