@@ -1,8 +1,9 @@
 // Package eventuate reads and writes the formats of Eventuate Tram, the
 // Java framework whose header names Courier follows: the JSON envelope
 // {"payload": ..., "headers": {...}} that Eventuate's CDC service publishes
-// to Kafka and RabbitMQ and that its consumers parse, and the message IDs
-// of its outbox table. The broker adapters and the outbox use it for their
+// to Kafka and RabbitMQ and that its consumers parse, the binary batches of
+// envelopes its CDC can publish to Kafka, and the message IDs of its
+// outbox table. The broker adapters and the outbox use it for their
 // Eventuate profiles; users choose a profile through those packages.
 //
 // What is written follows Eventuate's own code (the testdata README names
