@@ -25,6 +25,7 @@ type Client struct {
 	v1, v2   *http.Client
 	base     string              // URL the request paths are appended to
 	resolver *discovery.Resolver // nil for a client of a fixed URL
+	conns    *http.Transport     // a fixed URL's connections
 }
 
 // metaAPI is the registry metadata key of a version of a REST API
@@ -53,7 +54,12 @@ func OrderRoutes() []router.Route {
 }
 
 // NewClient returns a client resolving order-service through reg.
-func NewClient(reg discovery.Registry) (*Client, error) {
+func NewClient(reg discovery.Registry, opts ...ClientOption) (*Client, error) {
+	var cfg clientConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	tr := cfg.tracing()
 	r, err := discovery.NewResolver(reg)
 	if err != nil {
 		return nil, err
@@ -65,7 +71,7 @@ func NewClient(reg discovery.Registry) (*Client, error) {
 			r.Close()
 			return nil, err
 		}
-		*hc = &http.Client{Transport: t, Timeout: 5 * time.Second}
+		*hc = &http.Client{Transport: httpTransport(tr, t), Timeout: 5 * time.Second}
 	}
 	return c, nil
 }
@@ -74,13 +80,18 @@ func NewClient(reg discovery.Registry) (*Client, error) {
 // baseURL, http://host:port with an optional path prefix: a reverse proxy
 // such as `courier router` that routes /v1/orders and /v2/orders to
 // order-service.
-func NewClientURL(baseURL string) (*Client, error) {
+func NewClientURL(baseURL string, opts ...ClientOption) (*Client, error) {
+	var cfg clientConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	base, err := orderBaseURL(baseURL)
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 5 * time.Second}
-	return &Client{v1: hc, v2: hc, base: base}, nil
+	conns := http.DefaultTransport.(*http.Transport).Clone()
+	hc := &http.Client{Transport: httpTransport(cfg.tracing(), conns), Timeout: 5 * time.Second}
+	return &Client{v1: hc, v2: hc, base: base, conns: conns}, nil
 }
 
 // orderBaseURL checks a base URL of the order service's REST API and
@@ -96,7 +107,7 @@ func orderBaseURL(raw string) (string, error) {
 // Close releases the client's resolver, or its idle connections.
 func (c *Client) Close() error {
 	if c.resolver == nil {
-		c.v1.CloseIdleConnections()
+		c.conns.CloseIdleConnections()
 		return nil
 	}
 	return c.resolver.Close()

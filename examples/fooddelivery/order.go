@@ -90,11 +90,11 @@ func startOrder(ctx context.Context, env *Env, release int) (*node, error) {
 		return fail(err)
 	}
 	n.onStop(func(context.Context) error { return resolver.Close() })
-	rest, err := newRESTConsumers(resolver, env.Logger, n.breakers)
+	rest, err := newRESTConsumers(resolver, env.Logger, n.breakers, n.tr)
 	if err != nil {
 		return fail(err)
 	}
-	menus, err := newGRPCMenus(resolver, env.Logger, n.breakers)
+	menus, err := newGRPCMenus(resolver, env.Logger, n.breakers, n.tr)
 	if err != nil {
 		return fail(err)
 	}
@@ -220,7 +220,7 @@ func (s *orderService) place(ctx context.Context, route string, req CreateOrderR
 		if err := o.insert(ctx, tx, s.n.d); err != nil {
 			return err
 		}
-		if err := events.NewPublisher(s.n.w.Producer(tx)).Publish(ctx, OrderAggregate, o.ID, OrderCreated{Seq: 1,
+		if err := events.NewPublisher(s.n.outbox(tx)).Publish(ctx, OrderAggregate, o.ID, OrderCreated{Seq: 1,
 			ConsumerID: o.ConsumerID, RestaurantID: o.RestaurantID, Items: o.Items, Total: o.Total}); err != nil {
 			return err
 		}
@@ -273,7 +273,7 @@ func (s *orderService) send(ctx context.Context, tx *sql.Tx, o *orderRow, cmd an
 	if len(c.replies) > 0 { // a notification is one-way
 		m.Headers[message.HeaderCommandReplyTo] = s.replyChannel()
 	}
-	return s.n.w.Send(ctx, tx, c.channel, m)
+	return s.n.outbox(tx).Send(ctx, c.channel, m)
 }
 
 // advance applies one saga reply: in the reply's inbox transaction it
@@ -300,7 +300,7 @@ func (s *orderService) advance(ctx context.Context, r commands.ReplyMessage, wan
 		}
 	}
 	for _, e := range o.pending {
-		if err := events.NewPublisher(s.n.w.Producer(tx)).Publish(ctx, OrderAggregate, o.ID, e); err != nil {
+		if err := events.NewPublisher(s.n.outbox(tx)).Publish(ctx, OrderAggregate, o.ID, e); err != nil {
 			return err
 		}
 	}

@@ -46,7 +46,7 @@ func startRestaurant(ctx context.Context, env *Env) (*node, error) {
 	}
 	api, err := serveGRPC(ctx, env.Registry, RestaurantService, func(s *grpc.Server) {
 		restaurantpb.RegisterRestaurantsServer(s, menuServer{n: n})
-	})
+	}, n.grpcServerOptions()...)
 	if err != nil {
 		n.kill()
 		return nil, err
@@ -79,7 +79,7 @@ func createRestaurant(ctx context.Context, n *node, r MenuResponse) error {
 	if k, err := res.RowsAffected(); err != nil || k == 0 {
 		return err // exists already
 	}
-	if err := events.NewPublisher(n.w.Producer(tx)).Publish(ctx, RestaurantAggregate, r.RestaurantID,
+	if err := events.NewPublisher(n.outbox(tx)).Publish(ctx, RestaurantAggregate, r.RestaurantID,
 		RestaurantCreated{Name: r.Name, Menu: r.Menu}); err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func reviseMenu(ctx context.Context, n *node, restaurantID string, menu []MenuIt
 	if _, err := tx.ExecContext(ctx, n.d.Rebind("UPDATE fd_restaurants SET menu = ? WHERE id = ?"), string(body), restaurantID); err != nil {
 		return fmt.Errorf("revise menu of %s: %w", restaurantID, err)
 	}
-	if err := events.NewPublisher(n.w.Producer(tx)).Publish(ctx, RestaurantAggregate, restaurantID, MenuRevised{Menu: menu}); err != nil {
+	if err := events.NewPublisher(n.outbox(tx)).Publish(ctx, RestaurantAggregate, restaurantID, MenuRevised{Menu: menu}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/courier-go/courier/broker"
 	brokermetrics "github.com/courier-go/courier/broker/metrics"
@@ -20,6 +21,7 @@ import (
 	"github.com/courier-go/courier/events"
 	"github.com/courier-go/courier/inbox"
 	"github.com/courier-go/courier/message"
+	"github.com/courier-go/courier/observe/tracing"
 	"github.com/courier-go/courier/outbox"
 	relaymetrics "github.com/courier-go/courier/outbox/metrics"
 	resiliencemetrics "github.com/courier-go/courier/resilience/metrics"
@@ -45,6 +47,13 @@ type Env struct {
 	Trace *Trace
 	// Logger receives the services' logs (default: discarded).
 	Logger *slog.Logger
+	// TracerProvider, when set, gives the OpenTelemetry provider of each
+	// service (named as in Services, or ScenarioClient for the scenario's
+	// client): every hop of an order then joins its trace, the REST and
+	// gRPC servers and clients, the outbox writes, the relays' sends and
+	// the handlers. Nil, or a provider that records nothing, leaves the
+	// services untraced at no cost.
+	TracerProvider func(service string) trace.TracerProvider
 }
 
 func (e *Env) validate() error {
@@ -117,6 +126,8 @@ type node struct {
 	w     *outbox.Writer
 	ib    *inbox.Inbox
 	trace *Trace
+	// tr traces the node's messages and calls; nil when tracing is off.
+	tr *tracing.Tracing
 	// api is the service's REST or gRPC endpoint, if it has one.
 	api *endpoint
 	// web serves the service's health, its API documents, its metrics
@@ -159,8 +170,13 @@ func startNode(ctx context.Context, env *Env, name string, schema ...string) (*n
 		db.Close()
 		return nil, fmt.Errorf("%s: open broker: %w", name, err)
 	}
+	tr := newTracing(env, name)
+	if tr != nil {
+		// Sends (the relay's among them) and subscriptions are traced.
+		b = tr.Broker(b)
+	}
 	n := &node{name: name, label: name, env: env, db: db, d: d, b: b, w: outbox.NewWriter(d), trace: env.Trace,
-		metrics: prometheus.NewRegistry()}
+		tr: tr, metrics: prometheus.NewRegistry()}
 	if err := n.newMetrics(); err != nil {
 		db.Close()
 		_ = b.Close(context.WithoutCancel(ctx))
@@ -234,7 +250,7 @@ func (n *node) commandDispatcher() *commands.Dispatcher {
 	if n == nil {
 		return commands.NewDispatcher(nil)
 	}
-	return commands.NewDispatcher(nil, commands.WithOutbox(n.w.Producer), commands.WithLogger(n.env.Logger))
+	return commands.NewDispatcher(nil, commands.WithOutbox(n.outbox), commands.WithLogger(n.env.Logger))
 }
 
 // eventDispatcher returns an event dispatcher logging to the node's

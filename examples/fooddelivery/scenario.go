@@ -264,10 +264,14 @@ func (sc *Scenario) versions(ctx context.Context, client *Client, rep *Report) e
 
 // client returns the scenario's client of the order service.
 func (sc *Scenario) client() (*Client, error) {
-	if sc.OrderURL != "" {
-		return NewClientURL(sc.OrderURL)
+	var opts []ClientOption
+	if sc.Env.TracerProvider != nil {
+		opts = append(opts, WithClientTracing(sc.Env.TracerProvider(ScenarioClient)))
 	}
-	return NewClient(sc.Env.Registry)
+	if sc.OrderURL != "" {
+		return NewClientURL(sc.OrderURL, opts...)
+	}
+	return NewClient(sc.Env.Registry, opts...)
 }
 
 // createV1 and createV2 place an order with version 1 or 2 of the API.

@@ -100,7 +100,11 @@ func (n *node) serveAPI(ctx context.Context, mux *http.ServeMux, api *serviceAPI
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}))
 	md := api.metadata()
 	md[discovery.MetadataMetrics] = "/metrics"
-	e, err := serveHTTP(ctx, n.env.Registry, n.name, mux, api.spec.Version(), md)
+	h, err := n.httpHandler(mux)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", n.name, err)
+	}
+	e, err := serveHTTP(ctx, n.env.Registry, n.name, h, api.spec.Version(), md)
 	if err != nil {
 		return nil, err
 	}
@@ -141,14 +145,14 @@ func serveHTTP(ctx context.Context, reg discovery.Registry, service string, h ht
 	return e, nil
 }
 
-// serveGRPC serves the gRPC services that add registers on a new server,
-// and registers the server as service.
-func serveGRPC(ctx context.Context, reg discovery.Registry, service string, add func(*grpc.Server)) (*endpoint, error) {
+// serveGRPC serves the gRPC services that add registers on a new server
+// made with opts, and registers the server as service.
+func serveGRPC(ctx context.Context, reg discovery.Registry, service string, add func(*grpc.Server), opts ...grpc.ServerOption) (*endpoint, error) {
 	l, err := listen()
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	add(srv)
 	done := make(chan struct{})
 	go func() {

@@ -18,6 +18,7 @@ import (
 	"github.com/courier-go/courier/discovery/grpcresolver"
 	"github.com/courier-go/courier/discovery/httplb"
 	"github.com/courier-go/courier/examples/fooddelivery/restaurantpb"
+	"github.com/courier-go/courier/observe/tracing"
 	"github.com/courier-go/courier/resilience"
 )
 
@@ -60,7 +61,7 @@ type restConsumers struct {
 	call   resilience.Endpoint[string, ConsumerInfo]
 }
 
-func newRESTConsumers(r *discovery.Resolver, logger *slog.Logger, obs resilience.Observer) (*restConsumers, error) {
+func newRESTConsumers(r *discovery.Resolver, logger *slog.Logger, obs resilience.Observer, tr *tracing.Tracing) (*restConsumers, error) {
 	t, err := httplb.New(r, httplb.WithHealth(speaks("http")))
 	if err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func newRESTConsumers(r *discovery.Resolver, logger *slog.Logger, obs resilience
 	if err != nil {
 		return nil, err
 	}
-	c := &restConsumers{client: &http.Client{Transport: t}}
+	c := &restConsumers{client: &http.Client{Transport: httpTransport(tr, t)}}
 	c.call = resilience.Wrap(chain, resilience.Spec[string, ConsumerInfo]{
 		Key: func(string) string { return ConsumerService },
 	}, c.do)
@@ -133,7 +134,7 @@ type grpcMenus struct {
 	call   resilience.Endpoint[string, MenuResponse]
 }
 
-func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger, obs resilience.Observer) (*grpcMenus, error) {
+func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger, obs resilience.Observer, tr *tracing.Tracing) (*grpcMenus, error) {
 	chain, err := guard(RestaurantService, logger, obs)
 	if err != nil {
 		return nil, err
@@ -142,9 +143,9 @@ func newGRPCMenus(r *discovery.Resolver, logger *slog.Logger, obs resilience.Obs
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient("courier:///"+RestaurantService, grpc.WithResolvers(b),
+	conn, err := grpc.NewClient("courier:///"+RestaurantService, append([]grpc.DialOption{grpc.WithResolvers(b),
 		grpc.WithDefaultServiceConfig(grpcresolver.RoundRobin),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials())}, grpcDialOptions(tr)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("gRPC client for %s: %w", RestaurantService, err)
 	}
