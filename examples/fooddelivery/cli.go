@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // usage is the help text before the flags.
@@ -60,7 +62,7 @@ func (e UsageError) Usage() bool { return true }
 // of services running elsewhere and checks the outcome; -order-url sends
 // its REST calls to a reverse proxy (`courier router`) instead of
 // resolving the order service itself.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("fooddelivery", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -96,6 +98,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		runTimeout = fs.Duration("timeout", 2*time.Minute, "give up a scenario after this long")
 		connect    = fs.Duration("connect-timeout", DefaultConnectTimeout, "with -service or -scenario: how long the database, the broker and the registry may take to answer when connecting, and the registry each request")
 		contracts  = fs.String("write-contracts", "", "write every service's API documents into this `directory` and exit")
+		traceTo    = fs.String("trace", "", "export the OpenTelemetry spans of every service (each its own service.name) and of the scenario's client to `where`: stdout or file:PATH (JSON), or otlp://host:port (OTLP over gRPC without TLS, e.g. an OpenTelemetry Collector on :4317)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -105,6 +108,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return UsageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	var target traceTarget
+	if *traceTo != "" {
+		if *contracts != "" {
+			return UsageError{errors.New("-trace does not go with -write-contracts")}
+		}
+		if target, err = parseTraceTarget(*traceTo); err != nil {
+			return UsageError{err}
+		}
 	}
 	if *contracts != "" {
 		if *services != "" || *scenario {
@@ -131,11 +143,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	}
+	var tracerProvider func(service string) trace.TracerProvider
+	if *traceTo != "" {
+		export, xerr := newTraceExport(ctx, target, stdout)
+		if xerr != nil {
+			return xerr
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			err = errors.Join(err, export.shutdown(ctx))
+		}()
+		tracerProvider = export.provider
+	}
 	distributed := *services != "" || *scenario
 	if !distributed {
 		ctx, cancel := context.WithTimeout(ctx, *runTimeout)
 		defer cancel()
-		_, err := RunDemo(ctx, DemoConfig{Dir: *dir, Out: stdout, Logger: logger, Bulk: *bulk, Verbose: *verbose, KillKitchen: *kill})
+		_, err := RunDemo(ctx, DemoConfig{Dir: *dir, Out: stdout, Logger: logger, Bulk: *bulk, Verbose: *verbose, KillKitchen: *kill,
+			TracerProvider: tracerProvider})
 		return err
 	}
 	if *dbURL == "" || *brokerURL == "" || *registry == "" {
@@ -152,7 +178,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeEnv()
-	env.Trace, env.Logger, env.ExternalRelay = NewTrace(stdout), logger, *extRelay
+	env.Trace, env.Logger, env.ExternalRelay, env.TracerProvider = NewTrace(stdout), logger, *extRelay, tracerProvider
 	if *scenario {
 		ctx, cancel := context.WithTimeout(ctx, *runTimeout)
 		defer cancel()

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/courier-go/courier/discovery"
 	"github.com/courier-go/courier/discovery/router"
 )
@@ -30,6 +32,9 @@ type DemoConfig struct {
 	// KillKitchen kills the kitchen service while the last phase's orders
 	// are in flight and starts it again on the same database and broker.
 	KillKitchen bool
+	// TracerProvider, when set, traces the services and the scenario's
+	// client (see Env.TracerProvider).
+	TracerProvider func(service string) trace.TracerProvider
 }
 
 // RunDemo starts every service in this process on the embedded defaults
@@ -57,7 +62,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	env.Trace, env.Logger = NewTrace(cfg.Out), cfg.Logger
+	env.Trace, env.Logger, env.TracerProvider = NewTrace(cfg.Out), cfg.Logger, cfg.TracerProvider
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

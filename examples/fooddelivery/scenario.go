@@ -339,6 +339,9 @@ func newCaller(ctx context.Context, env *Env) (*commands.Caller, func(), error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	if tr := newTracing(env, ScenarioClient); tr != nil {
+		b = tr.Broker(b) // the request's trace holds every fleet's answer
+	}
 	c, err := commands.NewCaller(ctx, b, "")
 	if err != nil {
 		b.Close(ctx)
