@@ -4,7 +4,8 @@
 // channels, its outbox and inbox, and REST and gRPC calls found through the
 // registry.
 //
-//	go run ./cmd/courier demo           every service in one process, a traced scenario
+//	go run ./cmd/courier demo                  every service in one process, a traced scenario
+//	go run ./cmd/courier demo -trace stdout    the same, exporting every service's OpenTelemetry spans
 //	go run ./examples/fooddelivery/cmd/fooddelivery -h
 //
 // Where each pattern lives:
@@ -56,6 +57,10 @@
 //     release 1 still runs; its sagas send NotifyConsumer.v2, a message
 //     type of its own, which notification.go handles beside NotifyConsumer
 //     until release 1 is retired; scenario.go's phase 3 shows it;
+//   - one trace per order: with Env.TracerProvider set (courier demo
+//     -trace), every REST and gRPC call, outbox write, relay send and
+//     handler joins the trace the order's request started, each service
+//     with its own service.name: tracing.go, export.go;
 //   - the scripted scenario: scenario.go; its cross-service check, which
 //     compares every value a service keeps of another's data with its
 //     source and fails the run on any difference: report.go;

@@ -66,23 +66,30 @@ func (r *recorded) spans() []span {
 	return out
 }
 
-// tree prints the trace's spans as a tree: service, span name and kind.
+// tree lists the trace's spans depth first, each with its service, its
+// name and kind, and its parent's service and name.
 func tree(spans []span) string {
 	var b strings.Builder
-	ids := map[trace.SpanID]bool{}
+	byID := map[trace.SpanID]span{}
 	for _, s := range spans {
-		ids[s.id] = true
+		byID[s.id] = s
 	}
-	var walk func(parent trace.SpanID, depth int)
-	walk = func(parent trace.SpanID, depth int) {
+	var walk func(parent trace.SpanID, root bool)
+	walk = func(parent trace.SpanID, root bool) {
 		for _, s := range spans {
-			if s.parent == parent || (depth == 0 && !ids[s.parent] && parent == (trace.SpanID{})) {
-				fmt.Fprintf(&b, "%s%-20s %-48s %s\n", strings.Repeat("  ", depth), s.service, s.name, s.kind)
-				walk(s.id, depth+1)
+			p, hasParent := byID[s.parent]
+			if root && hasParent || !root && s.parent != parent {
+				continue
 			}
+			from := "(root)"
+			if hasParent {
+				from = p.service + ": " + p.name
+			}
+			fmt.Fprintf(&b, "%-20s %-56s ← %s\n", s.service, s.name+" ("+s.kind.String()+")", from)
+			walk(s.id, false)
 		}
 	}
-	walk(trace.SpanID{}, 0)
+	walk(trace.SpanID{}, true)
 	return b.String()
 }
 
