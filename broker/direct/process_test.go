@@ -94,12 +94,23 @@ func TestReceiverProcessKilled(t *testing.T) {
 	send := func(ctx context.Context, i int) error {
 		return sender.Send(ctx, channel, message.NewBuilder([]byte(fmt.Sprint(i))).WithPartitionKey(fmt.Sprint("k", i%4)).Build())
 	}
-	// The sender sees the receiver once its registry watch does.
-	waitFor(t, "the sender to reach the receiver", func() bool {
-		sctx, scancel := context.WithTimeout(ctx, time.Second)
-		defer scancel()
-		return send(sctx, -1) == nil
-	})
+	// reached reports whether a probe sent now reached the receiver p:
+	// whether p has handled one. A nil Send alone does not say so: until
+	// the sender's registry watch reports a new instance, a Send that
+	// sees no instance of the channel delivers to nobody and returns nil
+	// (see the package documentation), and once the killed receiver's
+	// lease has expired the sender sees none until it sees the new one.
+	reached := func(p *testproc.Proc, probe int) func() bool {
+		return func() bool {
+			sctx, scancel := context.WithTimeout(ctx, time.Second)
+			defer scancel()
+			if err := send(sctx, probe); err != nil {
+				return false
+			}
+			return strings.Contains(p.Output(), fmt.Sprintf("handled %d\n", probe))
+		}
+	}
+	waitFor(t, "the sender to reach the receiver", reached(first, -1))
 	const before = 300
 	for i := range before {
 		if err := send(ctx, i); err != nil {
@@ -134,11 +145,7 @@ func TestReceiverProcessKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sender to reach the new receiver", func() bool {
-		sctx, scancel := context.WithTimeout(ctx, time.Second)
-		defer scancel()
-		return send(sctx, -2) == nil
-	})
+	waitFor(t, "the sender to reach the new receiver", reached(second, -2))
 	const after = 50
 	for i := range after {
 		if err := send(ctx, 1000+i); err != nil {
