@@ -38,6 +38,6 @@ func ExampleSuite() {
 	}
 	_ = tables[0].WriteMarkdown(io.Discard) // or os.Stdout
 	// Output:
-	// brokers-memory 3 rows
-	// brokers-memory-targets 1 rows
+	// brokers-memory 4 rows
+	// brokers-memory-targets 3 rows
 }
