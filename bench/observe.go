@@ -32,6 +32,7 @@ func observeSuite() Suite {
 					CourierBroker{Label: base.label, Open: base.open},
 					CourierBroker{Label: base.label + "-otel-noop", Open: traced(base.open, false)},
 					CourierBroker{Label: base.label + "-otel-traced", Open: traced(base.open, true)},
+					CourierBroker{Label: base.label + "-otel-sampled", Open: tracedWith(base.open, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))},
 				)
 			}
 			return out
@@ -44,6 +45,8 @@ func observeSuite() Suite {
 			{System: "courier-memory-otel-traced", Peer: "courier-memory", Min: 0.90, Goal: "issue 22: traced and measured, >= 90% (memory)"},
 			{System: "courier-natsjs-otel-noop", Peer: "courier-natsjs", Min: 0.99, Goal: "issue 22: no-op tracer wired, >= 99% (NATS)"},
 			{System: "courier-natsjs-otel-traced", Peer: "courier-natsjs", Min: 0.90, Goal: "issue 22: traced and measured, >= 90% (NATS)"},
+			{System: "courier-memory-otel-sampled", Peer: "courier-memory", Min: 0.90, Goal: "1% of messages traced, all measured, >= 90% (memory)"},
+			{System: "courier-natsjs-otel-sampled", Peer: "courier-natsjs", Min: 0.90, Goal: "1% of messages traced, all measured, >= 90% (NATS)"},
 		},
 	}
 }
@@ -53,17 +56,29 @@ func observeSuite() Suite {
 // sampled and batched to an exporter that drops them, and the consumer
 // metrics of broker/metrics on every subscription.
 func traced(open func(context.Context) (brokerCloser, error), record bool) func(context.Context) (brokerCloser, error) {
+	if record {
+		return tracedWith(open, sdktrace.AlwaysSample())
+	}
 	return func(ctx context.Context) (brokerCloser, error) {
 		b, err := open(ctx)
 		if err != nil {
 			return b, err
 		}
-		if !record {
-			tr := tracing.New(tracing.WithTracerProvider(noop.NewTracerProvider()))
-			return brokerCloser{Broker: tr.Broker(b.Broker), after: b.after}, nil
+		tr := tracing.New(tracing.WithTracerProvider(noop.NewTracerProvider()))
+		return brokerCloser{Broker: tr.Broker(b.Broker), after: b.after}, nil
+	}
+}
+
+// tracedWith opens a broker with open and wraps it with tracing through
+// the SDK with the given sampler, spans batched to an exporter that drops
+// them, and the consumer metrics of broker/metrics on every subscription.
+func tracedWith(open func(context.Context) (brokerCloser, error), sampler sdktrace.Sampler) func(context.Context) (brokerCloser, error) {
+	return func(ctx context.Context) (brokerCloser, error) {
+		b, err := open(ctx)
+		if err != nil {
+			return b, err
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
-			sdktrace.WithBatcher(dropExporter{}))
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithBatcher(dropExporter{}))
 		obs, err := metrics.NewObserver(prometheus.NewRegistry())
 		if err != nil {
 			return b, err
