@@ -95,6 +95,13 @@
 // expire (WithConsumerExpiry). broker.WithEphemeral is ignored in this
 // mode.
 //
+// Messages a pull received and no worker has taken yet wait in the
+// client, where no in-progress ack covers them; with handlers that each
+// take longer than about half the ack wait, some of them pass it and
+// JetStream delivers them again, to this instance or another (at least
+// once, so handled twice at worst). Give such subscriptions a longer ack
+// wait (WithAckWait) or a smaller MaxInFlight.
+//
 // # Ephemeral subscriptions
 //
 // A subscription made with broker.WithEphemeral, such as a
