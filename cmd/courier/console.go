@@ -137,26 +137,8 @@ func (c *consoleCommand) run(ctx context.Context, args []string, stderr io.Write
 		con.Run(runCtx) //nolint:errcheck // returns nil when runCtx ends
 	}()
 	defer func() { stopRun(); <-done }()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
 	log.Info("console: serving", "address", l.Addr().String(), "tls", ef.tls(), "registry", cfg.RegistryName, "endpoints", len(targets))
-	if c.ready != nil {
-		c.ready <- l.Addr().String()
-	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("console: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("console: shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("console: %w", err)
-	}
-	return nil
+	return serve(ctx, "console", srv, l, c.ready, 5*time.Second)
 }
 
 // parseTargets parses -metrics: NAME=URL,...

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/courier-go/courier/internal/tlsconfig"
 )
@@ -163,4 +165,29 @@ func parseBasicUsers(data []byte) (map[string][sha256.Size]byte, error) {
 		return nil, errors.New("no user")
 	}
 	return users, nil
+}
+
+// serve runs srv on l until ctx ends, then shuts it down within grace; it
+// sends l's address on ready (if not nil) once serving has begun. Errors
+// are prefixed with the command's name.
+func serve(ctx context.Context, command string, srv *http.Server, l net.Listener, ready chan<- string, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	if ready != nil {
+		ready <- l.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s: %w", command, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("%s: shutdown: %w", command, err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", command, err)
+	}
+	return nil
 }

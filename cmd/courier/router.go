@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -112,26 +111,8 @@ e.g. -routes '/orders/=orders,/orders.v1.Orders/=orders-grpc:h2c,kitchen.example
 	}
 	srv := router.NewServer(*listen, h)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
 	log.Info("router: serving", "address", l.Addr().String(), "routes", len(routes), "tls", ef.tls(), "registry", reg.String())
-	if c.ready != nil {
-		c.ready <- l.Addr().String()
-	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("router: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("router: shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("router: %w", err)
-	}
-	return nil
+	return serve(ctx, "router", srv, l, c.ready, 10*time.Second)
 }
 
 // parseRoutes parses the -routes syntax.
