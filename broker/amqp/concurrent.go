@@ -33,31 +33,13 @@ func (p *pool) queueName() string { return p.queue }
 // not acknowledge to the queue.
 func (p *pool) consume(redeclare bool, started *chan<- error) error {
 	s := p.s
-	sess, err := s.b.subConn.get(s.stopCtx, s.stop)
-	if err != nil {
-		return fmt.Errorf("wait for the connection: %w", err)
+	var declare func(*amqp091.Connection, *amqp091.Channel) error
+	if redeclare {
+		declare = func(conn *amqp091.Connection, ch *amqp091.Channel) error {
+			return s.b.cfg.declare(conn, ch, p.g, nil)
+		}
 	}
-	var (
-		closes     chan *amqp091.Error
-		deliveries <-chan amqp091.Delivery
-	)
-	tag := consumerTag(s.id, s.consumers.Add(1))
-	ch, err := s.b.openChannel(s.stopCtx, sess, func(ch *amqp091.Channel) error {
-		closes = ch.NotifyClose(make(chan *amqp091.Error, 1))
-		if redeclare {
-			if err := s.b.cfg.declare(sess.conn, ch, p.g, nil); err != nil {
-				return err
-			}
-		}
-		if err := ch.Qos(s.cfg.MaxInFlight, 0, false); err != nil {
-			return fmt.Errorf("set the prefetch: %w", err)
-		}
-		var err error
-		if deliveries, err = ch.Consume(p.queue, tag, false, false, false, false, nil); err != nil {
-			return fmt.Errorf("consume queue %q: %w", p.queue, err)
-		}
-		return nil
-	})
+	ch, deliveries, closes, err := s.openConsumer(p.queue, declare, s.cfg.MaxInFlight, false)
 	if err != nil {
 		return err
 	}

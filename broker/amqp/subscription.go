@@ -367,33 +367,15 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 	if s.b.cfg.eventuate {
 		defer sh.owned.Store(false) // its exclusive consumer is gone
 	}
-	sess, err := s.b.subConn.get(s.stopCtx, s.stop)
-	if err != nil {
-		return fmt.Errorf("wait for the connection: %w", err)
+	var declare func(*amqp091.Connection, *amqp091.Channel) error
+	if redeclare {
+		declare = func(conn *amqp091.Connection, ch *amqp091.Channel) error {
+			return s.b.cfg.declareGroup(conn, ch, sh.g, []*shard{sh})
+		}
 	}
-	var (
-		closes     chan *amqp091.Error
-		deliveries <-chan amqp091.Delivery
-	)
-	tag := consumerTag(s.id, s.consumers.Add(1))
-	ch, err := s.b.openChannel(s.stopCtx, sess, func(ch *amqp091.Channel) error {
-		closes = ch.NotifyClose(make(chan *amqp091.Error, 1))
-		if redeclare {
-			if err := s.b.cfg.declareGroup(sess.conn, ch, sh.g, []*shard{sh}); err != nil {
-				return err
-			}
-		}
-		if err := ch.Qos(s.b.cfg.prefetch, 0, false); err != nil {
-			return fmt.Errorf("set the prefetch: %w", err)
-		}
-		var err error
-		// Exclusive in Eventuate's format, where the queue has no
-		// single active consumer.
-		if deliveries, err = ch.Consume(sh.queue, tag, false, s.b.cfg.eventuate, false, false, nil); err != nil {
-			return fmt.Errorf("consume queue %q: %w", sh.queue, err)
-		}
-		return nil
-	})
+	// Exclusive in Eventuate's format, where the queue has no single
+	// active consumer.
+	ch, deliveries, closes, err := s.openConsumer(sh.queue, declare, s.b.cfg.prefetch, s.b.cfg.eventuate)
 	if err != nil {
 		return err
 	}
@@ -458,6 +440,43 @@ func (sh *shard) consume(redeclare bool, started *chan<- error) error {
 		}
 		acks.add(d.DeliveryTag)
 	}
+}
+
+// openConsumer opens an AMQP channel on the subscription's connection,
+// runs declare on it if not nil, sets the prefetch and consumes queue
+// (exclusively if asked), all within the subscription's life. It returns
+// the channel, its deliveries and the channel's close notifications.
+func (s *subscription) openConsumer(queue string, declare func(*amqp091.Connection, *amqp091.Channel) error, prefetch int, exclusive bool) (
+	*amqp091.Channel, <-chan amqp091.Delivery, chan *amqp091.Error, error) {
+	sess, err := s.b.subConn.get(s.stopCtx, s.stop)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("wait for the connection: %w", err)
+	}
+	var (
+		closes     chan *amqp091.Error
+		deliveries <-chan amqp091.Delivery
+	)
+	tag := consumerTag(s.id, s.consumers.Add(1))
+	ch, err := s.b.openChannel(s.stopCtx, sess, func(ch *amqp091.Channel) error {
+		closes = ch.NotifyClose(make(chan *amqp091.Error, 1))
+		if declare != nil {
+			if err := declare(sess.conn, ch); err != nil {
+				return err
+			}
+		}
+		if err := ch.Qos(prefetch, 0, false); err != nil {
+			return fmt.Errorf("set the prefetch: %w", err)
+		}
+		var err error
+		if deliveries, err = ch.Consume(queue, tag, false, exclusive, false, false, nil); err != nil {
+			return fmt.Errorf("consume queue %q: %w", queue, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ch, deliveries, closes, nil
 }
 
 // ackBatch gathers the acknowledgements of a shard consumer's handled

@@ -221,14 +221,8 @@ func (s *concurrent) work() {
 		p.start(d.msg, s.b.cfg.ackWait/3)
 		perr := s.proc.Process(s.hctx, s.stop, d.channel, shardOfSubject(d.msg.Subject()), max(int(meta.NumDelivered)-1, 0), decode(d.msg, meta))
 		p.stop()
-		if perr == nil {
-			err = d.msg.Ack()
-		} else {
-			err = d.msg.Nak()
-		}
-		if err != nil && !s.b.nc.IsClosed() {
-			s.log(slog.LevelWarn, "settling a message failed; JetStream will deliver it again after the ack wait",
-				slog.String("channel", d.channel), slog.Bool("handled", perr == nil), slog.Any("error", err))
+		if err := settle(d.msg, perr); err != nil && !s.b.nc.IsClosed() {
+			s.log(slog.LevelWarn, settleFailed, slog.String("channel", d.channel), slog.Bool("handled", perr == nil), slog.Any("error", err))
 		}
 	}
 }

@@ -222,16 +222,21 @@ func (w *worker) process(owned context.Context, msg jetstream.Msg, meta *jetstre
 // settle acknowledges a handled message, or gives it back to JetStream
 // for redelivery if the Processor abandoned it.
 func (w *worker) settle(msg jetstream.Msg, perr error) {
-	var err error
+	if err := settle(msg, perr); err != nil && !w.g.s.b.nc.IsClosed() {
+		w.log(slog.LevelWarn, settleFailed, slog.Bool("handled", perr == nil), slog.Any("error", err))
+	}
+}
+
+// settleFailed is logged when a message cannot be settled.
+const settleFailed = "settling a message failed; JetStream will deliver it again after the ack wait"
+
+// settle acknowledges msg if the Processor handled it (perr is nil), and
+// gives it back to JetStream for redelivery otherwise.
+func settle(msg jetstream.Msg, perr error) error {
 	if perr == nil {
-		err = msg.Ack()
-	} else {
-		err = msg.Nak()
+		return msg.Ack()
 	}
-	if err != nil && !w.g.s.b.nc.IsClosed() {
-		w.log(slog.LevelWarn, "settling a message failed; JetStream will deliver it again after the ack wait",
-			slog.Bool("handled", perr == nil), slog.Any("error", err))
-	}
+	return msg.Nak()
 }
 
 // sameMsg reports whether a and b are deliveries of one stream message.
