@@ -105,7 +105,7 @@ func RawNATS() System {
 		}
 		var ackErrs atomic.Int64
 		for range consumers {
-			if err := rawConsume(&c, cons, deliver, &ackErrs); err != nil {
+			if err := rawConsume(&c, cons, nil, deliver, &ackErrs); err != nil {
 				return nil, c.fail(ctx, err)
 			}
 		}
@@ -119,10 +119,14 @@ func RawNATS() System {
 	}}
 }
 
-// rawConsume consumes cons with a callback that delivers and acknowledges
-// each message, counting the acks that fail, and registers its stop in c.
-func rawConsume(c *cleanup, cons jetstream.Consumer, deliver func([]byte), ackErrs *atomic.Int64) error {
+// rawConsume consumes cons with a callback that reads (if not nil) and
+// delivers each message, then acknowledges it, counting the acks that
+// fail, and registers its stop in c.
+func rawConsume(c *cleanup, cons jetstream.Consumer, read func(jetstream.Msg), deliver func([]byte), ackErrs *atomic.Int64) error {
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if read != nil {
+			read(m)
+		}
 		deliver(m.Data())
 		if m.Ack() != nil {
 			ackErrs.Add(1)
@@ -207,7 +211,7 @@ func RawNATSOrdered(shards int) System {
 			if err != nil {
 				return nil, c.fail(ctx, err)
 			}
-			if err := rawConsume(&c, cons, deliver, &ackErrs); err != nil {
+			if err := rawConsume(&c, cons, nil, deliver, &ackErrs); err != nil {
 				return nil, c.fail(ctx, err)
 			}
 		}
@@ -357,20 +361,15 @@ func RawNATSDedup() System {
 			return nil, c.fail(ctx, err)
 		}
 		var ackErrs, missing atomic.Int64
+		read := func(m jetstream.Msg) {
+			if m.Headers().Get("ID") == "" {
+				missing.Add(1)
+			}
+		}
 		for range consumers {
-			cc, err := cons.Consume(func(m jetstream.Msg) {
-				if m.Headers().Get("ID") == "" {
-					missing.Add(1)
-				}
-				deliver(m.Data())
-				if m.Ack() != nil {
-					ackErrs.Add(1)
-				}
-			})
-			if err != nil {
+			if err := rawConsume(&c, cons, read, deliver, &ackErrs); err != nil {
 				return nil, c.fail(ctx, err)
 			}
-			c.add(func(context.Context) error { cc.Stop(); return nil })
 		}
 		subject := rawStream + ".0"
 		return funcSession{
