@@ -1,15 +1,10 @@
 package memory
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/courier-go/courier/message"
 )
-
-// errNotStarted marks a message a closing subscription's pool
-// received but did not start: it goes to the shard's next owner.
-var errNotStarted = errors.New("memory broker: subscription closing")
 
 // window tracks a worker's messages in concurrent delivery mode: which of
 // those handed out since the worker's offset are done, and which were
@@ -74,11 +69,10 @@ func (s *subscription) work() {
 		case <-s.stop:
 			return
 		}
-		err := errNotStarted
-		if !s.stopping() {
-			err = s.proc.Process(s.ctx, s.stop, j.w.g.ch.name, j.w.index, 0, j.msg)
-		}
-		j.w.finish(j.off, j.msg, err != nil)
+		// A message received as s closes is not started: it goes to
+		// the shard's next owner, as an abandoned one does.
+		abandoned := s.stopping() || s.proc.Process(s.ctx, s.stop, j.w.g.ch.name, j.w.index, 0, j.msg) != nil
+		j.w.finish(j.off, j.msg, abandoned)
 	}
 }
 
